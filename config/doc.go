@@ -1,0 +1,2 @@
+// Package config loads the agent's configuration.
+package config
