@@ -1,4 +1,4 @@
-module github.com/ecs-anywhere/ecs-agent
+module github.com/open-ecs/ecs-agent
 
 go 1.26.8
 
