@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# run.sh (make run) starts a local control plane and an agent on this Docker
+# host, creates the default cluster and prints aws commands to try.
+# Ctrl-C stops both. Everything they write lives under .run/ in the checkout:
+# delete it to start from scratch.
+#
+# Knobs (environment):
+#   RUN_DIR=.run          where state, logs and the dev credentials live
+#   CP_ADDR=127.0.0.1:51677  control plane listen address
+#   IMDS=mock|none        mock: serve instance identity from AWS's
+#                         amazon-ec2-metadata-mock on 127.0.0.1:1338;
+#                         none: no metadata service (like a private cloud)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUN_DIR="${RUN_DIR:-$PWD/.run}"
+CP_ADDR="${CP_ADDR:-127.0.0.1:51677}"
+IMDS="${IMDS:-mock}"
+IMDS_ADDR="127.0.0.1:1338"
+REGION="us-east-1"
+ENDPOINT="http://$CP_ADDR"
+
+mkdir -p "$RUN_DIR"
+chmod 700 "$RUN_DIR"
+
+# Development credentials: generated once, shared by the control plane (which
+# verifies SigV4 with them), the agent and the aws CLI.
+CREDS="$RUN_DIR/credentials"
+if [ ! -f "$CREDS" ]; then
+	secret="$(head -c 30 /dev/urandom | base64 | tr -d '/+=' | cut -c1-40)"
+	umask 077
+	printf '[default]\naws_access_key_id = AKIALOCALDEV%08d\naws_secret_access_key = %s\n' "$RANDOM" "$secret" >"$CREDS"
+fi
+AWS_ACCESS_KEY_ID="$(awk -F' = ' '/aws_access_key_id/ {print $2}' "$CREDS")"
+AWS_SECRET_ACCESS_KEY="$(awk -F' = ' '/aws_secret_access_key/ {print $2}' "$CREDS")"
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION="$REGION"
+# The aws CLI must not look for other profiles or an instance role.
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+pids=()
+stop_all() {
+	trap - INT TERM EXIT
+	echo
+	echo "stopping..."
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	echo "stopped. State is kept in $RUN_DIR."
+}
+trap stop_all INT TERM EXIT
+
+wait_until() { # wait_until <seconds> <what> <command...>
+	local deadline=$((SECONDS + $1)) what="$2"; shift 2
+	until "$@" >/dev/null 2>&1; do
+		if [ "$SECONDS" -ge "$deadline" ]; then echo "run: $what did not come up; see $RUN_DIR/*.log" >&2; exit 1; fi
+		sleep 0.2
+	done
+}
+
+if [ "$IMDS" = "mock" ]; then
+	aemm="$(command -v ec2-metadata-mock || echo "$(go env GOPATH)/bin/ec2-metadata-mock")"
+	"$aemm" -n 127.0.0.1 -p "${IMDS_ADDR##*:}" >"$RUN_DIR/imds.log" 2>&1 &
+	pids+=($!)
+	export AWS_EC2_METADATA_SERVICE_ENDPOINT="http://$IMDS_ADDR"
+	wait_until 10 "the metadata mock" curl -sf "http://$IMDS_ADDR/latest/meta-data/instance-id"
+else
+	export AWS_EC2_METADATA_DISABLED=true
+fi
+
+bin/ecs-controlplane -listen "$CP_ADDR" -data-dir "$RUN_DIR/controlplane" -region "$REGION" \
+	-credentials "$CREDS" 2> >(sed 's/^/[controlplane] /' >&2) &
+pids+=($!)
+wait_until 15 "the control plane" aws --endpoint-url "$ENDPOINT" ecs list-clusters
+aws --endpoint-url "$ENDPOINT" ecs create-cluster --cluster-name default >/dev/null
+
+# The agent reads the same KEY=VALUE file it would read from /etc/ecs/ecs.config.
+cat >"$RUN_DIR/ecs.config" <<CONFIG
+ECS_CLUSTER=default
+ECS_BACKEND_HOST=$ENDPOINT
+ECS_DATADIR=$RUN_DIR/agent-data
+ECS_CHECKPOINT=true
+AWS_DEFAULT_REGION=$REGION
+ECS_LOGLEVEL=info
+CONFIG
+bin/ecs-agent -config "$RUN_DIR/ecs.config" 2> >(sed 's/^/[agent] /' >&2) &
+pids+=($!)
+wait_until 30 "the agent's introspection API" curl -sf http://127.0.0.1:51678/v1/metadata
+
+cat <<BANNER
+
+==============================================================================
+ Control plane: $ENDPOINT     Agent introspection: http://127.0.0.1:51678
+ State and logs: $RUN_DIR
+
+ In another terminal:
+   export AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
+   export AWS_SECRET_ACCESS_KEY=<see $CREDS>  # or: export AWS_SHARED_CREDENTIALS_FILE=$CREDS
+   export AWS_DEFAULT_REGION=$REGION
+   aws --endpoint-url $ENDPOINT ecs list-clusters
+   aws --endpoint-url $ENDPOINT ecs list-container-instances
+   aws --endpoint-url $ENDPOINT ecs describe-container-instances \\
+       --container-instances \$(aws --endpoint-url $ENDPOINT ecs list-container-instances --query 'containerInstanceArns[0]' --output text)
+   curl -s localhost:51678/v1/metadata
+
+ Ctrl-C stops both.
+==============================================================================
+BANNER
+wait -n "${pids[@]}" || true
+echo "run: a process exited; stopping the rest" >&2
