@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testCreds are the development credentials the control plane accepts in tests.
+var testCreds = credentials{accessKey: "AKIAE2ETESTKEY000001", secretKey: "e2e-test-secret-key-0123456789abcdefghij"}
+
+// controlPlane is a running ecs-controlplane binary with its own data directory.
+type controlPlane struct {
+	addr     string
+	endpoint string
+	dataDir  string
+	credFile string
+	proc     *process
+}
+
+func startControlPlane(t *testing.T) *controlPlane {
+	t.Helper()
+	dir := t.TempDir()
+	cp := &controlPlane{
+		addr:     freeAddr(t),
+		dataDir:  filepath.Join(dir, "data"),
+		credFile: filepath.Join(dir, "credentials"),
+	}
+	cp.endpoint = "http://" + cp.addr
+	ini := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", testCreds.accessKey, testCreds.secretKey)
+	if err := os.WriteFile(cp.credFile, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cp.restart(t)
+	return cp
+}
+
+// restart (re)starts the binary on the same address and data directory.
+func (cp *controlPlane) restart(t *testing.T) {
+	t.Helper()
+	cp.proc = start(t, filepath.Join(binDir, "ecs-controlplane"), baseEnv(),
+		"-listen", cp.addr, "-data-dir", cp.dataDir, "-region", "us-east-1",
+		"-credentials", cp.credFile, "-heartbeat-interval", "1s")
+	waitFor(t, 20*time.Second, "the control plane to answer", func() bool {
+		if cp.proc.exited() {
+			t.Fatalf("ecs-controlplane exited: %v", cp.proc.err)
+		}
+		resp, err := http.Post(cp.endpoint+"/", "application/x-amz-json-1.1", strings.NewReader("{}"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	})
+}
+
+func (cp *controlPlane) createCluster(t *testing.T, name string) {
+	t.Helper()
+	awsJSON(t, cp.endpoint, testCreds, nil, "ecs", "create-cluster", "--cluster-name", name)
+}
+
+// containerInstance is the part of DescribeContainerInstances the tests read.
+type containerInstance struct {
+	ContainerInstanceArn string `json:"containerInstanceArn"`
+	Ec2InstanceID        string `json:"ec2InstanceId"`
+	Status               string `json:"status"`
+	AgentConnected       bool   `json:"agentConnected"`
+	VersionInfo          struct {
+		AgentVersion  string `json:"agentVersion"`
+		AgentHash     string `json:"agentHash"`
+		DockerVersion string `json:"dockerVersion"`
+	} `json:"versionInfo"`
+	RegisteredResources []resource `json:"registeredResources"`
+	RemainingResources  []resource `json:"remainingResources"`
+	Attributes          []struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	} `json:"attributes"`
+}
+
+type resource struct {
+	Name           string   `json:"name"`
+	Type           string   `json:"type"`
+	IntegerValue   int64    `json:"integerValue"`
+	StringSetValue []string `json:"stringSetValue"`
+}
+
+func (ci containerInstance) resource(name string) (resource, bool) {
+	for _, r := range ci.RegisteredResources {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return resource{}, false
+}
+
+func (ci containerInstance) attribute(name string) (string, bool) {
+	for _, a := range ci.Attributes {
+		if a.Name == name {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+func (cp *controlPlane) instances(t *testing.T, cluster string) []containerInstance {
+	t.Helper()
+	var list struct {
+		ContainerInstanceArns []string `json:"containerInstanceArns"`
+	}
+	awsJSON(t, cp.endpoint, testCreds, &list, "ecs", "list-container-instances", "--cluster", cluster)
+	if len(list.ContainerInstanceArns) == 0 {
+		return nil
+	}
+	var desc struct {
+		ContainerInstances []containerInstance `json:"containerInstances"`
+	}
+	args := append([]string{"ecs", "describe-container-instances", "--cluster", cluster, "--container-instances"}, list.ContainerInstanceArns...)
+	awsJSON(t, cp.endpoint, testCreds, &desc, args...)
+	return desc.ContainerInstances
+}
+
+// onlyInstance waits until the cluster has exactly one instance matching cond and returns it.
+func (cp *controlPlane) awaitInstance(t *testing.T, cluster, what string, cond func(containerInstance) bool) containerInstance {
+	t.Helper()
+	var found containerInstance
+	waitFor(t, 30*time.Second, what, func() bool {
+		list := cp.instances(t, cluster)
+		if len(list) != 1 || !cond(list[0]) {
+			return false
+		}
+		found = list[0]
+		return true
+	})
+	return found
+}
+
+// agent is a running ecs-agent binary.
+type agent struct {
+	introspection string
+	dataDir       string
+	configFile    string
+	env           []string
+	proc          *process
+}
+
+// agentSettings returns the environment of an agent registered with cp in cluster.
+func newAgent(t *testing.T, cp *controlPlane, cluster string, extraEnv ...string) *agent {
+	t.Helper()
+	dir := t.TempDir()
+	a := &agent{
+		introspection: freeAddr(t),
+		dataDir:       filepath.Join(dir, "data"),
+		configFile:    filepath.Join(dir, "ecs.config"),
+	}
+	// An empty config file keeps the host's /etc/ecs/ecs.config out of the test.
+	if err := os.WriteFile(a.configFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.env = baseEnv(append([]string{
+		"ECS_CLUSTER=" + cluster,
+		"ECS_BACKEND_HOST=" + cp.endpoint,
+		"ECS_DATADIR=" + a.dataDir,
+		"ECS_CHECKPOINT=true",
+		"ECS_INTROSPECTION_ADDR=" + a.introspection,
+		"ECS_LOGLEVEL=debug",
+		"AWS_DEFAULT_REGION=us-east-1",
+	}, append(testCreds.env(), extraEnv...)...)...)
+	return a
+}
+
+func (a *agent) start(t *testing.T) {
+	t.Helper()
+	a.proc = start(t, filepath.Join(binDir, "ecs-agent"), a.env, "-config", a.configFile)
+}
+
+type metadata struct {
+	Cluster              string `json:"Cluster"`
+	ContainerInstanceArn string `json:"ContainerInstanceArn"`
+	Version              string `json:"Version"`
+}
+
+// awaitMetadata waits until the introspection API answers with a container instance ARN.
+func (a *agent) awaitMetadata(t *testing.T) metadata {
+	t.Helper()
+	var md metadata
+	waitFor(t, 30*time.Second, "the agent's introspection API", func() bool {
+		if a.proc.exited() {
+			t.Fatalf("ecs-agent exited: %v", a.proc.err)
+		}
+		resp, err := http.Get("http://" + a.introspection + "/v1/metadata")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		md = metadata{}
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&md) == nil && md.ContainerInstanceArn != ""
+	})
+	return md
+}
+
+func (a *agent) stop(t *testing.T, sig syscall.Signal) time.Duration {
+	t.Helper()
+	return a.proc.stop(t, sig)
+}
