@@ -1,0 +1,258 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fill sets every field reachable from v to a non-zero value so that a round
+// trip exercises every json tag.
+func fill(v reflect.Value, depth int) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), depth)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fill(v.Field(i), depth+1)
+		}
+	case reflect.String:
+		v.SetString(fmt.Sprintf("s%d", depth))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(int64(7 + depth))
+	case reflect.Float64:
+		v.SetFloat(0.25)
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := range 2 {
+			fill(s.Index(i), depth+1)
+		}
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k := reflect.New(v.Type().Key()).Elem()
+		fill(k, depth)
+		e := reflect.New(v.Type().Elem()).Elem()
+		fill(e, depth+1)
+		m.SetMapIndex(k, e)
+		v.Set(m)
+	default:
+		panic("fill: unhandled kind " + v.Kind().String())
+	}
+}
+
+func TestRoundTripEveryShape(t *testing.T) {
+	names := ShapeNames()
+	sort.Strings(names)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			msg, err := New(name)
+			require.NoError(t, err)
+			fill(reflect.ValueOf(msg).Elem(), 0)
+
+			frame, err := Encode(msg)
+			require.NoError(t, err)
+			var env map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(frame, &env))
+			assert.JSONEq(t, `"`+name+`"`, string(env["type"]))
+
+			got, err := Decode(frame)
+			require.NoError(t, err)
+			assert.Equal(t, msg, got)
+			// Value and pointer encode identically.
+			byValue, err := Encode(reflect.ValueOf(msg).Elem().Interface())
+			require.NoError(t, err)
+			assert.Equal(t, frame, byValue)
+		})
+	}
+}
+
+// TestEveryModelShapeHasAType guards against a stale types_gen.go.
+func TestEveryModelShapeHasAType(t *testing.T) {
+	raw, err := os.ReadFile("model/acs-api-2.json")
+	require.NoError(t, err)
+	var m struct {
+		Shapes map[string]struct {
+			Type      string `json:"type"`
+			Exception bool   `json:"exception"`
+		} `json:"shapes"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &m))
+	n := 0
+	for name, s := range m.Shapes {
+		if s.Type != "structure" {
+			continue
+		}
+		n++
+		msg, err := New(name)
+		require.NoError(t, err, name)
+		assert.Equal(t, name, msg.ShapeName())
+		if s.Exception {
+			_, isErr := msg.(Exception)
+			assert.True(t, isErr, "%s should implement Exception", name)
+		}
+	}
+	assert.Len(t, ShapeNames(), n)
+}
+
+func TestGeneratedFileIsCurrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the generator")
+	}
+	out := filepath.Join(t.TempDir(), "types_gen.go")
+	cmd := exec.Command("go", "run", "./internal/gen", "-model", "model/acs-api-2.json", "-out", out)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Run())
+	want, err := os.ReadFile(out)
+	require.NoError(t, err)
+	have, err := os.ReadFile("types_gen.go")
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, have), "types_gen.go is stale: run go generate ./acs/wire")
+}
+
+// examplePayload is the PayloadMessage of reference §5.7.
+const examplePayload = `{"type":"PayloadMessage","message":{
+ "messageId":"m-123","clusterArn":"arn:aws:ecs:us-west-2:123456789012:cluster/default",
+ "containerInstanceArn":"arn:aws:ecs:us-west-2:123456789012:container-instance/default/abc","generatedAt":1700000000,"seqNum":7,
+ "tasks":[{"arn":"arn:aws:ecs:us-west-2:123456789012:task/default/0123456789abcdef","family":"web","version":"3",
+   "desiredStatus":"RUNNING","taskDefinitionAccountId":"123456789012","networkMode":"bridge","launchType":"EC2",
+   "cpu":0.25,"memory":512,"overrides":"{}",
+   "containers":[{"name":"app","image":"nginx:1.25","cpu":256,"memory":512,"essential":true,
+     "portMappings":[{"containerPort":80,"hostPort":0,"protocol":"tcp"}],"environment":{"MODE":"prod"},
+     "mountPoints":[{"sourceVolume":"data","containerPath":"/data","readOnly":false}],"volumesFrom":[],"links":[],
+     "command":["nginx","-g","daemon off;"],"overrides":"{}","stopTimeout":30,
+     "dependsOn":[{"containerName":"init","condition":"SUCCESS"}],"healthCheckType":"docker",
+     "dockerConfig":{"version":"1.17","config":"{\"Healthcheck\":{\"Test\":[\"CMD-SHELL\",\"curl -f localhost\"]}}",
+                     "hostConfig":"{\"MemoryReservation\":268435456,\"LogConfig\":{\"Type\":\"json-file\"}}"}},
+    {"name":"init","image":"busybox","cpu":10,"memory":32,"essential":false,"command":["true"]}],
+   "volumes":[{"name":"data","type":"host","host":{"sourcePath":"/srv/data"}}],
+   "roleCredentials":{"credentialsId":"c-1","roleArn":"arn:aws:iam::123456789012:role/app","accessKeyId":"AKIA..",
+     "secretAccessKey":"..","sessionToken":"..","expiration":"2026-01-01T00:00:00Z"}}]}}`
+
+func TestDecodeReferencePayload(t *testing.T) {
+	got, err := Decode([]byte(examplePayload))
+	require.NoError(t, err)
+	p, ok := got.(*PayloadMessage)
+	require.True(t, ok, "got %T", got)
+
+	assert.Equal(t, "m-123", p.MessageID)
+	assert.Equal(t, int64(1700000000), p.GeneratedAt)
+	assert.Equal(t, 7, p.SeqNum)
+	assert.Nil(t, p.Timeline)
+	require.Len(t, p.Tasks, 1)
+	task := p.Tasks[0]
+	assert.Equal(t, "3", task.Version)
+	assert.Equal(t, 0.25, task.CPU)
+	assert.Equal(t, 512, task.Memory)
+	assert.Equal(t, "{}", task.Overrides)
+	require.Len(t, task.Containers, 2)
+	app := task.Containers[0]
+	assert.True(t, app.Essential)
+	assert.Equal(t, []PortMapping{{ContainerPort: 80, Protocol: TransportProtocolTCP}}, app.PortMappings)
+	assert.Equal(t, map[string]string{"MODE": "prod"}, app.Environment)
+	assert.Equal(t, []ContainerDependency{{ContainerName: "init", Condition: ContainerConditionSuccess}}, app.DependsOn)
+	assert.Equal(t, HealthCheckTypeDocker, app.HealthCheckType)
+	require.NotNil(t, app.DockerConfig)
+	assert.Contains(t, app.DockerConfig.HostConfig, "MemoryReservation")
+	assert.Equal(t, 30, app.StopTimeout)
+	assert.Nil(t, app.Privileged)
+	assert.False(t, task.Containers[1].Essential)
+	require.Len(t, task.Volumes, 1)
+	assert.Equal(t, VolumeTypeHost, task.Volumes[0].Type)
+	assert.Equal(t, "/srv/data", task.Volumes[0].Host.SourcePath)
+	require.NotNil(t, task.RoleCredentials)
+	assert.Equal(t, "2026-01-01T00:00:00Z", task.RoleCredentials.Expiration)
+
+	// Re-encoding keeps every non-empty value; only empty lists and false/0
+	// scalars that mean the same as absent are dropped.
+	frame, err := Encode(p)
+	require.NoError(t, err)
+	again, err := Decode(frame)
+	require.NoError(t, err)
+	frame2, err := Encode(again)
+	require.NoError(t, err)
+	assert.Equal(t, string(frame), string(frame2))
+	assert.Equal(t, p.Tasks[0].Containers[0].Command, again.(*PayloadMessage).Tasks[0].Containers[0].Command)
+	assert.NotContains(t, string(frame), "volumesFrom")
+}
+
+func TestHeartbeatHealthyAbsentIsNil(t *testing.T) {
+	got, err := Decode([]byte(`{"type":"HeartbeatMessage","message":{"messageId":"h1"}}`))
+	require.NoError(t, err)
+	hb := got.(*HeartbeatMessage)
+	assert.Nil(t, hb.Healthy)
+
+	f := false
+	frame, err := Encode(HeartbeatMessage{Healthy: &f, MessageID: "h2"})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"type":"HeartbeatMessage","message":{"healthy":false,"messageId":"h2"}}`, string(frame))
+}
+
+func TestDecodeUnknownType(t *testing.T) {
+	_, err := Decode([]byte(`{"type":"NoSuchMessage","message":{}}`))
+	require.ErrorIs(t, err, ErrUnknownType)
+	assert.Contains(t, err.Error(), "NoSuchMessage")
+
+	_, err = Decode([]byte(`not json`))
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, ErrUnknownType)
+
+	_, err = Encode(struct{}{})
+	require.ErrorIs(t, err, ErrUnknownType)
+}
+
+func TestDecodeMissingMessage(t *testing.T) {
+	got, err := Decode([]byte(`{"type":"CloseMessage"}`))
+	require.NoError(t, err)
+	assert.Equal(t, &CloseMessage{}, got)
+}
+
+func TestHandshakeErrors(t *testing.T) {
+	for _, code := range []string{
+		"InvalidClusterException", "InvalidInstanceException", "InactiveInstanceException",
+		"AccessDeniedException", "BadRequestException", "ServerException",
+	} {
+		body := EncodeHandshakeError(code, "because")
+		e, err := DecodeHandshakeError(body)
+		require.NoError(t, err, code)
+		assert.Equal(t, code, e.ErrorCode())
+		assert.Contains(t, e.Error(), "because")
+	}
+
+	e, err := DecodeHandshakeError([]byte(`{"InvalidClusterException":"Invalid cluster"}`))
+	require.NoError(t, err)
+	var ic *InvalidClusterException
+	require.True(t, errors.As(e, &ic))
+	assert.Equal(t, "Invalid cluster", ic.Message)
+
+	_, err = DecodeHandshakeError([]byte(`{"WeirdException":"x"}`))
+	require.ErrorIs(t, err, ErrUnknownType)
+	_, err = DecodeHandshakeError([]byte(`{"a":"x","b":"y"}`))
+	require.Error(t, err)
+	_, err = DecodeHandshakeError([]byte(`<html>`))
+	require.Error(t, err)
+}
+
+func TestCredentialsAreRedacted(t *testing.T) {
+	c := IAMRoleCredentials{CredentialsID: "c-1", AccessKeyID: "AKIA", SecretAccessKey: "TOPSECRET", SessionToken: "TOKENVALUE"}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("creds", "c", c, "p", &c)
+	s := buf.String() + fmt.Sprintf("%v %+v", c, &c)
+	assert.NotContains(t, s, "TOPSECRET")
+	assert.NotContains(t, s, "TOKENVALUE")
+	assert.Contains(t, s, "c-1")
+}
