@@ -1,0 +1,38 @@
+package sigv4
+
+import "net/http"
+
+// Error codes as AWS JSON services return them in "__type".
+const (
+	CodeMissingAuthenticationToken = "MissingAuthenticationTokenException"
+	CodeUnrecognizedClient         = "UnrecognizedClientException"
+	CodeInvalidSignature           = "InvalidSignatureException"
+	CodeIncompleteSignature        = "IncompleteSignatureException"
+)
+
+// Messages AWS uses for the common cases; clients and humans grep for them.
+const (
+	msgMissingToken  = "Missing Authentication Token"
+	msgUnrecognized  = "The security token included in the request is invalid."
+	msgBadSignature  = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+	msgBadPayloadSHA = "The provided 'x-amz-content-sha256' header does not match what was computed."
+)
+
+// Error is an authentication failure. Code is the AWS error code, Status the
+// HTTP status a server should answer with.
+type Error struct {
+	Code    string
+	Message string
+	Status  int
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func newError(code, msg string) *Error {
+	status := http.StatusBadRequest
+	if code == CodeMissingAuthenticationToken {
+		// AWS answers a request without any credentials with 403.
+		status = http.StatusForbidden
+	}
+	return &Error{Code: code, Message: msg, Status: status}
+}
