@@ -1,0 +1,88 @@
+package store
+
+import "time"
+
+// Status values of clusters and container instances, as ECS spells them.
+const (
+	StatusActive   = "ACTIVE"
+	StatusInactive = "INACTIVE"
+	StatusDraining = "DRAINING"
+)
+
+// Tag, Attribute, Resource, VersionInfo and PlatformDevice carry the ECS API
+// member names in their JSON tags, so the API layer can send them as they are.
+
+// Tag is an ECS resource tag.
+type Tag struct {
+	Key   string `json:"key,omitempty"`
+	Value string `json:"value,omitempty"`
+}
+
+// Setting is a cluster setting (only containerInsights exists).
+type Setting struct {
+	Name  string `json:"name,omitempty"`
+	Value string `json:"value,omitempty"`
+}
+
+// Attribute is a container instance attribute.
+type Attribute struct {
+	Name       string  `json:"name"`
+	Value      *string `json:"value,omitempty"`
+	TargetType string  `json:"targetType,omitempty"`
+	TargetID   string  `json:"targetId,omitempty"`
+}
+
+// Resource is a registered or remaining resource of a container instance.
+type Resource struct {
+	Name           string   `json:"name,omitempty"`
+	Type           string   `json:"type,omitempty"`
+	DoubleValue    float64  `json:"doubleValue"`
+	LongValue      int64    `json:"longValue"`
+	IntegerValue   int32    `json:"integerValue"`
+	StringSetValue []string `json:"stringSetValue,omitempty"`
+}
+
+// VersionInfo is what an agent reports about itself.
+type VersionInfo struct {
+	AgentVersion  string `json:"agentVersion,omitempty"`
+	AgentHash     string `json:"agentHash,omitempty"`
+	DockerVersion string `json:"dockerVersion,omitempty"`
+}
+
+// PlatformDevice is a GPU or similar device of an instance.
+type PlatformDevice struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+}
+
+// Cluster is one stored cluster, keyed by Name. A deleted cluster stays as
+// INACTIVE, as in ECS, and becomes ACTIVE again if re-created.
+type Cluster struct {
+	Name      string    `json:"name"`
+	ARN       string    `json:"arn"`
+	Status    string    `json:"status"`
+	Tags      []Tag     `json:"tags,omitempty"`
+	Settings  []Setting `json:"settings,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// ContainerInstance is one stored container instance, keyed by Cluster and
+// ID (the 32-hex-digit last part of its ARN). Version increases on every
+// change, as the ECS "version" member does.
+type ContainerInstance struct {
+	ID                  string           `json:"id"`
+	Cluster             string           `json:"cluster"`
+	ARN                 string           `json:"arn"`
+	EC2InstanceID       string           `json:"ec2InstanceId,omitempty"`
+	Status              string           `json:"status"`
+	StatusReason        string           `json:"statusReason,omitempty"`
+	Version             int64            `json:"version"`
+	VersionInfo         VersionInfo      `json:"versionInfo"`
+	RegisteredResources []Resource       `json:"registeredResources,omitempty"`
+	Attributes          []Attribute      `json:"attributes,omitempty"`
+	Tags                []Tag            `json:"tags,omitempty"`
+	PlatformDevices     []PlatformDevice `json:"platformDevices,omitempty"`
+	AgentConnected      bool             `json:"agentConnected"`
+	RegisteredAt        time.Time        `json:"registeredAt"`
+	UpdatedAt           time.Time        `json:"updatedAt"`
+}
