@@ -25,7 +25,7 @@ func TestBoltPersistsAcrossReopen(t *testing.T) {
 		}
 		for _, ci := range []ContainerInstance{
 			{ID: "2", Cluster: "a", Status: StatusActive, Version: 1, RegisteredAt: now,
-				Attributes: []Attribute{{Name: "n", Value: &val}},
+				Attributes:          []Attribute{{Name: "n", Value: &val}},
 				RegisteredResources: []Resource{{Name: "CPU", Type: "INTEGER", IntegerValue: 1024}}},
 			{ID: "1", Cluster: "a", Status: StatusInactive},
 			{ID: "3", Cluster: "a-b", Status: StatusActive},
