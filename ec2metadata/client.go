@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
 // Environment variables shared with the AWS SDKs and CLI, so that an operator
@@ -66,14 +68,8 @@ const (
 	maxBody = 1 << 20
 )
 
-// Log field names.
-const (
-	logKeyEndpoint = "endpoint"
-	logKeyError    = "error"
-	logKeyRegion   = "region"
-	logKeyIMDS     = "imds_region"
-	logKeyStatus   = "status"
-)
+// logKeyIMDSRegion names the region IMDS reported when the configured one wins.
+const logKeyIMDSRegion = "imdsRegion"
 
 var (
 	// ErrUnavailable means the metadata service could not be reached: the
@@ -238,7 +234,7 @@ func (c *Client) getV1AfterTokenTimeout(ctx context.Context, path string, tokenE
 	c.mu.Lock()
 	if !c.v1 {
 		c.log.Warn("IMDSv2 token request timed out but IMDSv1 answers; using IMDSv1 (is the PUT response hop limit too low?)",
-			logKeyEndpoint, c.endpoint)
+			logging.KeyEndpoint, c.endpoint)
 	}
 	c.v1 = true
 	c.mu.Unlock()
@@ -275,7 +271,7 @@ func (c *Client) sessionToken(ctx context.Context) (string, error) {
 		// metadata services) or a firewall forbids the PUT: use IMDSv1 from
 		// now on. A later 401 switches back (see get).
 		c.log.Warn("IMDSv2 token request refused; falling back to IMDSv1",
-			logKeyEndpoint, c.endpoint, logKeyStatus, status)
+			logging.KeyEndpoint, c.endpoint, logging.KeyStatus, status)
 		c.v1 = true
 		return "", nil
 	default:
@@ -308,7 +304,7 @@ func (c *Client) invalidateToken(wasV1 bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if wasV1 && c.v1 {
-		c.log.Warn("IMDSv1 request rejected; switching back to IMDSv2 tokens", logKeyEndpoint, c.endpoint)
+		c.log.Warn("IMDSv1 request rejected; switching back to IMDSv2 tokens", logging.KeyEndpoint, c.endpoint)
 		c.v1 = false
 	}
 	c.token = ""

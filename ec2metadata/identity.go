@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
 // Metadata and dynamic-data paths used for the instance identity.
@@ -175,7 +177,7 @@ func (c *Client) fetchIdentity(ctx context.Context) (Identity, error) {
 	case errors.Is(err, ErrNotFound):
 		// Private clouds serve meta-data but no dynamic data: register
 		// without a document and let the backend decide.
-		c.log.Warn("EC2 instance identity document not found; registering without one", logKeyEndpoint, c.endpoint)
+		c.log.Warn("EC2 instance identity document not found; registering without one", logging.KeyEndpoint, c.endpoint)
 	case err != nil:
 		return Identity{}, err
 	default:
@@ -185,7 +187,7 @@ func (c *Client) fetchIdentity(ctx context.Context) (Identity, error) {
 		sig, err := c.GetDynamicData(ctx, PathIdentitySignature)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			c.log.Warn("EC2 instance identity signature not found; registering without one", logKeyEndpoint, c.endpoint)
+			c.log.Warn("EC2 instance identity signature not found; registering without one", logging.KeyEndpoint, c.endpoint)
 		case err != nil:
 			return Identity{}, err
 		default:
@@ -193,7 +195,7 @@ func (c *Client) fetchIdentity(ctx context.Context) (Identity, error) {
 		}
 		doc, perr := parseIdentityDocument(raw)
 		if perr != nil {
-			c.log.Warn("EC2 instance identity document is not valid JSON; sending it as is", logKeyError, perr)
+			c.log.Warn("EC2 instance identity document is not valid JSON; sending it as is", logging.KeyError, perr)
 		}
 		// The region comes from the document, as in the incumbent agent; for
 		// the instance ID and zone the meta-data paths are authoritative and
@@ -253,7 +255,7 @@ func (c *Client) Resolve(ctx context.Context, configuredRegion string, wait time
 		id.Region = configuredRegion
 		if imdsRegion != "" && imdsRegion != configuredRegion {
 			c.log.Info("using the configured region, which differs from the instance's region",
-				logKeyRegion, configuredRegion, logKeyIMDS, imdsRegion)
+				logging.KeyRegion, configuredRegion, logKeyIMDSRegion, imdsRegion)
 		}
 	case imdsRegion == "":
 		return id, fmt.Errorf("%w: the EC2 instance metadata service at %s reports no region "+
@@ -300,7 +302,7 @@ func (c *Client) fetchIdentityWithRetry(ctx context.Context, wait time.Duration)
 		if wait <= 0 || !retriable(err) {
 			return Identity{}, lastErr
 		}
-		c.log.Debug("EC2 instance metadata service not ready; retrying", logKeyEndpoint, c.endpoint, logKeyError, err)
+		c.log.Debug("EC2 instance metadata service not ready; retrying", logging.KeyEndpoint, c.endpoint, logging.KeyError, err)
 		t := time.NewTimer(backoff)
 		select {
 		case <-bctx.Done():
@@ -332,7 +334,7 @@ func retriable(err error) bool {
 func (c *Client) withoutIMDS(configuredRegion string, cause error) (Identity, error) {
 	if configuredRegion != "" {
 		c.log.Warn("EC2 instance metadata service unavailable; continuing with the configured region and no instance identity document",
-			logKeyEndpoint, c.endpoint, logKeyRegion, configuredRegion, logKeyError, cause)
+			logging.KeyEndpoint, c.endpoint, logging.KeyRegion, configuredRegion, logging.KeyError, cause)
 		return Identity{Region: configuredRegion}, nil
 	}
 	what := "is unreachable at " + c.endpoint
