@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -130,6 +131,7 @@ func Binary() (string, error) {
 			dirs = append(dirs, filepath.Join(gp, "bin"))
 		}
 	}
+	dirs = slices.Compact(dirs)
 	for _, d := range dirs {
 		p := filepath.Join(d, BinaryName)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
