@@ -7,10 +7,10 @@
 // It is written on plain net/http rather than aws-sdk-go-v2/feature/ec2/imds.
 // The SDK client hides the decisions this package exists to make: it retries
 // internally with its own backoff (which fights the single startup budget of
-// Resolve), it downgrades to IMDSv1 on any send failure (which would make an
-// unreachable service look like a reachable IMDSv1 one), it reports a 404 as a
-// generic operation error, and its configuration comes from the shared AWS
-// config loader. The protocol itself is three headers and two verbs, so owning
+// Resolve), it switches to IMDSv1 for good after any failed token send (so a
+// service that was still booting leaves the client on IMDSv1), it reports a
+// 404 as a generic operation error, and its configuration comes from the
+// shared AWS config loader. The protocol itself is three headers and two verbs, so owning
 // it keeps every fallback explicit and testable.
 package ec2metadata
 
@@ -266,6 +266,8 @@ func (c *Client) sessionToken(ctx context.Context) (string, error) {
 		c.token = strings.TrimSpace(body)
 		c.tokenExpiry = c.now().Add(ttl - refreshMargin(ttl))
 		return c.token, nil
+	case status == http.StatusOK:
+		return "", fmt.Errorf("ec2 metadata: PUT %s: empty token", tokenPath)
 	case tokensUnsupported(status):
 		// The service does not implement IMDSv2 (older or third-party
 		// metadata services) or a firewall forbids the PUT: use IMDSv1 from
