@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/open-ecs/ecs-agent/ec2metadata/imdstest"
 )
 
 // TestE2ERegisterConnectKillRestart is the walking skeleton as a user sees it:
@@ -18,7 +20,7 @@ func TestE2ERegisterConnectKillRestart(t *testing.T) {
 	requireTools(t, "docker", "aws", "ec2-metadata-mock")
 	cp := startControlPlane(t)
 	cp.createCluster(t, "e2e")
-	imds := startIMDS(t)
+	imds := imdstest.Start(t, imdstest.Options{})
 
 	a := newAgent(t, cp, "e2e", "AWS_EC2_METADATA_DISABLED=false", "AWS_EC2_METADATA_SERVICE_ENDPOINT="+imds)
 	a.start(t)
