@@ -1,0 +1,253 @@
+package ecsapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/open-ecs/ecs-agent/controlplane/store"
+)
+
+// activeCluster resolves a request's cluster reference to an ACTIVE cluster.
+func (a *API) activeCluster(tx store.Tx, ref string) (store.Cluster, error) {
+	name, ok := a.clusterName(ref)
+	if !ok {
+		return store.Cluster{}, errClusterNotFound()
+	}
+	c, err := tx.Cluster(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, errClusterNotFound()
+	}
+	if err != nil {
+		return c, internal("read cluster", err)
+	}
+	if c.Status != store.StatusActive {
+		return c, clientErr(CodeClusterNotFound, msgClusterInactive)
+	}
+	return c, nil
+}
+
+func validateTags(tags []store.Tag) error {
+	if len(tags) > 50 {
+		return invalidParam("Tags can have at most 50 entries.")
+	}
+	for _, t := range tags {
+		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
+			return invalidParam("Tag keys must be 1-128 characters and values at most 256 characters.")
+		}
+	}
+	return nil
+}
+
+func validateSettings(settings []store.Setting) ([]store.Setting, error) {
+	if len(settings) == 0 {
+		return []store.Setting{{Name: "containerInsights", Value: "disabled"}}, nil
+	}
+	for _, s := range settings {
+		if s.Name != "containerInsights" {
+			return nil, invalidParam("Invalid setting name: %s", s.Name)
+		}
+		if s.Value != "enabled" && s.Value != "disabled" && s.Value != "enhanced" {
+			return nil, invalidParam("Invalid value for containerInsights: %s", s.Value)
+		}
+	}
+	return settings, nil
+}
+
+type createClusterInput struct {
+	ClusterName string          `json:"clusterName"`
+	Tags        []store.Tag     `json:"tags"`
+	Settings    []store.Setting `json:"settings"`
+}
+
+// createCluster is idempotent as in ECS: an existing ACTIVE cluster is
+// returned as it is; an INACTIVE (deleted) one comes back to life.
+func (a *API) createCluster(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in createClusterInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.ClusterName == "" {
+		in.ClusterName = defaultClusterName
+	}
+	if !clusterNameRE.MatchString(in.ClusterName) {
+		return nil, invalidParam("Cluster name should have 1-255 characters: letters, numbers, hyphens and underscores.")
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return nil, err
+	}
+	settings, err := validateSettings(in.Settings)
+	if err != nil {
+		return nil, err
+	}
+
+	var out clusterOut
+	err = a.o.Store.Update(func(tx store.Tx) error {
+		c, err := tx.Cluster(in.ClusterName)
+		switch {
+		case err == nil && c.Status == store.StatusActive:
+			instances, err := tx.Instances(c.Name)
+			if err != nil {
+				return internal("list instances", err)
+			}
+			out = clusterView(c, countLive(instances), true, true)
+			return nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return internal("read cluster", err)
+		}
+		c = store.Cluster{
+			Name:      in.ClusterName,
+			ARN:       a.clusterARN(in.ClusterName),
+			Status:    store.StatusActive,
+			Tags:      in.Tags,
+			Settings:  settings,
+			CreatedAt: a.now(),
+		}
+		if err := tx.PutCluster(c); err != nil {
+			return internal("write cluster", err)
+		}
+		out = clusterView(c, 0, true, true)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("cluster created", logKeyCluster, out.ClusterArn)
+	return map[string]any{"cluster": out}, nil
+}
+
+type deleteClusterInput struct {
+	Cluster string `json:"cluster"`
+}
+
+func (a *API) deleteCluster(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in deleteClusterInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.Cluster == "" {
+		return nil, invalidParam("cluster can not be blank.")
+	}
+	var out clusterOut
+	err := a.o.Store.Update(func(tx store.Tx) error {
+		c, err := a.activeCluster(tx, in.Cluster)
+		if err != nil {
+			return err
+		}
+		instances, err := tx.Instances(c.Name)
+		if err != nil {
+			return internal("list instances", err)
+		}
+		if countLive(instances) > 0 {
+			return clientErr(CodeClusterContainsInstances, msgClusterContainsInstances)
+		}
+		c.Status = store.StatusInactive
+		if err := tx.PutCluster(c); err != nil {
+			return internal("write cluster", err)
+		}
+		out = clusterView(c, 0, true, true)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("cluster deleted", logKeyCluster, out.ClusterArn)
+	return map[string]any{"cluster": out}, nil
+}
+
+type describeClustersInput struct {
+	Clusters []string `json:"clusters"`
+	Include  []string `json:"include"`
+}
+
+func (a *API) describeClusters(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in describeClustersInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if len(in.Clusters) == 0 {
+		in.Clusters = []string{defaultClusterName}
+	}
+	if len(in.Clusters) > 100 {
+		return nil, invalidParam("clusters can have at most 100 items.")
+	}
+	for _, inc := range in.Include {
+		if !slices.Contains([]string{"ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"}, inc) {
+			return nil, invalidParam("Invalid include value: %s", inc)
+		}
+	}
+	withSettings := slices.Contains(in.Include, "SETTINGS")
+	withTags := slices.Contains(in.Include, "TAGS")
+
+	clusters := []clusterOut{}
+	failures := []failure{}
+	err := a.o.Store.View(func(tx store.Tx) error {
+		for _, ref := range in.Clusters {
+			name, ok := a.clusterName(ref)
+			if !ok {
+				failures = append(failures, failure{ARN: ref, Reason: reasonMissing})
+				continue
+			}
+			c, err := tx.Cluster(name)
+			if errors.Is(err, store.ErrNotFound) {
+				failures = append(failures, failure{ARN: a.clusterARN(name), Reason: reasonMissing})
+				continue
+			}
+			if err != nil {
+				return internal("read cluster", err)
+			}
+			instances, err := tx.Instances(c.Name)
+			if err != nil {
+				return internal("list instances", err)
+			}
+			clusters = append(clusters, clusterView(c, countLive(instances), withSettings, withTags))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"clusters": clusters, "failures": failures}, nil
+}
+
+type listInput struct {
+	NextToken  string `json:"nextToken"`
+	MaxResults *int   `json:"maxResults"`
+}
+
+func (a *API) listClusters(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in listInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	var names []string
+	err := a.o.Store.View(func(tx store.Tx) error {
+		clusters, err := tx.Clusters()
+		if err != nil {
+			return internal("list clusters", err)
+		}
+		for _, c := range clusters {
+			if c.Status == store.StatusActive {
+				names = append(names, c.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := paginate(names, in.NextToken, in.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	arns := make([]string, 0, len(page))
+	for _, n := range page {
+		arns = append(arns, a.clusterARN(n))
+	}
+	out := map[string]any{"clusterArns": arns}
+	if next != "" {
+		out["nextToken"] = next
+	}
+	return out, nil
+}

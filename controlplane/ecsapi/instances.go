@@ -1,0 +1,263 @@
+package ecsapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/open-ecs/ecs-agent/controlplane/store"
+)
+
+// lookupInstance finds ref (ID or ARN) in cluster. ok=false means no such
+// instance; err is only for store failures.
+func (a *API) lookupInstance(tx store.Tx, cluster, ref string) (store.ContainerInstance, bool, error) {
+	r, ok := a.parseInstanceRef(ref)
+	if !ok || (r.isARN && r.cluster != cluster) {
+		return store.ContainerInstance{}, false, nil
+	}
+	ci, err := tx.Instance(cluster, r.id)
+	if errors.Is(err, store.ErrNotFound) {
+		return ci, false, nil
+	}
+	if err != nil {
+		return ci, false, internal("read container instance", err)
+	}
+	return ci, true, nil
+}
+
+// missingARN is the ARN a failure names: the full ARN when ref is a bare ID.
+func (a *API) missingARN(cluster, ref string) string {
+	if r, ok := a.parseInstanceRef(ref); ok && !r.isARN {
+		return a.instanceARN(cluster, r.id)
+	}
+	return ref
+}
+
+type deregisterInput struct {
+	Cluster           string `json:"cluster"`
+	ContainerInstance string `json:"containerInstance"`
+	Force             *bool  `json:"force"`
+}
+
+// deregisterContainerInstance marks the instance INACTIVE and tells the ACS
+// server to drop its sessions. Force matters once tasks are placed; with no
+// tasks there is nothing to refuse.
+func (a *API) deregisterContainerInstance(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in deregisterInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.ContainerInstance == "" {
+		return nil, invalidParam("containerInstance can not be blank.")
+	}
+	var ci store.ContainerInstance
+	changed := false
+	err := a.o.Store.Update(func(tx store.Tx) error {
+		c, err := a.activeCluster(tx, in.Cluster)
+		if err != nil {
+			return err
+		}
+		var found bool
+		ci, found, err = a.lookupInstance(tx, c.Name, in.ContainerInstance)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return invalidParam("Container instance %s not found.", in.ContainerInstance)
+		}
+		if ci.Status == store.StatusInactive {
+			return nil
+		}
+		ci.Status = store.StatusInactive
+		ci.AgentConnected = false
+		ci.Version++
+		ci.UpdatedAt = a.now()
+		changed = true
+		if err := tx.PutInstance(ci); err != nil {
+			return internal("write container instance", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		a.log.Info("container instance deregistered", logKeyInstance, ci.ARN)
+		if a.o.OnDeregister != nil {
+			a.o.OnDeregister(ci.ARN)
+		}
+	}
+	return map[string]any{"containerInstance": instanceView(ci, false)}, nil
+}
+
+type describeInstancesInput struct {
+	Cluster            string   `json:"cluster"`
+	ContainerInstances []string `json:"containerInstances"`
+	Include            []string `json:"include"`
+}
+
+func (a *API) describeContainerInstances(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in describeInstancesInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if len(in.ContainerInstances) == 0 {
+		return nil, invalidParam("containerInstances can not be empty.")
+	}
+	if len(in.ContainerInstances) > 100 {
+		return nil, invalidParam("containerInstances can have at most 100 items.")
+	}
+	for _, inc := range in.Include {
+		if inc != "TAGS" && inc != "CONTAINER_INSTANCE_HEALTH" {
+			return nil, invalidParam("Invalid include value: %s", inc)
+		}
+	}
+	withTags := slices.Contains(in.Include, "TAGS")
+
+	instances := []instanceOut{}
+	failures := []failure{}
+	err := a.o.Store.View(func(tx store.Tx) error {
+		c, err := a.activeCluster(tx, in.Cluster)
+		if err != nil {
+			return err
+		}
+		for _, ref := range in.ContainerInstances {
+			ci, found, err := a.lookupInstance(tx, c.Name, ref)
+			if err != nil {
+				return err
+			}
+			if !found {
+				failures = append(failures, failure{ARN: a.missingARN(c.Name, ref), Reason: reasonMissing})
+				continue
+			}
+			instances = append(instances, instanceView(ci, withTags))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"containerInstances": instances, "failures": failures}, nil
+}
+
+type listInstancesInput struct {
+	Cluster    string `json:"cluster"`
+	Filter     string `json:"filter"`
+	Status     string `json:"status"`
+	NextToken  string `json:"nextToken"`
+	MaxResults *int   `json:"maxResults"`
+}
+
+var listableStatuses = []string{"ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"}
+
+func (a *API) listContainerInstances(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in listInstancesInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.Filter != "" {
+		return nil, invalidParam("filter (cluster query language) is not supported by this control plane.")
+	}
+	if in.Status != "" && !slices.Contains(listableStatuses, in.Status) {
+		return nil, invalidParam("Invalid status: %s", in.Status)
+	}
+	var ids []string
+	arns := map[string]string{}
+	err := a.o.Store.View(func(tx store.Tx) error {
+		c, err := a.activeCluster(tx, in.Cluster)
+		if err != nil {
+			return err
+		}
+		instances, err := tx.Instances(c.Name)
+		if err != nil {
+			return internal("list container instances", err)
+		}
+		for _, ci := range instances {
+			// Without a status filter ECS lists every state but INACTIVE.
+			if (in.Status == "" && ci.Status != store.StatusInactive) || ci.Status == in.Status {
+				ids = append(ids, ci.ID)
+				arns[ci.ID] = ci.ARN
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := paginate(ids, in.NextToken, in.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(page))
+	for _, id := range page {
+		out = append(out, arns[id])
+	}
+	resp := map[string]any{"containerInstanceArns": out}
+	if next != "" {
+		resp["nextToken"] = next
+	}
+	return resp, nil
+}
+
+type updateStateInput struct {
+	Cluster            string   `json:"cluster"`
+	ContainerInstances []string `json:"containerInstances"`
+	Status             string   `json:"status"`
+}
+
+func (a *API) updateContainerInstancesState(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in updateStateInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if len(in.ContainerInstances) == 0 {
+		return nil, invalidParam("containerInstances can not be empty.")
+	}
+	if len(in.ContainerInstances) > 10 {
+		return nil, invalidParam("containerInstances can have at most 10 items.")
+	}
+	if in.Status == "" {
+		return nil, invalidParam("status can not be blank.")
+	}
+	if in.Status != store.StatusActive && in.Status != store.StatusDraining {
+		return nil, invalidParam("Container instances status can only be updated to ACTIVE or DRAINING.")
+	}
+
+	instances := []instanceOut{}
+	failures := []failure{}
+	err := a.o.Store.Update(func(tx store.Tx) error {
+		c, err := a.activeCluster(tx, in.Cluster)
+		if err != nil {
+			return err
+		}
+		for _, ref := range in.ContainerInstances {
+			ci, found, err := a.lookupInstance(tx, c.Name, ref)
+			if err != nil {
+				return err
+			}
+			if !found {
+				failures = append(failures, failure{ARN: a.missingARN(c.Name, ref), Reason: reasonMissing})
+				continue
+			}
+			if ci.Status == store.StatusInactive {
+				failures = append(failures, failure{ARN: ci.ARN, Reason: store.StatusInactive})
+				continue
+			}
+			if ci.Status != in.Status {
+				ci.Status = in.Status
+				ci.Version++
+				ci.UpdatedAt = a.now()
+				if err := tx.PutInstance(ci); err != nil {
+					return internal("write container instance", err)
+				}
+			}
+			instances = append(instances, instanceView(ci, false))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"containerInstances": instances, "failures": failures}, nil
+}

@@ -1,0 +1,219 @@
+package ecsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/open-ecs/ecs-agent/controlplane/store"
+)
+
+type registerInput struct {
+	Cluster                           string                 `json:"cluster"`
+	InstanceIdentityDocument          string                 `json:"instanceIdentityDocument"`
+	InstanceIdentityDocumentSignature string                 `json:"instanceIdentityDocumentSignature"`
+	TotalResources                    []store.Resource       `json:"totalResources"`
+	VersionInfo                       *store.VersionInfo     `json:"versionInfo"`
+	ContainerInstanceArn              string                 `json:"containerInstanceArn"`
+	Attributes                        []store.Attribute      `json:"attributes"`
+	PlatformDevices                   []store.PlatformDevice `json:"platformDevices"`
+	Tags                              []store.Tag            `json:"tags"`
+	ClientToken                       string                 `json:"clientToken"`
+}
+
+// identityDocument holds the members of the EC2 instance identity document
+// that ECS turns into instance data.
+type identityDocument struct {
+	InstanceID       string `json:"instanceId"`
+	AvailabilityZone string `json:"availabilityZone"`
+	InstanceType     string `json:"instanceType"`
+	ImageID          string `json:"imageId"`
+}
+
+func (in *registerInput) validate() (identityDocument, error) {
+	var doc identityDocument
+	// Off EC2 (no IMDS) the agent sends an empty document; that is fine.
+	if in.InstanceIdentityDocument != "" {
+		if err := json.Unmarshal([]byte(in.InstanceIdentityDocument), &doc); err != nil {
+			return doc, invalidParam("instanceIdentityDocument is not a valid instance identity document.")
+		}
+	}
+	for _, attr := range in.Attributes {
+		if attr.Name == "" {
+			return doc, invalidParam("Attribute name can not be blank.")
+		}
+		if attr.TargetType != "" && attr.TargetType != "container-instance" {
+			return doc, invalidParam("Invalid attribute targetType: %s", attr.TargetType)
+		}
+	}
+	for _, res := range in.TotalResources {
+		if res.Name == "" {
+			return doc, invalidParam("Resource name can not be blank.")
+		}
+	}
+	for _, dev := range in.PlatformDevices {
+		if dev.ID == "" || (dev.Type != "GPU" && dev.Type != "NEURON_DEVICE") {
+			return doc, invalidParam("platformDevices need an id and a type of GPU or NEURON_DEVICE.")
+		}
+	}
+	return doc, validateTags(in.Tags)
+}
+
+// derivedAttributes are the attributes ECS adds from the identity document.
+func derivedAttributes(doc identityDocument) []store.Attribute {
+	var out []store.Attribute
+	add := func(name, value string) {
+		if value != "" {
+			out = append(out, store.Attribute{Name: name, Value: &value})
+		}
+	}
+	add("ecs.availability-zone", doc.AvailabilityZone)
+	add("ecs.instance-type", doc.InstanceType)
+	add("ecs.ami-id", doc.ImageID)
+	return out
+}
+
+// mergeAttributes overlays update on base by name. Re-registration only
+// sends some attributes (custom ones go on the first registration only), so
+// the others must survive it.
+func mergeAttributes(base, update []store.Attribute) []store.Attribute {
+	out := append([]store.Attribute(nil), base...)
+	for _, u := range update {
+		replaced := false
+		for i := range out {
+			if out[i].Name == u.Name {
+				out[i], replaced = u, true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func mergeTags(base, update []store.Tag) []store.Tag {
+	out := append([]store.Tag(nil), base...)
+	for _, u := range update {
+		replaced := false
+		for i := range out {
+			if out[i].Key == u.Key {
+				out[i], replaced = u, true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// registerContainerInstance registers a new instance, or re-registers an
+// existing one when the request names its ARN or comes from an EC2 instance
+// that already has a live registration in the cluster: the ARN stays, the
+// resources, version info and attributes are updated.
+func (a *API) registerContainerInstance(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in registerInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	doc, err := in.validate()
+	if err != nil {
+		return nil, err
+	}
+
+	var ci store.ContainerInstance
+	reregistered := false
+	err = a.o.Store.Update(func(tx store.Tx) error {
+		c, err := a.activeCluster(tx, in.Cluster)
+		if err != nil {
+			return err
+		}
+		existing, found, err := a.findRegistration(tx, c.Name, in.ContainerInstanceArn, doc.InstanceID)
+		if err != nil {
+			return err
+		}
+		now := a.now()
+		if found {
+			ci, reregistered = existing, true
+			ci.Version++
+		} else {
+			id := newInstanceID()
+			ci = store.ContainerInstance{
+				ID:           id,
+				Cluster:      c.Name,
+				ARN:          a.instanceARN(c.Name, id),
+				Status:       store.StatusActive,
+				Version:      1,
+				RegisteredAt: now,
+			}
+		}
+		if doc.InstanceID != "" {
+			ci.EC2InstanceID = doc.InstanceID
+		}
+		if in.VersionInfo != nil {
+			ci.VersionInfo = *in.VersionInfo
+		}
+		if in.TotalResources != nil {
+			ci.RegisteredResources = in.TotalResources
+		}
+		if in.PlatformDevices != nil {
+			ci.PlatformDevices = in.PlatformDevices
+		}
+		ci.Attributes = mergeAttributes(mergeAttributes(ci.Attributes, derivedAttributes(doc)), in.Attributes)
+		ci.Tags = mergeTags(ci.Tags, in.Tags)
+		ci.UpdatedAt = now
+		if err := tx.PutInstance(ci); err != nil {
+			return internal("write container instance", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	msg := "container instance registered"
+	if reregistered {
+		msg = "container instance re-registered"
+	}
+	a.log.Info(msg, logKeyInstance, ci.ARN)
+	return map[string]any{"containerInstance": instanceView(ci, true)}, nil
+}
+
+// findRegistration finds the registration a request refers to: by ARN when
+// given (which must exist and be live), else by EC2 instance ID among the
+// cluster's live instances.
+func (a *API) findRegistration(tx store.Tx, cluster, arn, ec2InstanceID string) (store.ContainerInstance, bool, error) {
+	if arn != "" {
+		ref, ok := a.parseInstanceRef(arn)
+		if !ok || (ref.isARN && ref.cluster != cluster) {
+			return store.ContainerInstance{}, false, clientErr(CodeClientException, "Container instance %s not found.", arn)
+		}
+		ci, err := tx.Instance(cluster, ref.id)
+		if errors.Is(err, store.ErrNotFound) {
+			return ci, false, clientErr(CodeClientException, "Container instance %s not found.", ref.id)
+		}
+		if err != nil {
+			return ci, false, internal("read container instance", err)
+		}
+		if ci.Status == store.StatusInactive {
+			return ci, false, clientErr(CodeClientException, "Container instance %s is inactive.", ref.id)
+		}
+		return ci, true, nil
+	}
+	if ec2InstanceID == "" {
+		return store.ContainerInstance{}, false, nil
+	}
+	instances, err := tx.Instances(cluster)
+	if err != nil {
+		return store.ContainerInstance{}, false, internal("list container instances", err)
+	}
+	for _, ci := range instances {
+		if ci.EC2InstanceID == ec2InstanceID && ci.Status != store.StatusInactive {
+			return ci, true, nil
+		}
+	}
+	return store.ContainerInstance{}, false, nil
+}

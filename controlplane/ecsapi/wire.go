@@ -1,0 +1,125 @@
+package ecsapi
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/open-ecs/ecs-agent/controlplane/store"
+)
+
+// epochSeconds marshals a time as ECS does for awsJson1_1 timestamps:
+// seconds since the epoch as a JSON number with millisecond precision.
+type epochSeconds time.Time
+
+func (t epochSeconds) MarshalJSON() ([]byte, error) {
+	ms := time.Time(t).UnixMilli()
+	return []byte(strconv.FormatFloat(float64(ms)/1000, 'f', -1, 64)), nil
+}
+
+// failure is the ECS Failure shape.
+type failure struct {
+	ARN    string `json:"arn,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// clusterOut is the ECS Cluster shape, with the members this control plane has.
+type clusterOut struct {
+	ClusterArn                        string          `json:"clusterArn"`
+	ClusterName                       string          `json:"clusterName"`
+	Status                            string          `json:"status"`
+	RegisteredContainerInstancesCount int             `json:"registeredContainerInstancesCount"`
+	RunningTasksCount                 int             `json:"runningTasksCount"`
+	PendingTasksCount                 int             `json:"pendingTasksCount"`
+	ActiveServicesCount               int             `json:"activeServicesCount"`
+	Statistics                        []store.Setting `json:"statistics"`
+	Tags                              []store.Tag     `json:"tags"`
+	Settings                          []store.Setting `json:"settings,omitempty"`
+	CapacityProviders                 []string        `json:"capacityProviders"`
+	DefaultCapacityProviderStrategy   []struct{}      `json:"defaultCapacityProviderStrategy"`
+}
+
+// instanceOut is the ECS ContainerInstance shape.
+type instanceOut struct {
+	ContainerInstanceArn string            `json:"containerInstanceArn"`
+	Ec2InstanceID        string            `json:"ec2InstanceId,omitempty"`
+	Version              int64             `json:"version"`
+	VersionInfo          store.VersionInfo `json:"versionInfo"`
+	RemainingResources   []store.Resource  `json:"remainingResources"`
+	RegisteredResources  []store.Resource  `json:"registeredResources"`
+	Status               string            `json:"status"`
+	StatusReason         string            `json:"statusReason,omitempty"`
+	AgentConnected       bool              `json:"agentConnected"`
+	RunningTasksCount    int               `json:"runningTasksCount"`
+	PendingTasksCount    int               `json:"pendingTasksCount"`
+	Attributes           []store.Attribute `json:"attributes"`
+	RegisteredAt         epochSeconds      `json:"registeredAt"`
+	Attachments          []struct{}        `json:"attachments"`
+	Tags                 []store.Tag       `json:"tags,omitempty"`
+}
+
+// clusterView renders a cluster. instances is the number of ACTIVE or
+// DRAINING instances; withSettings/withTags follow DescribeClusters' include.
+func clusterView(c store.Cluster, instances int, withSettings, withTags bool) clusterOut {
+	out := clusterOut{
+		ClusterArn:                        c.ARN,
+		ClusterName:                       c.Name,
+		Status:                            c.Status,
+		RegisteredContainerInstancesCount: instances,
+		Statistics:                        []store.Setting{},
+		Tags:                              []store.Tag{},
+		CapacityProviders:                 []string{},
+		DefaultCapacityProviderStrategy:   []struct{}{},
+	}
+	if withTags && len(c.Tags) > 0 {
+		out.Tags = c.Tags
+	}
+	if withSettings {
+		out.Settings = c.Settings
+	}
+	return out
+}
+
+func instanceView(ci store.ContainerInstance, withTags bool) instanceOut {
+	resources := ci.RegisteredResources
+	if resources == nil {
+		resources = []store.Resource{}
+	}
+	attrs := ci.Attributes
+	if attrs == nil {
+		attrs = []store.Attribute{}
+	}
+	out := instanceOut{
+		ContainerInstanceArn: ci.ARN,
+		Ec2InstanceID:        ci.EC2InstanceID,
+		Version:              ci.Version,
+		VersionInfo:          ci.VersionInfo,
+		// No tasks are placed yet, so everything registered remains.
+		RemainingResources:  resources,
+		RegisteredResources: resources,
+		Status:              ci.Status,
+		StatusReason:        ci.StatusReason,
+		AgentConnected:      ci.AgentConnected,
+		Attributes:          attrs,
+		RegisteredAt:        epochSeconds(ci.RegisteredAt),
+		Attachments:         []struct{}{},
+	}
+	if withTags {
+		out.Tags = ci.Tags
+		if out.Tags == nil {
+			out.Tags = []store.Tag{}
+		}
+	}
+	return out
+}
+
+// countLive returns how many instances are registered (ACTIVE or DRAINING).
+func countLive(instances []store.ContainerInstance) int {
+	n := 0
+	for _, ci := range instances {
+		if ci.Status != store.StatusInactive {
+			n++
+		}
+	}
+	return n
+}
