@@ -34,16 +34,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
-// Log field names.
+// Log field names beyond the shared ones.
 const (
 	logKeyOperation = "operation"
-	logKeyError     = "error"
 	logKeyCode      = "code"
-	logKeyRequestID = "request_id"
-	logKeyCluster   = "cluster"
-	logKeyInstance  = "container_instance"
 )
 
 // Options configure the API.
@@ -83,7 +80,7 @@ func New(o Options) *API {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &API{o: o, log: o.Logger}
+	a := &API{o: o, log: o.Logger.With(logging.KeyComponent, "ecsapi")}
 	a.ops = map[string]opFunc{
 		"CreateCluster":                 a.createCluster,
 		"DeleteCluster":                 a.deleteCluster,
@@ -103,15 +100,15 @@ func New(o Options) *API {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := uuid.NewString()
 	w.Header().Set("X-Amzn-RequestId", requestID)
-	log := a.log.With(logKeyRequestID, requestID)
+	log := a.log.With(logging.KeyRequestID, requestID)
 
 	resp, err := a.serve(r, log)
 	if err != nil {
 		wire, internal := toWireError(err)
 		if internal {
-			log.Error("request failed", logKeyError, err)
+			log.Error("request failed", logging.KeyError, err)
 		} else {
-			log.Debug("request rejected", logKeyCode, wire.Code, logKeyError, wire.Message)
+			log.Debug("request rejected", logKeyCode, wire.Code, logging.KeyError, wire.Message)
 		}
 		writeJSON(w, wire.Status, map[string]string{"__type": wire.Code, "message": wire.Message})
 		return

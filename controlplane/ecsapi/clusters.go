@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
 // activeCluster resolves a request's cluster reference to an ACTIVE cluster.
@@ -113,7 +114,7 @@ func (a *API) createCluster(_ context.Context, _ *http.Request, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	a.log.Info("cluster created", logKeyCluster, out.ClusterArn)
+	a.log.Info("cluster created", logging.KeyCluster, out.ClusterArn)
 	return map[string]any{"cluster": out}, nil
 }
 
@@ -152,7 +153,7 @@ func (a *API) deleteCluster(_ context.Context, _ *http.Request, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	a.log.Info("cluster deleted", logKeyCluster, out.ClusterArn)
+	a.log.Info("cluster deleted", logging.KeyCluster, out.ClusterArn)
 	return map[string]any{"cluster": out}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
 // lookupInstance finds ref (ID or ARN) in cluster. ok=false means no such
@@ -83,7 +84,7 @@ func (a *API) deregisterContainerInstance(_ context.Context, _ *http.Request, bo
 		return nil, err
 	}
 	if changed {
-		a.log.Info("container instance deregistered", logKeyInstance, ci.ARN)
+		a.log.Info("container instance deregistered", logging.KeyContainerInstance, ci.ARN)
 		if a.o.OnDeregister != nil {
 			a.o.OnDeregister(ci.ARN)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
 type registerInput struct {
@@ -178,7 +179,7 @@ func (a *API) registerContainerInstance(_ context.Context, _ *http.Request, body
 	if reregistered {
 		msg = "container instance re-registered"
 	}
-	a.log.Info(msg, logKeyInstance, ci.ARN)
+	a.log.Info(msg, logging.KeyContainerInstance, ci.ARN)
 	return map[string]any{"containerInstance": instanceView(ci, true)}, nil
 }
 
