@@ -28,6 +28,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
+// ErrorCode returns the AWS error code, for callers that report errors by code.
+func (e *Error) ErrorCode() string { return e.Code }
+
 func newError(code, msg string) *Error {
 	status := http.StatusBadRequest
 	if code == CodeMissingAuthenticationToken {
