@@ -63,7 +63,7 @@ func parseKV(path string, data []byte) (textSource, error) {
 		if !validName(key) {
 			return nil, &Error{Source: where, Expected: fmt.Sprintf("KEY=VALUE with KEY made of letters, digits and _ (got key %q)", key)}
 		}
-		value, err := unquote(strings.TrimSpace(raw))
+		value, err := unquote(raw)
 		if err != nil {
 			return nil, &Error{Key: key, Source: where, Value: redactFor(key, raw), Expected: err.Error()}
 		}
@@ -78,8 +78,9 @@ func parseKV(path string, data []byte) (textSource, error) {
 // unquote strips matching quotes, which run to the last matching quote on
 // the line so that a quoted JSON value may contain the same quote character,
 // and drops a trailing " #" comment.
-func unquote(v string) (string, error) {
-	if v == "" {
+func unquote(raw string) (string, error) {
+	v := strings.TrimSpace(raw)
+	if v == "" || (v[0] == '#' && raw[0] != '#') { // "KEY= # comment"
 		return "", nil
 	}
 	if q := v[0]; q == '"' || q == '\'' {
