@@ -1,0 +1,295 @@
+// Package acsserver is the control plane's ACS websocket endpoint (GET /ws):
+// the server side of reference §5. It validates and authenticates the
+// upgrade, then keeps one session per connection alive with heartbeats,
+// closes sessions that stop acknowledging them or outlive their maximum
+// lifetime, records in the Registry whether each instance has an agent
+// connected, and lets the rest of the control plane push messages to an
+// instance (Send) and receive what agents send (Options.OnMessage).
+//
+// Each connection is served by the goroutine of its HTTP request, which is
+// also the connection's only writer, plus one reader goroutine.
+package acsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/open-ecs/ecs-agent/acs/wire"
+	"github.com/open-ecs/ecs-agent/internal/logging"
+)
+
+// Defaults for zero Options values.
+const (
+	DefaultHeartbeatInterval     = 30 * time.Second
+	DefaultMissedAcksBeforeClose = 3
+	DefaultMaxConnectionLifetime = 30 * time.Minute
+
+	// registryTimeout bounds a SetAgentConnected call made after the request ended.
+	registryTimeout = 10 * time.Second
+)
+
+// Errors a Registry returns from CheckInstance; each becomes its ACS exception.
+var (
+	ErrInvalidCluster   = errors.New("invalid cluster")
+	ErrInvalidInstance  = errors.New("invalid container instance")
+	ErrInactiveInstance = errors.New("inactive container instance")
+
+	// ErrNotConnected is returned by Send when the instance has no live session.
+	ErrNotConnected = errors.New("acsserver: container instance not connected")
+)
+
+// Registry is what the server needs from the control plane's state.
+type Registry interface {
+	// CheckInstance validates the handshake: ErrInvalidCluster, ErrInvalidInstance, ErrInactiveInstance.
+	CheckInstance(ctx context.Context, cluster, containerInstanceARN string) error
+	// SetAgentConnected records whether at least one live ACS session exists for the instance.
+	SetAgentConnected(ctx context.Context, containerInstanceARN string, connected bool) error
+}
+
+// Options configure a Server. Zero durations and counts mean the defaults.
+type Options struct {
+	Registry Registry
+	// Authenticate checks the upgrade request's SigV4 signature. A non-nil
+	// error rejects it with 403 and an unframed {"AccessDeniedException": msg},
+	// or {"<code>": msg} when the error has an ErrorCode() string method.
+	Authenticate func(r *http.Request) error
+
+	HeartbeatInterval     time.Duration
+	MissedAcksBeforeClose int
+	MaxConnectionLifetime time.Duration
+	Logger                *slog.Logger
+
+	// OnMessage receives every decoded inbound message except heartbeat acks
+	// (AckRequest, IAMRoleCredentialsAckRequest, ...). It runs on the
+	// connection's reader goroutine: slow work must be handed off.
+	OnMessage func(containerInstanceARN string, msg any)
+}
+
+// Server is the ACS endpoint. It is an http.Handler.
+type Server struct {
+	o        Options
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	// regMu orders session registration with the SetAgentConnected calls it
+	// causes, so that a reconnect overlapping the old session never leaves the
+	// registry saying "disconnected". It is taken before mu.
+	regMu sync.Mutex
+
+	mu       sync.Mutex
+	sessions map[string][]*session // by instance ARN, oldest first
+	closed   bool
+
+	// onAck is a test hook called for each heartbeat ack.
+	onAck func(containerInstanceARN, messageID string)
+}
+
+// New returns a Server; it serves nothing until mounted.
+func New(o Options) *Server {
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if o.MissedAcksBeforeClose <= 0 {
+		o.MissedAcksBeforeClose = DefaultMissedAcksBeforeClose
+	}
+	if o.MaxConnectionLifetime <= 0 {
+		o.MaxConnectionLifetime = DefaultMaxConnectionLifetime
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		o:        o,
+		log:      logger.With(logging.KeyComponent, "acsserver"),
+		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 32768},
+		sessions: make(map[string][]*session),
+	}
+}
+
+// ServeHTTP handles GET /ws?clusterArn=..&containerInstanceArn=..&...
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		reject(w, http.StatusMethodNotAllowed, "BadRequestException", "ACS accepts only GET")
+		return
+	}
+	q := r.URL.Query()
+	cluster, arn := q.Get("clusterArn"), q.Get("containerInstanceArn")
+	if cluster == "" || arn == "" {
+		reject(w, http.StatusBadRequest, "BadRequestException", "clusterArn and containerInstanceArn are required")
+		return
+	}
+	log := s.log.With(logging.KeyContainerInstance, arn, logging.KeyCluster, cluster)
+	if s.isClosed() {
+		reject(w, http.StatusServiceUnavailable, "ServerException", "ACS is shutting down")
+		return
+	}
+	if s.o.Authenticate != nil {
+		if err := s.o.Authenticate(r); err != nil {
+			code := "AccessDeniedException"
+			var coded interface{ ErrorCode() string }
+			if errors.As(err, &coded) && coded.ErrorCode() != "" {
+				code = coded.ErrorCode()
+			}
+			log.Info("ACS handshake not authenticated", logging.KeyError, err)
+			reject(w, http.StatusForbidden, code, err.Error())
+			return
+		}
+	}
+	if err := s.o.Registry.CheckInstance(r.Context(), cluster, arn); err != nil {
+		log.Info("ACS handshake rejected", logging.KeyError, err)
+		switch {
+		case errors.Is(err, ErrInvalidCluster):
+			reject(w, http.StatusBadRequest, "InvalidClusterException", "Invalid cluster")
+		case errors.Is(err, ErrInvalidInstance):
+			reject(w, http.StatusBadRequest, "InvalidInstanceException", "Invalid instance")
+		case errors.Is(err, ErrInactiveInstance):
+			reject(w, http.StatusBadRequest, "InactiveInstanceException", "Container instance is inactive")
+		default:
+			reject(w, http.StatusInternalServerError, "ServerException", "Internal server error")
+		}
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has already answered the request.
+		log.Info("ACS websocket upgrade failed", logging.KeyError, err)
+		return
+	}
+	sess := newSession(s, ws, arn, log)
+	if !s.register(r.Context(), sess) {
+		_ = ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+		_ = ws.Close()
+		close(sess.done)
+		return
+	}
+	log.Info("agent connected to ACS",
+		logging.KeyVersion, q.Get("agentVersion"), "agentHash", q.Get("agentHash"),
+		logging.KeyDockerVersion, q.Get("dockerVersion"), "sendCredentials", q.Get("sendCredentials"))
+	reason := sess.run()
+	s.unregister(sess)
+	close(sess.done)
+	log.Info("agent disconnected from ACS", logging.KeyReason, reason)
+}
+
+func reject(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(wire.EncodeHandshakeError(code, message))
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// register adds sess and marks the instance connected if it is the first
+// session. It reports false if the server is closed.
+func (s *Server) register(ctx context.Context, sess *session) bool {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.sessions[sess.arn] = append(s.sessions[sess.arn], sess)
+	first := len(s.sessions[sess.arn]) == 1
+	s.mu.Unlock()
+	if first {
+		if err := s.o.Registry.SetAgentConnected(ctx, sess.arn, true); err != nil {
+			sess.log.Warn("could not record the agent as connected", logging.KeyError, err)
+		}
+	}
+	return true
+}
+
+// unregister removes sess and marks the instance disconnected when it was the last.
+func (s *Server) unregister(sess *session) {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	s.mu.Lock()
+	list := slices.DeleteFunc(s.sessions[sess.arn], func(x *session) bool { return x == sess })
+	last := len(list) == 0
+	if last {
+		delete(s.sessions, sess.arn)
+	} else {
+		s.sessions[sess.arn] = list
+	}
+	s.mu.Unlock()
+	if last {
+		ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
+		defer cancel()
+		if err := s.o.Registry.SetAgentConnected(ctx, sess.arn, false); err != nil {
+			sess.log.Warn("could not record the agent as disconnected", logging.KeyError, err)
+		}
+	}
+}
+
+// Connected reports whether the instance has at least one live session.
+func (s *Server) Connected(containerInstanceARN string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions[containerInstanceARN]) > 0
+}
+
+// Send queues msg (a wire shape, e.g. *wire.PayloadMessage) on the instance's
+// newest session. It returns ErrNotConnected when there is none or it ends
+// before the message is queued; delivery itself is not confirmed (the agent's
+// AckRequest, seen through OnMessage, is the confirmation).
+func (s *Server) Send(containerInstanceARN string, msg any) error {
+	frame, err := wire.Encode(msg)
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", containerInstanceARN, err)
+	}
+	s.mu.Lock()
+	list := s.sessions[containerInstanceARN]
+	var sess *session
+	if len(list) > 0 {
+		sess = list[len(list)-1]
+	}
+	s.mu.Unlock()
+	if sess == nil {
+		return fmt.Errorf("send to %s: %w", containerInstanceARN, ErrNotConnected)
+	}
+	return sess.send(frame)
+}
+
+// Disconnect closes the instance's sessions (normal close), for example after
+// it was deregistered: the agent reconnects and is then told it is inactive.
+func (s *Server) Disconnect(containerInstanceARN string) {
+	s.mu.Lock()
+	list := slices.Clone(s.sessions[containerInstanceARN])
+	s.mu.Unlock()
+	for _, sess := range list {
+		sess.requestClose(websocket.CloseNormalClosure, "container instance disconnected by the control plane")
+	}
+}
+
+// Close closes every session with "going away", refuses new ones and waits
+// until the sessions have ended.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	var all []*session
+	for _, list := range s.sessions {
+		all = append(all, list...)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		sess.requestClose(websocket.CloseGoingAway, "server shutting down")
+	}
+	for _, sess := range all {
+		<-sess.done
+	}
+}
