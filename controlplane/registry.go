@@ -1,0 +1,32 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+
+	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
+	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
+)
+
+// registry adapts the ECS API's view of container instances to what the
+// ACS server asks at handshake and connect/disconnect time.
+type registry struct{ api *ecsapi.API }
+
+var _ acsserver.Registry = registry{}
+
+func (r registry) CheckInstance(ctx context.Context, cluster, containerInstanceARN string) error {
+	err := r.api.CheckInstance(ctx, cluster, containerInstanceARN)
+	switch {
+	case errors.Is(err, ecsapi.ErrClusterNotFound):
+		return acsserver.ErrInvalidCluster
+	case errors.Is(err, ecsapi.ErrInstanceNotFound):
+		return acsserver.ErrInvalidInstance
+	case errors.Is(err, ecsapi.ErrInstanceInactive):
+		return acsserver.ErrInactiveInstance
+	}
+	return err
+}
+
+func (r registry) SetAgentConnected(ctx context.Context, containerInstanceARN string, connected bool) error {
+	return r.api.SetAgentConnected(ctx, containerInstanceARN, connected)
+}

@@ -1,0 +1,243 @@
+// Package controlplane is the local ECS control plane: the ECS JSON API
+// (package ecsapi) on POST /, the ACS websocket server (package acsserver) on
+// GET /ws, both authenticated with SigV4 (service "ecs", the configured
+// region), over one bbolt store (package store, controlplane.db in DataDir).
+//
+// Routes:
+//
+//	POST /      ECS API, X-Amz-Target AmazonEC2ContainerServiceV20141113.<Op>
+//	GET  /ws    ACS (the agent dials <DiscoverPollEndpoint endpoint>/ws)
+//	     /tcs/  reserved for TCS (DiscoverPollEndpoint telemetryEndpoint = <base>/tcs)
+//
+// The base URL handed out by DiscoverPollEndpoint is Options.AdvertiseURL, or
+// when empty the scheme and Host of the DiscoverPollEndpoint request itself.
+//
+// Credentials: Options.Credentials, else every profile of
+// Options.CredentialsFile (AWS shared-credentials format), else the process's
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN].
+package controlplane
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
+	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
+	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/internal/logging"
+	"github.com/open-ecs/ecs-agent/internal/sigv4"
+)
+
+// Defaults for empty Options fields.
+const (
+	DefaultListen    = "127.0.0.1:51677"
+	DefaultRegion    = "us-east-1"
+	DefaultAccountID = "000000000000"
+
+	shutdownTimeout   = 10 * time.Second
+	readHeaderTimeout = 10 * time.Second
+)
+
+var accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
+
+// Options configure a control plane.
+type Options struct {
+	Listen          string // host:port; DefaultListen when empty
+	DataDir         string // holds controlplane.db; created if missing
+	Region          string // DefaultRegion when empty
+	AccountID       string // 12 digits; DefaultAccountID when empty
+	CredentialsFile string // AWS shared-credentials file
+	// Credentials, when set, are the accepted credentials and override
+	// CredentialsFile and the environment (tests, embedding).
+	Credentials  sigv4.StaticCredentials
+	TLSCert      string // PEM files; both or neither. With them: HTTPS and WSS.
+	TLSKey       string
+	AdvertiseURL string // base URL agents reach us at; "" = per request Host
+	Logger       *slog.Logger
+
+	HeartbeatInterval     time.Duration // ACS heartbeat; 0 = acsserver default
+	MaxConnectionLifetime time.Duration // ACS session lifetime; 0 = acsserver default
+}
+
+// Server is a control plane instance.
+type Server struct {
+	o       Options
+	log     *slog.Logger
+	store   *store.Bolt
+	api     *ecsapi.API
+	acs     *acsserver.Server
+	handler http.Handler
+	tls     *tls.Config
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates the options, opens the store and builds the handlers. The
+// caller must Close the server.
+func New(o Options) (*Server, error) {
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	if o.Region == "" {
+		o.Region = DefaultRegion
+	}
+	if o.AccountID == "" {
+		o.AccountID = DefaultAccountID
+	}
+	if !accountIDRE.MatchString(o.AccountID) {
+		return nil, fmt.Errorf("account ID %q: must be 12 digits", o.AccountID)
+	}
+	if o.DataDir == "" {
+		return nil, errors.New("a data directory is required")
+	}
+	if o.AdvertiseURL != "" {
+		u, err := url.Parse(o.AdvertiseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("advertise URL %q: want http(s)://host[:port]", o.AdvertiseURL)
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	creds, err := loadCredentials(o)
+	if err != nil {
+		return nil, err
+	}
+	var tlsConfig *tls.Config
+	if o.TLSCert != "" || o.TLSKey != "" {
+		if o.TLSCert == "" || o.TLSKey == "" {
+			return nil, errors.New("TLS needs both a certificate and a key")
+		}
+		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load TLS key pair: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := store.Open(filepath.Join(o.DataDir, store.FileName))
+	if err != nil {
+		return nil, err
+	}
+
+	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig}
+	verifier := &sigv4.Verifier{Service: "ecs", Region: o.Region, Credentials: creds}
+	s.api = ecsapi.New(ecsapi.Options{
+		Store:        st,
+		Region:       o.Region,
+		AccountID:    o.AccountID,
+		AdvertiseURL: o.AdvertiseURL,
+		Authenticate: func(r *http.Request, body []byte) error {
+			_, err := verifier.Verify(r, body)
+			return err
+		},
+		// s.acs is set below, before any request can arrive.
+		OnDeregister: func(arn string) { s.acs.Disconnect(arn) },
+		Logger:       o.Logger,
+	})
+	s.acs = acsserver.New(acsserver.Options{
+		Registry: registry{s.api},
+		Authenticate: func(r *http.Request) error {
+			_, err := verifier.Verify(r, nil) // the upgrade GET has no body
+			return err
+		},
+		HeartbeatInterval:     o.HeartbeatInterval,
+		MaxConnectionLifetime: o.MaxConnectionLifetime,
+		Logger:                o.Logger,
+	})
+	// No ACS session survives a restart.
+	if err := s.api.MarkAllDisconnected(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("reset agent connection state: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", s.acs)
+	mux.Handle("/", s.api)
+	s.handler = mux
+	return s, nil
+}
+
+// Handler serves every route; for embedding in tests with httptest.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run listens on Options.Listen and serves until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln (wrapped in TLS when configured) until ctx is done,
+// then closes ACS sessions and shuts the HTTP server down gracefully. It
+// returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	scheme := "http"
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+		scheme = "https"
+	}
+	advertise := s.o.AdvertiseURL
+	if advertise == "" {
+		advertise = "(from each request's Host)"
+	}
+	s.log.Info("control plane listening",
+		logging.KeyAddr, ln.Addr().String(), logging.KeyURL, scheme+"://"+ln.Addr().String(),
+		logging.KeyEndpoint, advertise, logging.KeyRegion, s.o.Region)
+
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("control plane shutting down")
+	// Hijacked websocket connections are not covered by Shutdown.
+	s.acs.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// ACS returns the ACS server, for the parts of the control plane (and tests)
+// that push messages to agents.
+func (s *Server) ACS() *acsserver.Server { return s.acs }
+
+// Close ends ACS sessions and closes the store. It is safe to call twice.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.acs.Close()
+		s.closeErr = s.store.Close()
+	})
+	return s.closeErr
+}

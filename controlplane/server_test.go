@@ -1,0 +1,288 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/open-ecs/ecs-agent/internal/sigv4"
+)
+
+const (
+	testKey    = "AKIDCONTROLPLANE"
+	testSecret = "controlplane-secret"
+)
+
+// running is a control plane served on a loopback port.
+type running struct {
+	srv  *Server
+	url  string
+	stop func()
+}
+
+func start(t *testing.T, dataDir string, mutate func(*Options)) *running {
+	t.Helper()
+	o := Options{
+		DataDir:           dataDir,
+		Region:            "us-east-1",
+		AccountID:         "123456789012",
+		Credentials:       sigv4.StaticCredentials{testKey: {SecretAccessKey: testSecret}},
+		HeartbeatInterval: time.Hour, // heartbeats are acsserver's business, not these tests'
+	}
+	if mutate != nil {
+		mutate(&o)
+	}
+	srv, err := New(o)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	r := &running{srv: srv, url: "http://" + ln.Addr().String()}
+	stopped := false
+	r.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		require.NoError(t, <-done)
+		require.NoError(t, srv.Close())
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+func sdkClient(url string) *ecs.Client {
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(testKey, testSecret, ""),
+		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+	}
+	return ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(url) })
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+func TestStatePersistsAcrossRestart(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	dir := t.TempDir()
+	ctx := context.Background()
+
+	cp := start(t, dir, nil)
+	client := sdkClient(cp.url)
+	_, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("keep")})
+	require.NoError(t, err)
+	reg, err := client.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{Cluster: aws.String("keep")})
+	require.NoError(t, err)
+	arn := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	cp.stop()
+
+	cp = start(t, dir, nil)
+	client = sdkClient(cp.url)
+	list, err := client.ListClusters(ctx, &ecs.ListClustersInput{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"arn:aws:ecs:us-east-1:123456789012:cluster/keep"}, list.ClusterArns)
+	desc, err := client.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{
+		Cluster: aws.String("keep"), ContainerInstances: []string{arn}})
+	require.NoError(t, err)
+	require.Len(t, desc.ContainerInstances, 1)
+	assert.Equal(t, "ACTIVE", aws.ToString(desc.ContainerInstances[0].Status))
+}
+
+// dialACS opens the ACS websocket the way the agent does: a SigV4-signed GET
+// (empty payload) whose headers go on the upgrade request.
+func dialACS(t *testing.T, base, cluster, arn, secret string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	q := "agentHash=abc&agentVersion=0.1.0&clusterArn=" + cluster + "&containerInstanceArn=" + arn +
+		"&dockerVersion=DockerVersion%3A+20.10.5&protocolVersion=2&sendCredentials=true&seqNum=1"
+	httpURL := base + "/ws?" + q
+	req, err := http.NewRequest(http.MethodGet, httpURL, nil)
+	require.NoError(t, err)
+	sum := sha256.Sum256(nil)
+	creds := aws.Credentials{AccessKeyID: testKey, SecretAccessKey: secret}
+	require.NoError(t, v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", "us-east-1", time.Now()))
+	header := http.Header{}
+	for _, k := range []string{"Authorization", "X-Amz-Date"} {
+		header.Set(k, req.Header.Get(k))
+	}
+	return websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(httpURL, "http"), header)
+}
+
+func TestACSWiring(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	cp := start(t, t.TempDir(), nil)
+	client := sdkClient(cp.url)
+	ctx := context.Background()
+	_, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{})
+	require.NoError(t, err)
+	reg, err := client.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{})
+	require.NoError(t, err)
+	arn := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+
+	dpe, err := client.DiscoverPollEndpoint(ctx, &ecs.DiscoverPollEndpointInput{ContainerInstance: aws.String(arn)})
+	require.NoError(t, err)
+	assert.Equal(t, cp.url, aws.ToString(dpe.Endpoint))
+
+	connected := func() bool {
+		d, err := client.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{ContainerInstances: []string{arn}})
+		require.NoError(t, err)
+		return d.ContainerInstances[0].AgentConnected
+	}
+
+	_, resp, err := dialACS(t, cp.url, "default", arn, "wrong")
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+	_, resp, err = dialACS(t, cp.url, "nope", arn, testSecret)
+	require.Error(t, err)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	ws, _, err := dialACS(t, aws.ToString(dpe.Endpoint), "default", arn, testSecret)
+	require.NoError(t, err)
+	defer ws.Close()
+	waitFor(t, "agentConnected=true", connected)
+
+	// Deregistration drops the session and the agent shows disconnected.
+	_, err = client.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{ContainerInstance: aws.String(arn)})
+	require.NoError(t, err)
+	require.NoError(t, ws.SetReadDeadline(time.Now().Add(10*time.Second)))
+	for {
+		if _, _, err = ws.ReadMessage(); err != nil {
+			break
+		}
+	}
+	var closeErr *websocket.CloseError
+	assert.True(t, errors.As(err, &closeErr), "want a close frame, got %v", err)
+	assert.False(t, connected())
+
+	_, resp, err = dialACS(t, cp.url, "default", arn, testSecret)
+	require.Error(t, err)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "an INACTIVE instance is refused")
+}
+
+func TestRestartMarksAgentsDisconnected(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	dir := t.TempDir()
+	ctx := context.Background()
+	cp := start(t, dir, nil)
+	client := sdkClient(cp.url)
+	_, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{})
+	require.NoError(t, err)
+	reg, err := client.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{})
+	require.NoError(t, err)
+	arn := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	// Record a session directly, then "crash": the store keeps the flag.
+	require.NoError(t, registry{cp.srv.api}.SetAgentConnected(ctx, arn, true))
+	cp.stop()
+
+	cp = start(t, dir, nil)
+	d, err := sdkClient(cp.url).DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{ContainerInstances: []string{arn}})
+	require.NoError(t, err)
+	assert.False(t, d.ContainerInstances[0].AgentConnected)
+}
+
+func TestCredentialsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "credentials")
+	require.NoError(t, os.WriteFile(path, []byte(`
+# comment
+[default]
+aws_access_key_id = AKID1
+aws_secret_access_key = secret1
+
+[other]
+; another comment
+aws_access_key_id=AKID2
+aws_secret_access_key=secret2
+aws_session_token = tok
+[empty]
+region = us-east-1
+`), 0o600))
+	creds, err := readCredentialsFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, sigv4.StaticCredentials{
+		"AKID1": {SecretAccessKey: "secret1"},
+		"AKID2": {SecretAccessKey: "secret2", SessionToken: "tok"},
+	}, creds)
+
+	require.NoError(t, os.WriteFile(path, []byte("[half]\naws_access_key_id = X\n"), 0o600))
+	_, err = readCredentialsFile(path)
+	assert.ErrorContains(t, err, "half")
+
+	_, err = readCredentialsFile(filepath.Join(t.TempDir(), "missing"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestNewNeedsCredentials(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	_, err := New(Options{DataDir: t.TempDir()})
+	require.ErrorIs(t, err, ErrNoCredentials)
+	assert.Contains(t, err.Error(), "-credentials")
+	assert.Contains(t, err.Error(), "AWS_ACCESS_KEY_ID")
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "envsecret")
+	srv, err := New(Options{DataDir: t.TempDir()})
+	require.NoError(t, err)
+	require.NoError(t, srv.Close())
+}
+
+func TestNewValidatesOptions(t *testing.T) {
+	creds := sigv4.StaticCredentials{testKey: {SecretAccessKey: testSecret}}
+	for name, o := range map[string]Options{
+		"account":   {DataDir: t.TempDir(), Credentials: creds, AccountID: "12"},
+		"data dir":  {Credentials: creds},
+		"advertise": {DataDir: t.TempDir(), Credentials: creds, AdvertiseURL: "ftp://x"},
+		"tls half":  {DataDir: t.TempDir(), Credentials: creds, TLSCert: "cert.pem"},
+	} {
+		_, err := New(o)
+		assert.Error(t, err, name)
+	}
+}
+
+func TestDeregisterWhileDisconnectedIsQuiet(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	cp := start(t, t.TempDir(), nil)
+	client := sdkClient(cp.url)
+	ctx := context.Background()
+	_, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{})
+	require.NoError(t, err)
+	reg, err := client.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{})
+	require.NoError(t, err)
+	out, err := client.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{
+		ContainerInstance: reg.ContainerInstance.ContainerInstanceArn})
+	require.NoError(t, err)
+	assert.Equal(t, "INACTIVE", aws.ToString(out.ContainerInstance.Status))
+	assert.False(t, cp.srv.ACS().Connected(aws.ToString(out.ContainerInstance.ContainerInstanceArn)))
+}
