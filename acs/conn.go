@@ -33,6 +33,7 @@ type conn struct {
 	readErr chan error // buffered 1: the reader's final error
 	out     chan []byte
 	stop    chan struct{} // closed at teardown
+	wdone   chan struct{} // closed when the writer gave up or stopped
 	wg      sync.WaitGroup
 }
 
@@ -44,6 +45,7 @@ func newConn(ws wsConn, rwTimeout time.Duration) *conn {
 		readErr:   make(chan error, 1),
 		out:       make(chan []byte, outQueue),
 		stop:      make(chan struct{}),
+		wdone:     make(chan struct{}),
 	}
 	c.wg.Add(2)
 	go c.readLoop()
@@ -74,6 +76,7 @@ func (c *conn) readLoop() {
 // writeLoop is the only writer of data frames.
 func (c *conn) writeLoop() {
 	defer c.wg.Done()
+	defer close(c.wdone)
 	for {
 		select {
 		case <-c.stop:
@@ -94,6 +97,8 @@ func (c *conn) send(ctx context.Context, frame []byte) error {
 	case c.out <- frame:
 		return nil
 	case <-c.stop:
+		return ErrNotConnected
+	case <-c.wdone: // nobody will drain the queue; do not wait for teardown
 		return ErrNotConnected
 	case <-ctx.Done():
 		return ctx.Err()

@@ -158,3 +158,8 @@ func (f *fakeACS) dials() []dialAttempt {
 	defer f.mu.Unlock()
 	return append([]dialAttempt(nil), f.attempts...)
 }
+
+// failingWrites wraps a memConn whose data writes always fail.
+type failingWrites struct{ *memConn }
+
+func (failingWrites) WriteMessage(int, []byte) error { return net.ErrClosed }

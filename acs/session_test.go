@@ -341,3 +341,19 @@ func TestBackoffGrowsToMaxAndResets(t *testing.T) {
 	b.reset()
 	assert.Less(t, b.next(), 301*time.Millisecond)
 }
+
+func TestSendAfterWriterFailedDoesNotBlock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		client, server := memPair()
+		c := newConn(failingWrites{client}, time.Minute)
+		frame := []byte(`{}`)
+		var err error
+		for err == nil { // the first sends fill the queue; then the writer's failure shows
+			err = c.send(t.Context(), frame)
+			synctest.Wait()
+		}
+		assert.ErrorIs(t, err, ErrNotConnected)
+		c.teardown()
+		_ = server.Close()
+	})
+}
