@@ -5,6 +5,8 @@ package acsserver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -282,4 +284,30 @@ func TestTwoInstances(t *testing.T) {
 	srv.Disconnect(other)
 	recv(t, b.connected) // b reconnects; a is untouched
 	assert.Empty(t, a.connected)
+}
+
+func TestAgentOverTLS(t *testing.T) {
+	reg := newStubRegistry()
+	srv := New(Options{Registry: reg, Authenticate: verifySigV4})
+	hs := httptest.NewTLSServer(srv)
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+	roots := x509.NewCertPool()
+	roots.AddCert(hs.Certificate())
+
+	a := startAgent(t, func() string { return hs.URL }, func(o *acs.Options) {
+		o.TLSConfig = &tls.Config{RootCAs: roots}
+	})
+	recv(t, a.connected)
+	await(t, "session registered", func() bool { return srv.Connected(testARN) })
+}
+
+func TestAgentRejectsUntrustedCertificate(t *testing.T) {
+	srv := New(Options{Registry: newStubRegistry()})
+	hs := httptest.NewTLSServer(srv)
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+	var discovered atomic.Int32
+	a := startAgent(t, func() string { discovered.Add(1); return hs.URL }, nil)
+	await(t, "a few failed attempts", func() bool { return discovered.Load() >= 3 })
+	assert.Empty(t, a.connected)
+	assert.False(t, srv.Connected(testARN))
 }
