@@ -1,0 +1,91 @@
+// Command ecs-controlplane runs the local ECS control plane: the ECS API that
+// `aws ecs` and the SDKs speak, and the ACS websocket that agents connect to.
+//
+//	ecs-controlplane -data-dir /var/lib/ecs-controlplane -credentials ~/.aws/credentials
+//
+// It accepts requests signed with any access key of the -credentials file, or
+// else with the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY it was started with.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/open-ecs/ecs-agent/controlplane"
+	"github.com/open-ecs/ecs-agent/internal/logging"
+	"github.com/open-ecs/ecs-agent/version"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ecs-controlplane", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		o           controlplane.Options
+		logLevel    string
+		showVersion bool
+	)
+	fs.StringVar(&o.Listen, "listen", controlplane.DefaultListen, "address to serve the ECS API (POST /) and ACS (GET /ws) on")
+	fs.StringVar(&o.DataDir, "data-dir", "/var/lib/ecs-controlplane", "directory of the state database (controlplane.db)")
+	fs.StringVar(&o.Region, "region", controlplane.DefaultRegion, "region requests must be signed for and ARNs carry")
+	fs.StringVar(&o.AccountID, "account-id", controlplane.DefaultAccountID, "12-digit account ID in ARNs")
+	fs.StringVar(&o.CredentialsFile, "credentials", "", "AWS shared-credentials file; every profile's key is accepted "+
+		"(default: the process's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS and WSS (needs -tls-key)")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
+	fs.StringVar(&o.AdvertiseURL, "advertise-url", "", "base URL agents reach this control plane at, returned by DiscoverPollEndpoint "+
+		"(default: the scheme and Host of each DiscoverPollEndpoint request)")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 0, "ACS heartbeat interval (0 = 30s)")
+	fs.DurationVar(&o.MaxConnectionLifetime, "max-connection-lifetime", 0, "ACS session lifetime before the server closes it (0 = 30m)")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ecs-controlplane: unexpected arguments: %v\n", fs.Args())
+		return 2
+	}
+	if showVersion {
+		fmt.Fprintln(stderr, version.String())
+		return 0
+	}
+
+	logger, closer, err := logging.New(logging.Options{Level: logLevel, Stderr: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "ecs-controlplane: %v\n", err)
+		return 2
+	}
+	defer closer.Close()
+	o.Logger = logger
+
+	srv, err := controlplane.New(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "ecs-controlplane: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger.Info("starting " + version.String())
+	runErr := srv.Run(ctx)
+	if err := srv.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		logger.Error("control plane stopped", logging.KeyError, runErr)
+		return 1
+	}
+	return 0
+}
