@@ -1,0 +1,264 @@
+// Package agent wires the ECS agent together and owns every goroutine it
+// starts. Run follows the incumbent's start-up order for the parts that
+// exist so far:
+//
+//	Docker version check (retry until the engine answers; API >= 1.21)
+//	→ host resources → EC2 identity (IMDS, 5 s budget, configured region fallback)
+//	→ state (agent.db or memory; host / cluster checks)
+//	→ RegisterContainerInstance (re-register with the saved ARN)
+//	→ persist metadata → introspection server → ACS session (until ctx ends)
+//
+// On ctx cancel the supervisor stops the long-lived goroutines in reverse
+// start order, then the state file is closed. Containers are never touched
+// on shutdown: an agent restart must not stop tasks.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/open-ecs/ecs-agent/acs"
+	"github.com/open-ecs/ecs-agent/agent/introspection"
+	"github.com/open-ecs/ecs-agent/config"
+	"github.com/open-ecs/ecs-agent/ec2metadata"
+	"github.com/open-ecs/ecs-agent/engine/dockerapi"
+	"github.com/open-ecs/ecs-agent/internal/logging"
+	"github.com/open-ecs/ecs-agent/version"
+)
+
+// identityWait is the IMDS budget at start-up.
+const identityWait = 5 * time.Second
+
+// Docker connection retry (the incumbent's MustInit: 2 s..200 s ×1.5).
+const (
+	dockerBackoffMin    = 2 * time.Second
+	dockerBackoffMax    = 200 * time.Second
+	dockerBackoffFactor = 1.5
+	dockerCallTimeout   = 30 * time.Second
+)
+
+// shutdownGrace bounds how long each component gets to stop.
+const shutdownGrace = 3 * time.Second
+
+// DockerClient is what Run needs from the Docker engine.
+type DockerClient interface {
+	Version(ctx context.Context) (dockerapi.VersionInfo, error)
+}
+
+// IdentityResolver is what Run needs from the EC2 metadata service.
+type IdentityResolver interface {
+	Resolve(ctx context.Context, configuredRegion string, wait time.Duration) (ec2metadata.Identity, error)
+	// Endpoint is the IMDS base URL, also used by the SDK credential chain.
+	Endpoint() string
+}
+
+// Status describes a registered, serving agent.
+type Status struct {
+	Cluster              string
+	ContainerInstanceARN string
+	AvailabilityZone     string
+	IntrospectionAddr    string // the bound address (useful with port 0)
+}
+
+// Options are Run's dependencies. The zero value is production.
+type Options struct {
+	Logger *slog.Logger // nil discards
+	// Docker replaces the engine client built from cfg.DockerEndpoint.
+	Docker DockerClient
+	// IMDS replaces the EC2 metadata client.
+	IMDS IdentityResolver
+	// OnReady is called once registration is done and introspection serves.
+	OnReady func(Status)
+
+	// Test seams.
+	memInfoPath    string
+	registerPolicy *retryPolicy
+	dockerBackoff  time.Duration
+}
+
+// Run starts the agent and blocks until ctx is cancelled (nil) or a
+// component fails. Errors for which a restart does not help match
+// ErrTerminal.
+func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.Info("starting", logging.KeyVersion, version.String(), logging.KeyCluster, cfg.Cluster)
+
+	docker := opts.Docker
+	if docker == nil {
+		c, err := dockerapi.New(cfg.DockerEndpoint)
+		if err != nil {
+			return terminal(fmt.Errorf("docker endpoint (DOCKER_HOST): %w", err))
+		}
+		defer c.Close()
+		docker = c
+	}
+	dv, err := dockerVersion(ctx, docker, opts.dockerBackoff, log)
+	if err != nil {
+		return err
+	}
+	log.Info("docker engine", logging.KeyDockerVersion, dv.ServerVersion, "apiVersion", dv.APIVersion)
+
+	memInfo := opts.memInfoPath
+	if memInfo == "" {
+		memInfo = defaultMemInfoPath
+	}
+	res, err := hostResources(memInfo, cfg.ReservedMemory, cfg.ReservedPorts, cfg.ReservedPortsUDP)
+	if err != nil {
+		return terminal(err)
+	}
+
+	imds := opts.IMDS
+	if imds == nil {
+		imds = ec2metadata.New(ec2metadata.Options{Logger: log})
+	}
+	ident, err := resolveIdentity(ctx, cfg, imds)
+	if err != nil {
+		return err
+	}
+	log.Info("instance identity", logging.KeyRegion, ident.Region, logging.KeyInstanceID, ident.InstanceID,
+		"availabilityZone", ident.AvailabilityZone)
+
+	store, err := openStore(cfg.DataDir, cfg.Checkpoint)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	saved, err := loadState(store, cfg.DataDir, cfg.Cluster, ident.InstanceID, log)
+	if err != nil {
+		return err
+	}
+	instanceID := ident.InstanceID
+	if instanceID == "" {
+		instanceID = saved.EC2InstanceID // IMDS unreachable: keep the saved one
+	}
+
+	awsCfg, err := newAWSConfig(ctx, ident.Region, imds.Endpoint(), cfg.AcceptInsecureCert)
+	if err != nil {
+		return err
+	}
+	api := newECSClient(awsCfg, cfg.APIEndpoint)
+	pol := defaultRegisterPolicy
+	if opts.registerPolicy != nil {
+		pol = *opts.registerPolicy
+	}
+	reg, err := register(ctx, api, registerRequest{
+		Cluster:     cfg.Cluster,
+		RestoredARN: saved.ContainerInstanceARN,
+		Identity:    ident,
+		Resources:   res,
+		Docker:      dv,
+		Custom:      cfg.InstanceAttributes,
+		Tags:        cfg.ContainerInstanceTags,
+	}, pol, log)
+	if err != nil {
+		return err
+	}
+	log = log.With(logging.KeyContainerInstance, reg.ContainerInstanceARN)
+	log.Info("registered container instance", logging.KeyCluster, cfg.Cluster)
+	if err := saveRegistration(store, cfg.Cluster, instanceID, reg); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.IntrospectionAddr)
+	if err != nil {
+		return fmt.Errorf("introspection server (ECS_INTROSPECTION_ADDR=%s): %w", cfg.IntrospectionAddr, err)
+	}
+	intro := introspection.New(introspection.Options{Logger: log})
+	intro.Publish(&introspection.Snapshot{Metadata: introspection.MetadataResponse{
+		Cluster:              cfg.Cluster,
+		ContainerInstanceArn: reg.ContainerInstanceARN,
+		Version:              version.String(),
+	}})
+
+	sup := newSupervisor(ctx, log)
+	defer sup.stop(shutdownGrace)
+	sup.start("introspection", func(ctx context.Context) error { return intro.Serve(ctx, ln) })
+
+	endpoints := newPollEndpoints(api, cfg.Cluster, reg.ContainerInstanceARN, log)
+	session := acs.NewSession(acs.Options{
+		DiscoverEndpoint:     endpoints.ACS,
+		OnConnected:          endpoints.Connected,
+		Cluster:              cfg.Cluster,
+		ContainerInstanceARN: reg.ContainerInstanceARN,
+		AgentVersion:         version.Version,
+		AgentHash:            version.GitHash,
+		DockerVersion:        "DockerVersion: " + dv.ServerVersion,
+		Region:               ident.Region,
+		Credentials:          awsCfg.Credentials,
+		TLSConfig:            tlsConfig(cfg.AcceptInsecureCert),
+		Logger:               log,
+	})
+	sup.start("acs", session.Run)
+
+	if opts.OnReady != nil {
+		opts.OnReady(Status{
+			Cluster:              cfg.Cluster,
+			ContainerInstanceARN: reg.ContainerInstanceARN,
+			AvailabilityZone:     reg.AvailabilityZone,
+			IntrospectionAddr:    ln.Addr().String(),
+		})
+	}
+
+	err = sup.wait()
+	log.Info("shutting down")
+	if errors.Is(err, acs.ErrTerminal) {
+		return terminal(err)
+	}
+	return err
+}
+
+// resolveIdentity asks IMDS for the instance identity. In external mode
+// (ECS Anywhere) there is no IMDS: the configured region is used and the
+// identity document is sent empty.
+func resolveIdentity(ctx context.Context, cfg *config.Config, imds IdentityResolver) (ec2metadata.Identity, error) {
+	if cfg.External {
+		return ec2metadata.Identity{Region: cfg.AWSRegion}, nil
+	}
+	ident, err := imds.Resolve(ctx, cfg.AWSRegion, identityWait)
+	if err != nil {
+		if errors.Is(err, ec2metadata.ErrNoRegion) {
+			return ec2metadata.Identity{}, terminal(err)
+		}
+		return ec2metadata.Identity{}, fmt.Errorf("instance identity: %w", err)
+	}
+	if ident.Region == "" {
+		return ec2metadata.Identity{}, terminal(errors.New("instance identity: no region; set AWS_DEFAULT_REGION"))
+	}
+	return ident, nil
+}
+
+// dockerVersion waits for the engine to answer, with backoff, and enforces
+// the minimum API version.
+func dockerVersion(ctx context.Context, docker DockerClient, firstWait time.Duration, log *slog.Logger) (dockerapi.VersionInfo, error) {
+	if firstWait == 0 {
+		firstWait = dockerBackoffMin
+	}
+	bo := newBackoff(firstWait, dockerBackoffMax, dockerBackoffFactor, 0.2)
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, dockerCallTimeout)
+		v, err := docker.Version(cctx)
+		cancel()
+		if err == nil {
+			if err := v.CheckMinAPIVersion(); err != nil {
+				return v, terminal(err)
+			}
+			return v, nil
+		}
+		if ctx.Err() != nil {
+			return dockerapi.VersionInfo{}, fmt.Errorf("docker engine: %w", ctx.Err())
+		}
+		wait := bo.next()
+		log.Warn("docker engine is not answering; retrying", logging.KeyError, err,
+			logging.KeyAttempt, attempt, logging.KeyBackoff, wait)
+		if !sleepCtx(ctx, wait) {
+			return dockerapi.VersionInfo{}, fmt.Errorf("docker engine: %w (last error: %w)", ctx.Err(), err)
+		}
+	}
+}

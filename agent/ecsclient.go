@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/open-ecs/ecs-agent/version"
+)
+
+// ecsRequestTimeout bounds one ECS API call, so a silent backend cannot hang
+// start-up; retries are ours, with backoff.
+const ecsRequestTimeout = 30 * time.Second
+
+// ecsAPI is the part of the ECS API the agent calls.
+type ecsAPI interface {
+	RegisterContainerInstance(ctx context.Context, in *ecs.RegisterContainerInstanceInput, opts ...func(*ecs.Options)) (*ecs.RegisterContainerInstanceOutput, error)
+	CreateCluster(ctx context.Context, in *ecs.CreateClusterInput, opts ...func(*ecs.Options)) (*ecs.CreateClusterOutput, error)
+	DiscoverPollEndpoint(ctx context.Context, in *ecs.DiscoverPollEndpointInput, opts ...func(*ecs.Options)) (*ecs.DiscoverPollEndpointOutput, error)
+}
+
+var _ ecsAPI = (*ecs.Client)(nil)
+
+// endpointURL turns ECS_BACKEND_HOST into a base URL: a bare host gets
+// https://, as the incumbent accepts "ecs.us-west-2.amazonaws.com".
+func endpointURL(host string) string {
+	if host == "" || strings.Contains(host, "://") {
+		return host
+	}
+	return "https://" + host
+}
+
+// userAgent identifies the agent to the backend, in the incumbent's shape:
+// "<name> - v<version> (<hash>) (linux; <arch>)".
+func userAgent() string {
+	return fmt.Sprintf("%s (%s; %s)", version.String(), runtime.GOOS, runtime.GOARCH)
+}
+
+// addUserAgent puts the agent's User-Agent in front of the SDK's, after the
+// SDK's own user-agent middleware has set it.
+func addUserAgent(stack *middleware.Stack) error {
+	return stack.Build.Insert(middleware.BuildMiddlewareFunc("OpenECSUserAgent",
+		func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+			if req, ok := in.Request.(*smithyhttp.Request); ok {
+				ua := userAgent()
+				if sdk := req.Header.Get("User-Agent"); sdk != "" {
+					ua += " " + sdk
+				}
+				req.Header.Set("User-Agent", ua)
+			}
+			return next.HandleBuild(ctx, in)
+		}), "UserAgent", middleware.After)
+}
+
+// tlsConfig is the client TLS setting for the ECS API and ACS: TLS 1.2 or
+// later, verification off only with the agent's -k flag.
+func tlsConfig(insecure bool) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // -k is the operator's explicit choice
+}
+
+// newAWSConfig loads the SDK default credential chain (environment, shared
+// files, then the EC2 role through IMDS at imdsEndpoint, the same endpoint
+// the identity came from).
+func newAWSConfig(ctx context.Context, region, imdsEndpoint string, insecure bool) (aws.Config, error) {
+	// A buildable client keeps AWS_CA_BUNDLE working: the SDK adds the bundle
+	// through its transport options.
+	hc := awshttp.NewBuildableClient().
+		WithTimeout(ecsRequestTimeout).
+		WithTransportOptions(func(tr *http.Transport) {
+			if tr.TLSClientConfig == nil {
+				tr.TLSClientConfig = &tls.Config{}
+			}
+			tr.TLSClientConfig.MinVersion = tls.VersionTLS12
+			tr.TLSClientConfig.InsecureSkipVerify = insecure //nolint:gosec // -k is the operator's explicit choice
+		})
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(region),
+		awsconfig.WithHTTPClient(hc),
+		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{addUserAgent}),
+	}
+	if imdsEndpoint != "" {
+		opts = append(opts, awsconfig.WithEC2IMDSEndpoint(imdsEndpoint))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return awsCfg, nil
+}
+
+// newECSClient returns the ECS API client for apiEndpoint ("" = the SDK's
+// regional endpoint). The SDK's own retries are off: each call site owns its
+// retry policy (registration backs off for an hour, discovery falls back to
+// its cache).
+func newECSClient(awsCfg aws.Config, apiEndpoint string) *ecs.Client {
+	return ecs.NewFromConfig(awsCfg, func(o *ecs.Options) {
+		if apiEndpoint != "" {
+			o.BaseEndpoint = aws.String(endpointURL(apiEndpoint))
+		}
+		o.Retryer = aws.NopRetryer{}
+	})
+}
