@@ -143,13 +143,15 @@ func NewSession(o Options) *Session {
 // good (invalid cluster or instance, access denied).
 func (s *Session) Run(ctx context.Context) error {
 	bo := newBackoff(s.o.BackoffMin, s.o.BackoffMax, backoffMultiplier, backoffJitter)
-	for attempt := 1; ; attempt++ {
+	failures := 0
+	for {
 		connected, err := s.connectOnce(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if connected >= jittered(backoffResetAfter, backoffResetAfter) {
 			bo.reset()
+			failures = 0
 		}
 		var wait time.Duration
 		switch {
@@ -166,11 +168,13 @@ func (s *Session) Run(ctx context.Context) error {
 			wait = s.inactiveWait
 		case permissible(err):
 			bo.reset()
+			failures = 0
 			s.log.Info("ACS connection closed; reconnecting", logging.KeyError, err)
 		default:
+			failures++
 			wait = bo.next()
 			s.log.Warn("ACS connection failed; backing off", logging.KeyError, err,
-				logging.KeyBackoff, wait, logging.KeyAttempt, attempt)
+				logging.KeyBackoff, wait, logging.KeyAttempt, failures)
 		}
 		if !sleepCtx(ctx, wait) {
 			return nil
