@@ -227,3 +227,5 @@ func (s *ecsStub) set(f func(s *ecsStub)) {
 	defer s.mu.Unlock()
 	f(s)
 }
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
