@@ -23,10 +23,10 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ecs-controlplane", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -59,7 +59,7 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if showVersion {
-		fmt.Fprintln(stderr, version.String())
+		fmt.Fprintln(stdout, version.String())
 		return 0
 	}
 

@@ -11,16 +11,16 @@ func TestRunRefusesToStartWithoutCredentials(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 	var stderr bytes.Buffer
-	code := run([]string{"-data-dir", t.TempDir(), "-listen", "127.0.0.1:0"}, &stderr)
+	code := run([]string{"-data-dir", t.TempDir(), "-listen", "127.0.0.1:0"}, &stderr, &stderr)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr.String(), "-credentials FILE")
 	assert.Contains(t, stderr.String(), "AWS_ACCESS_KEY_ID")
 }
 
 func TestRunFlags(t *testing.T) {
-	var stderr bytes.Buffer
-	assert.Equal(t, 0, run([]string{"-version"}, &stderr))
-	assert.Contains(t, stderr.String(), "Open ECS Agent")
-	assert.Equal(t, 2, run([]string{"-no-such-flag"}, &stderr))
-	assert.Equal(t, 2, run([]string{"-log-level", "loud", "-data-dir", t.TempDir()}, &stderr))
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 0, run([]string{"-version"}, &stdout, &stderr))
+	assert.Contains(t, stdout.String(), "Open ECS Agent")
+	assert.Equal(t, 2, run([]string{"-no-such-flag"}, &stdout, &stderr))
+	assert.Equal(t, 2, run([]string{"-log-level", "loud", "-data-dir", t.TempDir()}, &stdout, &stderr))
 }
