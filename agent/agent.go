@@ -82,12 +82,23 @@ type Options struct {
 
 // Run starts the agent and blocks until ctx is cancelled (nil) or a
 // component fails. Errors for which a restart does not help match
-// ErrTerminal.
+// ErrTerminal. A cancel during start-up (SIGTERM while waiting for Docker or
+// the backend) is a clean stop and returns nil.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	err := run(ctx, cfg, opts, log)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrTerminal) {
+		log.Info("stopped during start-up", logging.KeyError, err)
+		return nil
+	}
+	return err
+}
+
+func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Logger) error {
+	log := baseLog
 	log.Info("starting", logging.KeyVersion, version.String(), logging.KeyCluster, cfg.Cluster)
 
 	docker := opts.Docker
@@ -193,7 +204,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		Region:               ident.Region,
 		Credentials:          awsCfg.Credentials,
 		TLSConfig:            tlsConfig(cfg.AcceptInsecureCert),
-		Logger:               log,
+		Logger:               baseLog, // acs adds the instance ARN itself
 	})
 	sup.start("acs", session.Run)
 

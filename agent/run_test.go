@@ -283,3 +283,27 @@ func TestRunIntrospectionPortInUse(t *testing.T) {
 	require.ErrorContains(t, err, "ECS_INTROSPECTION_ADDR")
 	assert.NotErrorIs(t, err, ErrTerminal)
 }
+
+func TestRunCancelDuringStartupIsCleanStop(t *testing.T) {
+	h := newHarness(t)
+	h.opts.Docker = &fakeDocker{fails: 1 << 30} // never answers
+	ctx, cancel := context.WithCancel(t.Context())
+	opts := h.opts
+	opts.IMDS = h.imds
+	opts.dockerBackoff = time.Hour
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, h.cfg, opts) }()
+	require.Eventually(t, func() bool {
+		d := h.opts.Docker.(*fakeDocker)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.calls > 0
+	}, 10*time.Second, time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+}
