@@ -224,4 +224,3 @@ func withoutEnv(env []string, key string) []string {
 	}
 	return out
 }
-
