@@ -200,7 +200,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		ContainerInstanceARN: reg.ContainerInstanceARN,
 		AgentVersion:         version.Version,
 		AgentHash:            version.GitHash,
-		DockerVersion:        "DockerVersion: " + dv.ServerVersion,
+		DockerVersion:        dv.ServerVersion, // acs adds the "DockerVersion: " prefix of the query parameter
 		Region:               ident.Region,
 		Credentials:          awsCfg.Credentials,
 		TLSConfig:            tlsConfig(cfg.AcceptInsecureCert),
