@@ -78,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger.Info("starting " + version.String())
+	logger.Info("starting ecs-controlplane", logging.KeyVersion, version.Version, "gitHash", version.GitHash)
 	runErr := srv.Run(ctx)
 	if err := srv.Close(); err != nil && runErr == nil {
 		runErr = err
