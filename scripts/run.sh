@@ -67,7 +67,7 @@ else
 fi
 
 bin/ecs-controlplane -listen "$CP_ADDR" -data-dir "$RUN_DIR/controlplane" -region "$REGION" \
-	-credentials "$CREDS" 2> >(sed 's/^/[controlplane] /' >&2) &
+	-credentials "$CREDS" 2> >(trap '' INT; sed -u 's/^/[controlplane] /' >&2) &
 pids+=($!)
 wait_until 15 "the control plane" aws --endpoint-url "$ENDPOINT" ecs list-clusters
 aws --endpoint-url "$ENDPOINT" ecs create-cluster --cluster-name default >/dev/null
@@ -81,7 +81,7 @@ ECS_CHECKPOINT=true
 AWS_DEFAULT_REGION=$REGION
 ECS_LOGLEVEL=info
 CONFIG
-bin/ecs-agent -config "$RUN_DIR/ecs.config" 2> >(sed 's/^/[agent] /' >&2) &
+bin/ecs-agent -config "$RUN_DIR/ecs.config" 2> >(trap '' INT; sed -u 's/^/[agent] /' >&2) &
 pids+=($!)
 wait_until 30 "the agent's introspection API" curl -sf http://127.0.0.1:51678/v1/metadata
 
