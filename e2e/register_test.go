@@ -224,3 +224,27 @@ func withoutEnv(env []string, key string) []string {
 	}
 	return out
 }
+
+// TestE2EFrozenAgentLosesConnection freezes the agent (SIGSTOP) so that its
+// socket stays open but heartbeats go unanswered: the control plane must mark
+// it disconnected after the missed acknowledgements, and the agent, thawed,
+// must reconnect by itself.
+func TestE2EFrozenAgentLosesConnection(t *testing.T) {
+	requireTools(t, "docker", "aws")
+	cp := startControlPlane(t)
+	cp.createCluster(t, "frozen")
+	a := newAgent(t, cp, "frozen")
+	a.start(t)
+	a.awaitMetadata(t)
+	cp.awaitInstance(t, "frozen", "the instance to be connected", func(ci containerInstance) bool { return ci.AgentConnected })
+
+	if err := a.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	cp.awaitInstance(t, "frozen", "agentConnected to turn false while heartbeats go unacknowledged", func(ci containerInstance) bool { return !ci.AgentConnected })
+
+	if err := a.proc.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	cp.awaitInstance(t, "frozen", "the thawed agent to reconnect", func(ci containerInstance) bool { return ci.AgentConnected })
+}
