@@ -248,3 +248,22 @@ func TestE2EFrozenAgentLosesConnection(t *testing.T) {
 	}
 	cp.awaitInstance(t, "frozen", "the thawed agent to reconnect", func(ci containerInstance) bool { return ci.AgentConnected })
 }
+
+// TestE2EPrivateCloudWithoutDynamicData runs the agent against a metadata
+// service whose /latest/dynamic paths answer 404, as on private clouds: it
+// registers with an empty identity document and the region from the metadata.
+func TestE2EPrivateCloudWithoutDynamicData(t *testing.T) {
+	requireTools(t, "docker", "aws", "ec2-metadata-mock")
+	cp := startControlPlane(t)
+	cp.createCluster(t, "partial")
+	imds := imdstest.Start(t, imdstest.Options{NotFound: []string{"/latest/dynamic/"}})
+
+	a := newAgent(t, cp, "partial", "AWS_EC2_METADATA_DISABLED=false", "AWS_EC2_METADATA_SERVICE_ENDPOINT="+imds)
+	a.env = withoutEnv(a.env, "AWS_DEFAULT_REGION") // the region must come from placement/region
+	a.start(t)
+	md := a.awaitMetadata(t)
+	if !strings.HasPrefix(md.ContainerInstanceArn, "arn:aws:ecs:us-east-1:") {
+		t.Fatalf("registered as %q, want an instance in us-east-1", md.ContainerInstanceArn)
+	}
+	cp.awaitInstance(t, "partial", "the instance to be connected", func(ci containerInstance) bool { return ci.AgentConnected })
+}
