@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
+	"github.com/open-ecs/ecs-agent/internal/backoff"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
@@ -142,9 +143,9 @@ func (s *Session) serve(ctx context.Context, ws wsConn) error {
 		c.teardown()
 	}()
 
-	idle := time.NewTimer(jittered(s.o.HeartbeatTimeout, s.o.HeartbeatJitter))
+	idle := time.NewTimer(backoff.Jittered(s.o.HeartbeatTimeout, s.o.HeartbeatJitter))
 	defer idle.Stop()
-	lifetime := time.NewTimer(jittered(s.o.MaxLifetime, s.o.MaxLifetimeJitter))
+	lifetime := time.NewTimer(backoff.Jittered(s.o.MaxLifetime, s.o.MaxLifetimeJitter))
 	defer lifetime.Stop()
 
 	for {
@@ -165,7 +166,7 @@ func (s *Session) serve(ctx context.Context, ws wsConn) error {
 		case err := <-c.readErr:
 			return fmt.Errorf("read ACS: %w", err)
 		case frame := <-c.in:
-			idle.Reset(jittered(s.o.HeartbeatTimeout, s.o.HeartbeatJitter))
+			idle.Reset(backoff.Jittered(s.o.HeartbeatTimeout, s.o.HeartbeatJitter))
 			s.handle(ctx, c, frame)
 		}
 	}

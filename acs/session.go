@@ -29,6 +29,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
+	"github.com/open-ecs/ecs-agent/internal/backoff"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
@@ -142,15 +143,15 @@ func NewSession(o Options) *Session {
 // It returns an error wrapping ErrTerminal when ACS rejects the instance for
 // good (invalid cluster or instance, access denied).
 func (s *Session) Run(ctx context.Context) error {
-	bo := newBackoff(s.o.BackoffMin, s.o.BackoffMax, backoffMultiplier, backoffJitter)
+	bo := backoff.New(s.o.BackoffMin, s.o.BackoffMax, backoffMultiplier, backoffJitter)
 	failures := 0
 	for {
 		connected, err := s.connectOnce(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if connected >= jittered(backoffResetAfter, backoffResetAfter) {
-			bo.reset()
+		if connected >= backoff.Jittered(backoffResetAfter, backoffResetAfter) {
+			bo.Reset()
 			failures = 0
 		}
 		var wait time.Duration
@@ -164,19 +165,19 @@ func (s *Session) Run(ctx context.Context) error {
 			if s.o.OnInactiveInstance != nil {
 				s.o.OnInactiveInstance()
 			}
-			bo.reset()
+			bo.Reset()
 			wait = s.inactiveWait
 		case permissible(err):
-			bo.reset()
+			bo.Reset()
 			failures = 0
 			s.log.Info("ACS connection closed; reconnecting", logging.KeyError, err)
 		default:
 			failures++
-			wait = bo.next()
+			wait = bo.Next()
 			s.log.Warn("ACS connection failed; backing off", logging.KeyError, err,
 				logging.KeyBackoff, wait, logging.KeyAttempt, failures)
 		}
-		if !sleepCtx(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return nil
 		}
 	}

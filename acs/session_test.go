@@ -325,20 +325,6 @@ func TestWithoutHandlerPayloadsAreNotAckedAndUnknownTypesDropped(t *testing.T) {
 	})
 }
 
-func TestBackoffGrowsToMaxAndResets(t *testing.T) {
-	b := newBackoff(250*time.Millisecond, 2*time.Minute, 1.5, 0.2)
-	want := 250 * time.Millisecond
-	for range 30 {
-		d := b.next()
-		assert.GreaterOrEqual(t, d, want)
-		assert.LessOrEqual(t, d, time.Duration(float64(want)*1.2))
-		want = min(time.Duration(float64(want)*1.5), 2*time.Minute)
-	}
-	assert.Equal(t, 2*time.Minute, want)
-	b.reset()
-	assert.Less(t, b.next(), 301*time.Millisecond)
-}
-
 func TestSendAfterWriterFailedDoesNotBlock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		client, server := memPair()

@@ -26,6 +26,7 @@ import (
 	"github.com/open-ecs/ecs-agent/config"
 	"github.com/open-ecs/ecs-agent/ec2metadata"
 	"github.com/open-ecs/ecs-agent/engine/dockerapi"
+	"github.com/open-ecs/ecs-agent/internal/backoff"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 	"github.com/open-ecs/ecs-agent/version"
 )
@@ -251,7 +252,7 @@ func dockerVersion(ctx context.Context, docker DockerClient, firstWait time.Dura
 	if firstWait == 0 {
 		firstWait = dockerBackoffMin
 	}
-	bo := newBackoff(firstWait, dockerBackoffMax, dockerBackoffFactor, 0.2)
+	bo := backoff.New(firstWait, dockerBackoffMax, dockerBackoffFactor, 0.2)
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, dockerCallTimeout)
 		v, err := docker.Version(cctx)
@@ -265,10 +266,10 @@ func dockerVersion(ctx context.Context, docker DockerClient, firstWait time.Dura
 		if ctx.Err() != nil {
 			return dockerapi.VersionInfo{}, fmt.Errorf("docker engine: %w", ctx.Err())
 		}
-		wait := bo.next()
+		wait := bo.Next()
 		log.Warn("docker engine is not answering; retrying", logging.KeyError, err,
 			logging.KeyAttempt, attempt, logging.KeyBackoff, wait)
-		if !sleepCtx(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return dockerapi.VersionInfo{}, fmt.Errorf("docker engine: %w (last error: %w)", ctx.Err(), err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/open-ecs/ecs-agent/ec2metadata"
 	"github.com/open-ecs/ecs-agent/engine/dockerapi"
+	"github.com/open-ecs/ecs-agent/internal/backoff"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 	"github.com/open-ecs/ecs-agent/version"
 )
@@ -142,7 +143,7 @@ func classify(err error) errorKind {
 // "default" cluster when that is the configured one and it does not exist.
 func register(ctx context.Context, api ecsAPI, req registerRequest, pol retryPolicy, log *slog.Logger) (registration, error) {
 	log = log.With(logging.KeyCluster, req.Cluster)
-	bo := newBackoff(pol.min, pol.max, registerBackoffFactor, registerBackoffJitter)
+	bo := backoff.New(pol.min, pol.max, registerBackoffFactor, registerBackoffJitter)
 	deadline := time.Now().Add(pol.budget)
 	createdCluster := false
 	for attempt := 1; ; attempt++ {
@@ -181,13 +182,13 @@ func register(ctx context.Context, api ecsAPI, req registerRequest, pol retryPol
 		case kindOther:
 			return registration{}, fmt.Errorf("register container instance: %w", err)
 		}
-		wait := bo.next()
+		wait := bo.Next()
 		if time.Now().Add(wait).After(deadline) {
 			return registration{}, fmt.Errorf("register container instance: still failing after %s: %w", pol.budget, err)
 		}
 		log.Warn("registration failed; retrying", logging.KeyError, err,
 			logging.KeyAttempt, attempt, logging.KeyBackoff, wait)
-		if !sleepCtx(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return registration{}, fmt.Errorf("register container instance: %w", ctx.Err())
 		}
 	}
