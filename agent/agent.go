@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/open-ecs/ecs-agent/acs"
@@ -151,6 +152,10 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		instanceID = saved.EC2InstanceID // IMDS unreachable: keep the saved one
 	}
 
+	acsTLS, err := tlsConfig(cfg.AcceptInsecureCert, os.Getenv(caBundleEnv))
+	if err != nil {
+		return terminal(err)
+	}
 	awsCfg, err := newAWSConfig(ctx, ident.Region, imds.Endpoint(), cfg.AcceptInsecureCert)
 	if err != nil {
 		return err
@@ -204,7 +209,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		DockerVersion:        dv.ServerVersion, // acs adds the "DockerVersion: " prefix of the query parameter
 		Region:               ident.Region,
 		Credentials:          awsCfg.Credentials,
-		TLSConfig:            tlsConfig(cfg.AcceptInsecureCert),
+		TLSConfig:            acsTLS,
 		Logger:               baseLog, // acs adds the instance ARN itself
 	})
 	sup.start("acs", session.Run)

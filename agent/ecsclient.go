@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -63,10 +65,32 @@ func addUserAgent(stack *middleware.Stack) error {
 		}), "UserAgent", middleware.After)
 }
 
-// tlsConfig is the client TLS setting for the ECS API and ACS: TLS 1.2 or
-// later, verification off only with the agent's -k flag.
-func tlsConfig(insecure bool) *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // -k is the operator's explicit choice
+// caBundleEnv names the PEM file of extra trusted CAs. The SDK applies it to
+// the ECS API client itself; tlsConfig applies it to the ACS websocket, so
+// both connections to a backend with a private CA trust the same roots.
+const caBundleEnv = "AWS_CA_BUNDLE"
+
+// tlsConfig is the client TLS setting for ACS: TLS 1.2 or later, the system
+// roots plus the CAs in caBundle (a PEM file, may be ""), verification off
+// only with the agent's -k flag.
+func tlsConfig(insecure bool, caBundle string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // -k is the operator's explicit choice
+	if caBundle == "" {
+		return c, nil
+	}
+	pem, err := os.ReadFile(caBundle)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", caBundleEnv, err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s=%s: no PEM certificate in the file", caBundleEnv, caBundle)
+	}
+	c.RootCAs = roots
+	return c, nil
 }
 
 // newAWSConfig loads the SDK default credential chain (environment, shared
