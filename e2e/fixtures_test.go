@@ -21,18 +21,40 @@ type controlPlane struct {
 	endpoint string
 	dataDir  string
 	credFile string
+	tls      *testCA // nil: plain HTTP
 	proc     *process
 }
 
+// cliEnv is the aws CLI's environment for this control plane: the test
+// credentials and, with TLS, the CA that signed its certificate.
+func (cp *controlPlane) cliEnv() []string {
+	env := testCreds.env()
+	if cp.tls != nil {
+		env = append(env, "AWS_CA_BUNDLE="+cp.tls.caFile)
+	}
+	return env
+}
+
 func startControlPlane(t *testing.T) *controlPlane {
+	t.Helper()
+	return startControlPlaneWith(t, nil)
+}
+
+// startControlPlaneWith starts a control plane serving HTTPS and WSS with a
+// certificate from ca, or plain HTTP when ca is nil.
+func startControlPlaneWith(t *testing.T, ca *testCA) *controlPlane {
 	t.Helper()
 	dir := t.TempDir()
 	cp := &controlPlane{
 		addr:     freeAddr(t),
 		dataDir:  filepath.Join(dir, "data"),
 		credFile: filepath.Join(dir, "credentials"),
+		tls:      ca,
 	}
 	cp.endpoint = "http://" + cp.addr
+	if ca != nil {
+		cp.endpoint = "https://" + cp.addr
+	}
 	ini := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", testCreds.accessKey, testCreds.secretKey)
 	if err := os.WriteFile(cp.credFile, []byte(ini), 0o600); err != nil {
 		t.Fatal(err)
@@ -44,14 +66,19 @@ func startControlPlane(t *testing.T) *controlPlane {
 // restart (re)starts the binary on the same address and data directory.
 func (cp *controlPlane) restart(t *testing.T) {
 	t.Helper()
-	cp.proc = start(t, filepath.Join(binDir, "ecs-controlplane"), baseEnv(),
-		"-listen", cp.addr, "-data-dir", cp.dataDir, "-region", "us-east-1",
-		"-credentials", cp.credFile, "-heartbeat-interval", "1s")
+	args := []string{"-listen", cp.addr, "-data-dir", cp.dataDir, "-region", "us-east-1",
+		"-credentials", cp.credFile, "-heartbeat-interval", "1s"}
+	client := http.DefaultClient
+	if cp.tls != nil {
+		args = append(args, "-tls-cert", cp.tls.certFile, "-tls-key", cp.tls.keyFile)
+		client = cp.tls.client()
+	}
+	cp.proc = start(t, filepath.Join(binDir, "ecs-controlplane"), baseEnv(), args...)
 	waitFor(t, 20*time.Second, "the control plane to answer", func() bool {
 		if cp.proc.exited() {
 			t.Fatalf("ecs-controlplane exited: %v", cp.proc.err)
 		}
-		resp, err := http.Post(cp.endpoint+"/", "application/x-amz-json-1.1", strings.NewReader("{}"))
+		resp, err := client.Post(cp.endpoint+"/", "application/x-amz-json-1.1", strings.NewReader("{}"))
 		if err != nil {
 			return false
 		}
@@ -62,7 +89,7 @@ func (cp *controlPlane) restart(t *testing.T) {
 
 func (cp *controlPlane) createCluster(t *testing.T, name string) {
 	t.Helper()
-	awsJSON(t, cp.endpoint, testCreds, nil, "ecs", "create-cluster", "--cluster-name", name)
+	awsJSON(t, cp.endpoint, cp.cliEnv(), nil, "ecs", "create-cluster", "--cluster-name", name)
 }
 
 // containerInstance is the part of DescribeContainerInstances the tests read.
@@ -114,7 +141,7 @@ func (cp *controlPlane) instances(t *testing.T, cluster string) []containerInsta
 	var list struct {
 		ContainerInstanceArns []string `json:"containerInstanceArns"`
 	}
-	awsJSON(t, cp.endpoint, testCreds, &list, "ecs", "list-container-instances", "--cluster", cluster)
+	awsJSON(t, cp.endpoint, cp.cliEnv(), &list, "ecs", "list-container-instances", "--cluster", cluster)
 	if len(list.ContainerInstanceArns) == 0 {
 		return nil
 	}
@@ -122,7 +149,7 @@ func (cp *controlPlane) instances(t *testing.T, cluster string) []containerInsta
 		ContainerInstances []containerInstance `json:"containerInstances"`
 	}
 	args := append([]string{"ecs", "describe-container-instances", "--cluster", cluster, "--container-instances"}, list.ContainerInstanceArns...)
-	awsJSON(t, cp.endpoint, testCreds, &desc, args...)
+	awsJSON(t, cp.endpoint, cp.cliEnv(), &desc, args...)
 	return desc.ContainerInstances
 }
 

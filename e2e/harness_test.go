@@ -210,11 +210,12 @@ func baseEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// awsCLI runs `aws --endpoint-url <endpoint> ...` and returns stdout, stderr and the error.
-func awsCLI(ctx context.Context, endpoint string, creds credentials, args ...string) (string, string, error) {
+// awsCLI runs `aws --endpoint-url <endpoint> ...` with env added to the base
+// environment and returns stdout, stderr and the error.
+func awsCLI(ctx context.Context, endpoint string, env []string, args ...string) (string, string, error) {
 	full := append([]string{"--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"}, args...)
 	cmd := exec.CommandContext(ctx, "aws", full...)
-	cmd.Env = baseEnv(creds.env()...)
+	cmd.Env = baseEnv(env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -222,11 +223,11 @@ func awsCLI(ctx context.Context, endpoint string, creds credentials, args ...str
 }
 
 // awsJSON runs the aws CLI and decodes its JSON output; it fails the test on error.
-func awsJSON(t *testing.T, endpoint string, creds credentials, out any, args ...string) {
+func awsJSON(t *testing.T, endpoint string, env []string, out any, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	stdout, stderr, err := awsCLI(ctx, endpoint, creds, args...)
+	stdout, stderr, err := awsCLI(ctx, endpoint, env, args...)
 	if err != nil {
 		t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}

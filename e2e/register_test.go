@@ -182,7 +182,7 @@ func TestE2ESignatureRequired(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			args := append(append([]string{}, tc.extra...), "ecs", "list-clusters")
-			stdout, stderr, err := awsCLI(ctx, cp.endpoint, tc.creds, args...)
+			stdout, stderr, err := awsCLI(ctx, cp.endpoint, tc.creds.env(), args...)
 			if err == nil || strings.Contains(stdout, "cluster/secret") {
 				t.Fatalf("aws %v succeeded: %s", args, stdout)
 			}
