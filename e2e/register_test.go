@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -22,7 +24,9 @@ func TestE2ERegisterConnectKillRestart(t *testing.T) {
 	cp.createCluster(t, "e2e")
 	imds := imdstest.Start(t, imdstest.Options{})
 
-	a := newAgent(t, cp, "e2e", "AWS_EC2_METADATA_DISABLED=false", "AWS_EC2_METADATA_SERVICE_ENDPOINT="+imds)
+	logFile := filepath.Join(t.TempDir(), "ecs-agent.log")
+	a := newAgent(t, cp, "e2e", "AWS_EC2_METADATA_DISABLED=false", "AWS_EC2_METADATA_SERVICE_ENDPOINT="+imds,
+		"ECS_LOGFILE="+logFile)
 	a.start(t)
 	md := a.awaitMetadata(t)
 	if md.Cluster != "e2e" || !strings.HasPrefix(md.ContainerInstanceArn, "arn:aws:ecs:us-east-1:") {
@@ -87,6 +91,17 @@ func TestE2ERegisterConnectKillRestart(t *testing.T) {
 	}
 	if a.proc.err != nil {
 		t.Errorf("agent exit after SIGTERM: %v, want 0", a.proc.err)
+	}
+
+	// ECS_LOGFILE gets the same records, and no log anywhere holds the secret key.
+	fileLog, err := os.ReadFile(logFile)
+	if err != nil || !strings.Contains(string(fileLog), "registered container instance") {
+		t.Errorf("ECS_LOGFILE %s: %v, want the agent's records:\n%s", logFile, err, fileLog)
+	}
+	for name, out := range map[string]string{"agent": a.proc.out.String(), "log file": string(fileLog), "control plane": cp.proc.out.String()} {
+		if strings.Contains(out, testCreds.secretKey) {
+			t.Errorf("the %s output contains the secret access key", name)
+		}
 	}
 }
 
