@@ -6,18 +6,20 @@ BIN       := bin
 PKG       := github.com/open-ecs/ecs-agent
 GITHASH   := $(shell git rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
 DIRTY     := $(shell test -n "$$(git status --porcelain --untracked-files=no 2>/dev/null)" && echo true || echo false)
-LDFLAGS   := -X $(PKG)/version.GitHash=$(GITHASH) -X $(PKG)/version.Dirty=$(DIRTY)
+LDFLAGS   := -s -w -X $(PKG)/version.GitHash=$(GITHASH) -X $(PKG)/version.Dirty=$(DIRTY)
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $$($(GO) env GOPATH)/bin/staticcheck)
 
 # Test timeouts bound a hung test; CI's limit is far above them.
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: help build check test test-unit test-integration bench run dev-setup clean
+.PHONY: help build check test test-unit test-integration bench run dev-setup image clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build bin/ecs-agent and bin/ecs-controlplane
+# Static binaries (no cgo): the agent image is FROM scratch.
+build: export CGO_ENABLED = 0
+build: ## build bin/ecs-agent and bin/ecs-controlplane (static)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ecs-agent ./cmd/ecs-agent
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ecs-controlplane ./cmd/ecs-controlplane
 
@@ -43,6 +45,10 @@ bench: dev-setup build ## benchmarks (results and method in docs/benchmarks.md)
 
 run: build dev-setup ## start a control plane and an agent on this host (Ctrl-C stops both)
 	scripts/run.sh
+
+IMAGE ?= open-ecs/ecs-agent:latest
+image: build ## build the agent's container image ($(IMAGE))
+	scripts/build-image.sh $(BIN)/ecs-agent $(IMAGE)
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -216,12 +216,25 @@ type metadata struct {
 // awaitMetadata waits until the introspection API answers with a container instance ARN.
 func (a *agent) awaitMetadata(t *testing.T) metadata {
 	t.Helper()
+	return waitMetadata(t, a.introspection, func() string {
+		if a.proc.exited() {
+			return fmt.Sprintf("exited: %v", a.proc.err)
+		}
+		return "running"
+	})
+}
+
+// waitMetadata polls http://addr/v1/metadata until it names a container
+// instance; state reports whether the agent still runs ("running" for a
+// process, Docker's "running" for a container), failing the wait early.
+func waitMetadata(t *testing.T, addr string, state func() string) metadata {
+	t.Helper()
 	var md metadata
 	waitFor(t, 30*time.Second, "the agent's introspection API", func() bool {
-		if a.proc.exited() {
-			t.Fatalf("ecs-agent exited: %v", a.proc.err)
+		if s := state(); s != "running" {
+			t.Fatalf("the agent is not running: %s", s)
 		}
-		resp, err := http.Get("http://" + a.introspection + "/v1/metadata")
+		resp, err := http.Get("http://" + addr + "/v1/metadata")
 		if err != nil {
 			return false
 		}

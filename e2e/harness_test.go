@@ -41,6 +41,7 @@ func runMain(m *testing.M) int {
 		defer os.RemoveAll(dir)
 		for _, name := range []string{"ecs-agent", "ecs-controlplane"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../cmd/"+name)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as make build: the agent image is FROM scratch
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Run(); err != nil {
 				fmt.Fprintf(os.Stderr, "e2e: building %s: %v\n", name, err)
