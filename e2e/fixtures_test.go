@@ -35,14 +35,14 @@ func (cp *controlPlane) cliEnv() []string {
 	return env
 }
 
-func startControlPlane(t *testing.T) *controlPlane {
+func startControlPlane(t testing.TB) *controlPlane {
 	t.Helper()
 	return startControlPlaneWith(t, nil)
 }
 
 // startControlPlaneWith starts a control plane serving HTTPS and WSS with a
 // certificate from ca, or plain HTTP when ca is nil.
-func startControlPlaneWith(t *testing.T, ca *testCA) *controlPlane {
+func startControlPlaneWith(t testing.TB, ca *testCA) *controlPlane {
 	t.Helper()
 	dir := t.TempDir()
 	cp := &controlPlane{
@@ -64,7 +64,7 @@ func startControlPlaneWith(t *testing.T, ca *testCA) *controlPlane {
 }
 
 // restart (re)starts the binary on the same address and data directory.
-func (cp *controlPlane) restart(t *testing.T) {
+func (cp *controlPlane) restart(t testing.TB) {
 	t.Helper()
 	args := []string{"-listen", cp.addr, "-data-dir", cp.dataDir, "-region", "us-east-1",
 		"-credentials", cp.credFile, "-heartbeat-interval", "1s"}
@@ -87,7 +87,7 @@ func (cp *controlPlane) restart(t *testing.T) {
 	})
 }
 
-func (cp *controlPlane) createCluster(t *testing.T, name string) {
+func (cp *controlPlane) createCluster(t testing.TB, name string) {
 	t.Helper()
 	awsJSON(t, cp.endpoint, cp.cliEnv(), nil, "ecs", "create-cluster", "--cluster-name", name)
 }
@@ -136,7 +136,7 @@ func (ci containerInstance) attribute(name string) (string, bool) {
 	return "", false
 }
 
-func (cp *controlPlane) instances(t *testing.T, cluster string) []containerInstance {
+func (cp *controlPlane) instances(t testing.TB, cluster string) []containerInstance {
 	t.Helper()
 	var list struct {
 		ContainerInstanceArns []string `json:"containerInstanceArns"`
@@ -154,7 +154,7 @@ func (cp *controlPlane) instances(t *testing.T, cluster string) []containerInsta
 }
 
 // onlyInstance waits until the cluster has exactly one instance matching cond and returns it.
-func (cp *controlPlane) awaitInstance(t *testing.T, cluster, what string, cond func(containerInstance) bool) containerInstance {
+func (cp *controlPlane) awaitInstance(t testing.TB, cluster, what string, cond func(containerInstance) bool) containerInstance {
 	t.Helper()
 	var found containerInstance
 	waitFor(t, 30*time.Second, what, func() bool {
@@ -178,7 +178,7 @@ type agent struct {
 }
 
 // agentSettings returns the environment of an agent registered with cp in cluster.
-func newAgent(t *testing.T, cp *controlPlane, cluster string, extraEnv ...string) *agent {
+func newAgent(t testing.TB, cp *controlPlane, cluster string, extraEnv ...string) *agent {
 	t.Helper()
 	dir := t.TempDir()
 	a := &agent{
@@ -202,7 +202,7 @@ func newAgent(t *testing.T, cp *controlPlane, cluster string, extraEnv ...string
 	return a
 }
 
-func (a *agent) start(t *testing.T) {
+func (a *agent) start(t testing.TB) {
 	t.Helper()
 	a.proc = start(t, filepath.Join(binDir, "ecs-agent"), a.env, "-config", a.configFile)
 }
@@ -214,7 +214,7 @@ type metadata struct {
 }
 
 // awaitMetadata waits until the introspection API answers with a container instance ARN.
-func (a *agent) awaitMetadata(t *testing.T) metadata {
+func (a *agent) awaitMetadata(t testing.TB) metadata {
 	t.Helper()
 	return waitMetadata(t, a.introspection, func() string {
 		if a.proc.exited() {
@@ -227,7 +227,7 @@ func (a *agent) awaitMetadata(t *testing.T) metadata {
 // waitMetadata polls http://addr/v1/metadata until it names a container
 // instance; state reports whether the agent still runs ("running" for a
 // process, Docker's "running" for a container), failing the wait early.
-func waitMetadata(t *testing.T, addr string, state func() string) metadata {
+func waitMetadata(t testing.TB, addr string, state func() string) metadata {
 	t.Helper()
 	var md metadata
 	waitFor(t, 30*time.Second, "the agent's introspection API", func() bool {
@@ -245,7 +245,7 @@ func waitMetadata(t *testing.T, addr string, state func() string) metadata {
 	return md
 }
 
-func (a *agent) stop(t *testing.T, sig syscall.Signal) time.Duration {
+func (a *agent) stop(t testing.TB, sig syscall.Signal) time.Duration {
 	t.Helper()
 	return a.proc.stop(t, sig)
 }

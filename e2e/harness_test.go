@@ -54,7 +54,7 @@ func runMain(m *testing.M) int {
 }
 
 // requireTools skips (or, under CI, fails) when a piece the test needs is missing.
-func requireTools(t *testing.T, tools ...string) {
+func requireTools(t testing.TB, tools ...string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
@@ -94,7 +94,7 @@ func lookTool(name string) (string, error) {
 }
 
 // freeAddr returns a loopback address with a port nobody listens on right now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -105,7 +105,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitFor polls cond until it returns true or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -144,7 +144,7 @@ func (b *syncBuffer) String() string {
 
 // start runs a binary in the background; the test's cleanup stops it and
 // prints its output when the test failed.
-func start(t *testing.T, name string, env []string, args ...string) *process {
+func start(t testing.TB, name string, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = env
@@ -167,7 +167,7 @@ func start(t *testing.T, name string, env []string, args ...string) *process {
 }
 
 // stop sends sig and waits for the process to exit; it reports how long that took.
-func (p *process) stop(t *testing.T, sig syscall.Signal) time.Duration {
+func (p *process) stop(t testing.TB, sig syscall.Signal) time.Duration {
 	t.Helper()
 	began := time.Now()
 	select {
@@ -224,7 +224,7 @@ func awsCLI(ctx context.Context, endpoint string, env []string, args ...string) 
 }
 
 // awsJSON runs the aws CLI and decodes its JSON output; it fails the test on error.
-func awsJSON(t *testing.T, endpoint string, env []string, out any, args ...string) {
+func awsJSON(t testing.TB, endpoint string, env []string, out any, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -248,7 +248,7 @@ func (c credentials) env() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + c.accessKey, "AWS_SECRET_ACCESS_KEY=" + c.secretKey}
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
