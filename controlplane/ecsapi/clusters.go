@@ -212,11 +212,6 @@ func (a *API) describeClusters(_ context.Context, _ *http.Request, body []byte) 
 	return map[string]any{"clusters": clusters, "failures": failures}, nil
 }
 
-type listInput struct {
-	NextToken  string `json:"nextToken"`
-	MaxResults *int   `json:"maxResults"`
-}
-
 func (a *API) listClusters(_ context.Context, _ *http.Request, body []byte) (any, error) {
 	var in listInput
 	if err := decode(body, &in); err != nil {
@@ -238,17 +233,5 @@ func (a *API) listClusters(_ context.Context, _ *http.Request, body []byte) (any
 	if err != nil {
 		return nil, err
 	}
-	page, next, err := paginate(names, in.NextToken, in.MaxResults)
-	if err != nil {
-		return nil, err
-	}
-	arns := make([]string, 0, len(page))
-	for _, n := range page {
-		arns = append(arns, a.clusterARN(n))
-	}
-	out := map[string]any{"clusterArns": arns}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	return out, nil
+	return listPage(names, in, "clusterArns", a.clusterARN)
 }

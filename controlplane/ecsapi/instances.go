@@ -143,11 +143,10 @@ func (a *API) describeContainerInstances(_ context.Context, _ *http.Request, bod
 }
 
 type listInstancesInput struct {
-	Cluster    string `json:"cluster"`
-	Filter     string `json:"filter"`
-	Status     string `json:"status"`
-	NextToken  string `json:"nextToken"`
-	MaxResults *int   `json:"maxResults"`
+	Cluster string `json:"cluster"`
+	Filter  string `json:"filter"`
+	Status  string `json:"status"`
+	listInput
 }
 
 var listableStatuses = []string{"ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"}
@@ -186,19 +185,7 @@ func (a *API) listContainerInstances(_ context.Context, _ *http.Request, body []
 	if err != nil {
 		return nil, err
 	}
-	page, next, err := paginate(ids, in.NextToken, in.MaxResults)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(page))
-	for _, id := range page {
-		out = append(out, arns[id])
-	}
-	resp := map[string]any{"containerInstanceArns": out}
-	if next != "" {
-		resp["nextToken"] = next
-	}
-	return resp, nil
+	return listPage(ids, in.listInput, "containerInstanceArns", func(id string) string { return arns[id] })
 }
 
 type updateStateInput struct {

@@ -40,3 +40,28 @@ func paginate(keys []string, token string, maxResults *int) ([]string, string, e
 	}
 	return page, "", nil
 }
+
+// listInput holds the paging members every List* operation takes.
+type listInput struct {
+	NextToken  string `json:"nextToken"`
+	MaxResults *int   `json:"maxResults"`
+}
+
+// listPage answers a List* operation: the page of sorted keys that in asks
+// for, each turned into an ARN by arn, under member, with nextToken when more
+// pages follow.
+func listPage(keys []string, in listInput, member string, arn func(key string) string) (map[string]any, error) {
+	page, next, err := paginate(keys, in.NextToken, in.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	arns := make([]string, 0, len(page))
+	for _, k := range page {
+		arns = append(arns, arn(k))
+	}
+	out := map[string]any{member: arns}
+	if next != "" {
+		out["nextToken"] = next
+	}
+	return out, nil
+}
