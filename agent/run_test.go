@@ -164,7 +164,7 @@ func TestRunRegistersServesAndStops(t *testing.T) {
 		statemanager.KeyAvailabilityZone:     "us-west-2b",
 		statemanager.KeyAgentVersion:         version.Version,
 	} {
-		got, err := s.GetMetadata(key)
+		got, err := statemanager.Metadata{Store: s}.Get(key)
 		require.NoError(t, err, key)
 		assert.Equal(t, want, got, key)
 	}

@@ -37,7 +37,7 @@ func openStore(dataDir string, checkpoint bool) (statemanager.Store, error) {
 }
 
 func getMeta(s statemanager.Store, key string) (string, error) {
-	v, err := s.GetMetadata(key)
+	v, err := statemanager.Metadata{Store: s}.Get(key)
 	if errors.Is(err, statemanager.ErrNotFound) {
 		return "", nil
 	}
@@ -100,7 +100,7 @@ func resetState(s statemanager.Store) error {
 
 // saveRegistration persists the metadata keys after registration.
 func saveRegistration(s statemanager.Store, cluster, instanceID string, reg registration) error {
-	err := s.PutMetadataMap(map[string]string{
+	err := statemanager.Metadata{Store: s}.PutAll(map[string]string{
 		statemanager.KeyAgentVersion:         version.Version,
 		statemanager.KeyAvailabilityZone:     reg.AvailabilityZone,
 		statemanager.KeyClusterName:          cluster,

@@ -161,57 +161,30 @@ func (b *Bolt) mapClosed(err error) error {
 	return err
 }
 
-// GetMetadata implements Store.
-func (b *Bolt) GetMetadata(key string) (string, error) {
-	var v string
-	if err := b.Get(BucketMetadata, key, &v); err != nil {
-		return "", err
-	}
-	return v, nil
+// Put implements Store.
+func (b *Bolt) Put(bucket, key string, v any) error {
+	return b.PutMany(Record{Bucket: bucket, Key: key, Value: v})
 }
 
-// PutMetadata implements Store.
-func (b *Bolt) PutMetadata(key, value string) error {
-	return b.Put(BucketMetadata, key, value)
-}
-
-// PutMetadataMap implements Store.
-func (b *Bolt) PutMetadataMap(kv map[string]string) error {
-	enc := make(map[string][]byte, len(kv))
-	for k, v := range kv {
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("encode metadata %q: %w", k, err)
-		}
-		enc[k] = raw
+// PutMany implements Store. The records are written in one bbolt
+// transaction, group-committed with concurrent writers (Batch) and fsynced
+// before PutMany returns.
+func (b *Bolt) PutMany(recs ...Record) error {
+	enc, err := encodeAll(recs)
+	if err != nil {
+		return err
 	}
-	err := b.db.Batch(func(tx *bolt.Tx) error {
-		bk := tx.Bucket([]byte(BucketMetadata))
-		for k, raw := range enc {
-			if err := bk.Put([]byte(k), raw); err != nil {
-				return fmt.Errorf("put metadata %q: %w", k, err)
+	// Batch may run fn more than once; plain puts are idempotent.
+	err = b.db.Batch(func(tx *bolt.Tx) error {
+		for _, e := range enc {
+			if err := tx.Bucket([]byte(e.bucket)).Put([]byte(e.key), e.raw); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
-	return b.mapClosed(err)
-}
-
-// Put implements Store. Writes are group-committed (bbolt Batch) and
-// fsynced before Put returns.
-func (b *Bolt) Put(bucket, key string, v any) error {
-	if err := checkBucket(bucket); err != nil {
-		return fmt.Errorf("put %s/%s: %w", bucket, key, err)
-	}
-	raw, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
-	}
-	err = b.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(bucket)).Put([]byte(key), raw)
-	})
-	if err != nil {
-		return fmt.Errorf("put %s/%s: %w", bucket, key, b.mapClosed(err))
+		return fmt.Errorf("put %s: %w", describe(enc), b.mapClosed(err))
 	}
 	return nil
 }

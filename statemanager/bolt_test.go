@@ -15,14 +15,14 @@ func TestBoltPersistsAcrossOpens(t *testing.T) {
 	dir := t.TempDir()
 	s, err := OpenBolt(dir, BoltOptions{})
 	require.NoError(t, err)
-	require.NoError(t, s.PutMetadata(KeyContainerInstanceARN, "arn:ci"))
+	require.NoError(t, Metadata{Store: s}.Put(KeyContainerInstanceARN, "arn:ci"))
 	require.NoError(t, s.Put(BucketTasks, "t1", record{Arn: "arn:t1"}))
 	require.NoError(t, s.Close())
 
 	s, err = OpenBolt(dir, BoltOptions{})
 	require.NoError(t, err)
 	defer s.Close()
-	got, err := s.GetMetadata(KeyContainerInstanceARN)
+	got, err := Metadata{Store: s}.Get(KeyContainerInstanceARN)
 	require.NoError(t, err)
 	assert.Equal(t, "arn:ci", got)
 	var r record

@@ -26,56 +26,26 @@ func NewMemory() *Memory {
 	return m
 }
 
-// GetMetadata implements Store.
-func (m *Memory) GetMetadata(key string) (string, error) {
-	var v string
-	if err := m.Get(BucketMetadata, key, &v); err != nil {
-		return "", err
-	}
-	return v, nil
-}
-
-// PutMetadata implements Store.
-func (m *Memory) PutMetadata(key, value string) error {
-	return m.Put(BucketMetadata, key, value)
-}
-
-// PutMetadataMap implements Store.
-func (m *Memory) PutMetadataMap(kv map[string]string) error {
-	enc := make(map[string][]byte, len(kv))
-	for k, v := range kv {
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("encode metadata %q: %w", k, err)
-		}
-		enc[k] = raw
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
-	for k, raw := range enc {
-		m.buckets[BucketMetadata][k] = raw
-	}
-	return nil
-}
-
 // Put implements Store.
 func (m *Memory) Put(bucket, key string, v any) error {
-	if err := checkBucket(bucket); err != nil {
-		return fmt.Errorf("put %s/%s: %w", bucket, key, err)
-	}
-	raw, err := json.Marshal(v)
+	return m.PutMany(Record{Bucket: bucket, Key: key, Value: v})
+}
+
+// PutMany implements Store. Every record is encoded before the lock is
+// taken, so a bad one leaves the store unchanged.
+func (m *Memory) PutMany(recs ...Record) error {
+	enc, err := encodeAll(recs)
 	if err != nil {
-		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return ErrClosed
+		return fmt.Errorf("put %s: %w", describe(enc), ErrClosed)
 	}
-	m.buckets[bucket][key] = raw
+	for _, e := range enc {
+		m.buckets[e.bucket][e.key] = e.raw
+	}
 	return nil
 }
 

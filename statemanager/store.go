@@ -17,16 +17,10 @@
 //	eniattachments, resattachments: attachment ID → JSON
 package statemanager
 
-import "errors"
-
-// Metadata keys, as the incumbent names them (reference §8.1).
-const (
-	KeyAgentVersion         = "agent-version"
-	KeyAvailabilityZone     = "availability-zone"
-	KeyClusterName          = "cluster-name"
-	KeyContainerInstanceARN = "container-instance-arn"
-	KeyEC2InstanceID        = "ec2-instance-id"
-	KeyTaskManifestSeqNum   = "task-manifest-seq-num"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
 )
 
 // Record buckets.
@@ -49,7 +43,7 @@ var Buckets = []string{
 const SchemaVersion = 1
 
 var (
-	// ErrNotFound is returned by Get and GetMetadata for a missing key.
+	// ErrNotFound is returned by Get and Metadata.Get for a missing key.
 	ErrNotFound = errors.New("not found")
 	// ErrUnknownBucket is returned for a bucket name not in Buckets.
 	ErrUnknownBucket = errors.New("unknown bucket")
@@ -63,20 +57,18 @@ var (
 	ErrClosed = errors.New("store is closed")
 )
 
-// Store is the persistence interface. Implementations are safe for
-// concurrent use.
+// Store is the persistence interface: the few primitives a backend must
+// provide. Helpers such as Metadata are written once on top of it.
+// Implementations are safe for concurrent use.
 type Store interface {
-	// GetMetadata returns the metadata value for key, or ErrNotFound.
-	GetMetadata(key string) (string, error)
-	// PutMetadata stores one metadata value.
-	PutMetadata(key, value string) error
-	// PutMetadataMap stores several metadata values in one transaction.
-	PutMetadataMap(kv map[string]string) error
-
-	// Put stores v as JSON under bucket/key.
-	Put(bucket, key string, v any) error
 	// Get decodes the JSON stored under bucket/key into v, or ErrNotFound.
 	Get(bucket, key string, v any) error
+	// Put stores v as JSON under bucket/key.
+	Put(bucket, key string, v any) error
+	// PutMany stores every record in one transaction: on error none is
+	// written. Records may span buckets, so that a task and its containers
+	// are saved together.
+	PutMany(recs ...Record) error
 	// Delete removes bucket/key; deleting a missing key is not an error.
 	Delete(bucket, key string) error
 	// ForEach calls fn for every record of bucket in key order with the raw
@@ -88,6 +80,12 @@ type Store interface {
 	Close() error
 }
 
+// Record is one value for PutMany, stored as JSON under Bucket/Key.
+type Record struct {
+	Bucket, Key string
+	Value       any
+}
+
 func checkBucket(bucket string) error {
 	for _, b := range Buckets {
 		if b == bucket {
@@ -95,4 +93,39 @@ func checkBucket(bucket string) error {
 		}
 	}
 	return ErrUnknownBucket
+}
+
+// encoded is a Record checked and marshalled, ready for a backend to write.
+type encoded struct {
+	bucket, key string
+	raw         []byte
+}
+
+// encodeAll checks and marshals every record before a backend starts its
+// transaction, so a bad record fails the batch without writing anything.
+func encodeAll(recs []Record) ([]encoded, error) {
+	out := make([]encoded, 0, len(recs))
+	for _, r := range recs {
+		if err := checkBucket(r.Bucket); err != nil {
+			return nil, fmt.Errorf("put %s/%s: %w", r.Bucket, r.Key, err)
+		}
+		raw, err := json.Marshal(r.Value)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s/%s: %w", r.Bucket, r.Key, err)
+		}
+		out = append(out, encoded{r.Bucket, r.Key, raw})
+	}
+	return out, nil
+}
+
+// describe names the records of a batch for error messages.
+func describe(enc []encoded) string {
+	switch len(enc) {
+	case 0:
+		return "nothing"
+	case 1:
+		return enc[0].bucket + "/" + enc[0].key
+	default:
+		return fmt.Sprintf("%s/%s and %d more", enc[0].bucket, enc[0].key, len(enc)-1)
+	}
 }

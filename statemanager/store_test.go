@@ -39,6 +39,7 @@ func TestStoreSuite(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Run("metadata", func(t *testing.T) { testMetadata(t, open(t)) })
 			t.Run("records", func(t *testing.T) { testRecords(t, open(t)) })
+			t.Run("put many", func(t *testing.T) { testPutMany(t, open(t)) })
 			t.Run("foreach", func(t *testing.T) { testForEach(t, open(t)) })
 			t.Run("unknown bucket", func(t *testing.T) { testUnknownBucket(t, open(t)) })
 			t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open(t)) })
@@ -48,22 +49,23 @@ func TestStoreSuite(t *testing.T) {
 }
 
 func testMetadata(t *testing.T, s Store) {
-	_, err := s.GetMetadata(KeyContainerInstanceARN)
+	md := Metadata{Store: s}
+	_, err := md.Get(KeyContainerInstanceARN)
 	require.ErrorIs(t, err, ErrNotFound)
 
-	require.NoError(t, s.PutMetadata(KeyClusterName, "default"))
-	require.NoError(t, s.PutMetadataMap(map[string]string{
+	require.NoError(t, md.Put(KeyClusterName, "default"))
+	require.NoError(t, md.PutAll(map[string]string{
 		KeyContainerInstanceARN: "arn:aws:ecs:us-west-2:123:container-instance/default/abc",
 		KeyEC2InstanceID:        "i-123",
 		KeyAvailabilityZone:     "",
 	}))
-	got, err := s.GetMetadata(KeyClusterName)
+	got, err := md.Get(KeyClusterName)
 	require.NoError(t, err)
 	assert.Equal(t, "default", got)
-	got, err = s.GetMetadata(KeyContainerInstanceARN)
+	got, err = md.Get(KeyContainerInstanceARN)
 	require.NoError(t, err)
 	assert.Equal(t, "arn:aws:ecs:us-west-2:123:container-instance/default/abc", got)
-	got, err = s.GetMetadata(KeyAvailabilityZone)
+	got, err = md.Get(KeyAvailabilityZone)
 	require.NoError(t, err, "an empty value is stored, not missing")
 	assert.Empty(t, got)
 
@@ -103,6 +105,33 @@ func testRecords(t *testing.T, s Store) {
 	// Decoding into the wrong type is an error.
 	require.NoError(t, s.Put(BucketImages, "img", "a string"))
 	require.Error(t, s.Get(BucketImages, "img", &r))
+}
+
+func testPutMany(t *testing.T, s Store) {
+	require.NoError(t, s.PutMany(
+		Record{Bucket: BucketTasks, Key: "t1", Value: record{Arn: "arn:t1"}},
+		Record{Bucket: BucketContainers, Key: "t1-web", Value: record{Arn: "arn:c1"}},
+	))
+	var r record
+	require.NoError(t, s.Get(BucketTasks, "t1", &r))
+	assert.Equal(t, "arn:t1", r.Arn)
+	require.NoError(t, s.Get(BucketContainers, "t1-web", &r))
+	assert.Equal(t, "arn:c1", r.Arn)
+	require.NoError(t, s.PutMany(), "an empty batch is fine")
+
+	// One bad record fails the whole batch and writes nothing.
+	err := s.PutMany(
+		Record{Bucket: BucketTasks, Key: "t2", Value: record{Arn: "arn:t2"}},
+		Record{Bucket: "nope", Key: "x", Value: 1},
+	)
+	require.ErrorIs(t, err, ErrUnknownBucket)
+	require.ErrorIs(t, s.Get(BucketTasks, "t2", &r), ErrNotFound)
+	err = s.PutMany(
+		Record{Bucket: BucketTasks, Key: "t3", Value: record{Arn: "arn:t3"}},
+		Record{Bucket: BucketImages, Key: "bad", Value: func() {}},
+	)
+	require.Error(t, err)
+	require.ErrorIs(t, s.Get(BucketTasks, "t3", &r), ErrNotFound)
 }
 
 func testForEach(t *testing.T, s Store) {
@@ -163,6 +192,9 @@ func testClosed(t *testing.T, s Store) {
 	var r record
 	require.ErrorIs(t, s.Put(BucketTasks, "k", r), ErrClosed)
 	require.ErrorIs(t, s.Get(BucketTasks, "k", &r), ErrClosed)
-	_, err := s.GetMetadata(KeyClusterName)
+	require.ErrorIs(t, s.PutMany(Record{Bucket: BucketTasks, Key: "k", Value: r}), ErrClosed)
+	require.ErrorIs(t, s.Delete(BucketTasks, "k"), ErrClosed)
+	require.ErrorIs(t, s.ForEach(BucketTasks, func(string, []byte) error { return nil }), ErrClosed)
+	_, err := Metadata{Store: s}.Get(KeyClusterName)
 	require.ErrorIs(t, err, ErrClosed)
 }
