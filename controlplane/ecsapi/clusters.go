@@ -10,23 +10,61 @@ import (
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
-// activeCluster resolves a request's cluster reference to an ACTIVE cluster.
-func (a *API) activeCluster(tx store.Tx, ref string) (store.Cluster, error) {
+// lookupCluster finds the cluster ref (name, ARN or "") names, in any
+// status. ok=false means no such cluster; err is only for store failures.
+func (a *API) lookupCluster(tx store.Tx, ref string) (store.Cluster, bool, error) {
 	name, ok := a.clusterName(ref)
 	if !ok {
-		return store.Cluster{}, errClusterNotFound()
+		return store.Cluster{}, false, nil
 	}
 	c, err := tx.Cluster(name)
 	if errors.Is(err, store.ErrNotFound) {
-		return c, errClusterNotFound()
+		return c, false, nil
 	}
 	if err != nil {
-		return c, internal("read cluster", err)
+		return c, false, internal("read cluster", err)
+	}
+	return c, true, nil
+}
+
+// activeCluster resolves a request's cluster reference to an ACTIVE cluster.
+func (a *API) activeCluster(tx store.Tx, ref string) (store.Cluster, error) {
+	c, found, err := a.lookupCluster(tx, ref)
+	if err != nil {
+		return c, err
+	}
+	if !found {
+		return c, errClusterNotFound()
 	}
 	if c.Status != store.StatusActive {
 		return c, clientErr(CodeClusterNotFound, msgClusterInactive)
 	}
 	return c, nil
+}
+
+// missingClusterARN is the ARN a failure names: the full ARN when ref is a
+// valid name.
+func (a *API) missingClusterARN(ref string) string {
+	if name, ok := a.clusterName(ref); ok {
+		return a.clusterARN(name)
+	}
+	return ref
+}
+
+// liveInstanceCount counts the cluster's registered (ACTIVE or DRAINING)
+// instances.
+func liveInstanceCount(tx store.Tx, cluster string) (int, error) {
+	instances, err := tx.Instances(cluster)
+	if err != nil {
+		return 0, internal("list instances", err)
+	}
+	n := 0
+	for _, ci := range instances {
+		if ci.Status != store.StatusInactive {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func validateTags(tags []store.Tag) error {
@@ -88,11 +126,11 @@ func (a *API) createCluster(_ context.Context, _ *http.Request, body []byte) (an
 		c, err := tx.Cluster(in.ClusterName)
 		switch {
 		case err == nil && c.Status == store.StatusActive:
-			instances, err := tx.Instances(c.Name)
+			live, err := liveInstanceCount(tx, c.Name)
 			if err != nil {
-				return internal("list instances", err)
+				return err
 			}
-			out = clusterView(c, countLive(instances), true, true)
+			out = clusterView(c, live, true, true)
 			return nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return internal("read cluster", err)
@@ -136,11 +174,11 @@ func (a *API) deleteCluster(_ context.Context, _ *http.Request, body []byte) (an
 		if err != nil {
 			return err
 		}
-		instances, err := tx.Instances(c.Name)
+		live, err := liveInstanceCount(tx, c.Name)
 		if err != nil {
-			return internal("list instances", err)
+			return err
 		}
-		if countLive(instances) > 0 {
+		if live > 0 {
 			return clientErr(CodeClusterContainsInstances, msgClusterContainsInstances)
 		}
 		c.Status = store.StatusInactive
@@ -181,30 +219,25 @@ func (a *API) describeClusters(_ context.Context, _ *http.Request, body []byte) 
 	withSettings := slices.Contains(in.Include, "SETTINGS")
 	withTags := slices.Contains(in.Include, "TAGS")
 
-	clusters := []clusterOut{}
-	failures := []failure{}
+	var clusters []clusterOut
+	var failures []failure
 	err := a.o.Store.View(func(tx store.Tx) error {
-		for _, ref := range in.Clusters {
-			name, ok := a.clusterName(ref)
-			if !ok {
-				failures = append(failures, failure{ARN: ref, Reason: reasonMissing})
-				continue
-			}
-			c, err := tx.Cluster(name)
-			if errors.Is(err, store.ErrNotFound) {
-				failures = append(failures, failure{ARN: a.clusterARN(name), Reason: reasonMissing})
-				continue
-			}
+		var err error
+		clusters, failures, err = describeEach(in.Clusters, func(ref string) (clusterOut, *failure, error) {
+			c, found, err := a.lookupCluster(tx, ref)
 			if err != nil {
-				return internal("read cluster", err)
+				return clusterOut{}, nil, err
 			}
-			instances, err := tx.Instances(c.Name)
+			if !found {
+				return clusterOut{}, &failure{ARN: a.missingClusterARN(ref), Reason: reasonMissing}, nil
+			}
+			live, err := liveInstanceCount(tx, c.Name)
 			if err != nil {
-				return internal("list instances", err)
+				return clusterOut{}, nil, err
 			}
-			clusters = append(clusters, clusterView(c, countLive(instances), withSettings, withTags))
-		}
-		return nil
+			return clusterView(c, live, withSettings, withTags), nil, nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -35,6 +35,23 @@ func (a *API) missingARN(cluster, ref string) string {
 	return ref
 }
 
+// eachInstance resolves refs in cluster, in request order, and applies fn to
+// the instances found; a ref that names no instance is a MISSING failure.
+func (a *API) eachInstance(tx store.Tx, cluster string, refs []string,
+	fn func(store.ContainerInstance) (instanceOut, *failure, error),
+) ([]instanceOut, []failure, error) {
+	return describeEach(refs, func(ref string) (instanceOut, *failure, error) {
+		ci, found, err := a.lookupInstance(tx, cluster, ref)
+		if err != nil {
+			return instanceOut{}, nil, err
+		}
+		if !found {
+			return instanceOut{}, &failure{ARN: a.missingARN(cluster, ref), Reason: reasonMissing}, nil
+		}
+		return fn(ci)
+	})
+}
+
 type deregisterInput struct {
 	Cluster           string `json:"cluster"`
 	ContainerInstance string `json:"containerInstance"`
@@ -116,25 +133,18 @@ func (a *API) describeContainerInstances(_ context.Context, _ *http.Request, bod
 	}
 	withTags := slices.Contains(in.Include, "TAGS")
 
-	instances := []instanceOut{}
-	failures := []failure{}
+	var instances []instanceOut
+	var failures []failure
 	err := a.o.Store.View(func(tx store.Tx) error {
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
 		}
-		for _, ref := range in.ContainerInstances {
-			ci, found, err := a.lookupInstance(tx, c.Name, ref)
-			if err != nil {
-				return err
-			}
-			if !found {
-				failures = append(failures, failure{ARN: a.missingARN(c.Name, ref), Reason: reasonMissing})
-				continue
-			}
-			instances = append(instances, instanceView(ci, withTags))
-		}
-		return nil
+		instances, failures, err = a.eachInstance(tx, c.Name, in.ContainerInstances,
+			func(ci store.ContainerInstance) (instanceOut, *failure, error) {
+				return instanceView(ci, withTags), nil, nil
+			})
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -212,37 +222,29 @@ func (a *API) updateContainerInstancesState(_ context.Context, _ *http.Request, 
 		return nil, invalidParam("Container instances status can only be updated to ACTIVE or DRAINING.")
 	}
 
-	instances := []instanceOut{}
-	failures := []failure{}
+	var instances []instanceOut
+	var failures []failure
 	err := a.o.Store.Update(func(tx store.Tx) error {
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
 		}
-		for _, ref := range in.ContainerInstances {
-			ci, found, err := a.lookupInstance(tx, c.Name, ref)
-			if err != nil {
-				return err
-			}
-			if !found {
-				failures = append(failures, failure{ARN: a.missingARN(c.Name, ref), Reason: reasonMissing})
-				continue
-			}
-			if ci.Status == store.StatusInactive {
-				failures = append(failures, failure{ARN: ci.ARN, Reason: store.StatusInactive})
-				continue
-			}
-			if ci.Status != in.Status {
-				ci.Status = in.Status
-				ci.Version++
-				ci.UpdatedAt = a.now()
-				if err := tx.PutInstance(ci); err != nil {
-					return internal("write container instance", err)
+		instances, failures, err = a.eachInstance(tx, c.Name, in.ContainerInstances,
+			func(ci store.ContainerInstance) (instanceOut, *failure, error) {
+				if ci.Status == store.StatusInactive {
+					return instanceOut{}, &failure{ARN: ci.ARN, Reason: store.StatusInactive}, nil
 				}
-			}
-			instances = append(instances, instanceView(ci, false))
-		}
-		return nil
+				if ci.Status != in.Status {
+					ci.Status = in.Status
+					ci.Version++
+					ci.UpdatedAt = a.now()
+					if err := tx.PutInstance(ci); err != nil {
+						return instanceOut{}, nil, internal("write container instance", err)
+					}
+				}
+				return instanceView(ci, false), nil, nil
+			})
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -23,6 +23,27 @@ type failure struct {
 	Detail string `json:"detail,omitempty"`
 }
 
+// describeEach builds the answer of an operation that reports per item
+// (Describe*, UpdateContainerInstancesState): for each ref, in request
+// order, a result, or a failure when describe returns one. An error aborts
+// the whole request. Both slices are non-nil: ECS sends [] rather than null.
+func describeEach[T any](refs []string, describe func(ref string) (T, *failure, error)) ([]T, []failure, error) {
+	results := []T{}
+	failures := []failure{}
+	for _, ref := range refs {
+		v, f, err := describe(ref)
+		if err != nil {
+			return nil, nil, err
+		}
+		if f != nil {
+			failures = append(failures, *f)
+			continue
+		}
+		results = append(results, v)
+	}
+	return results, failures, nil
+}
+
 // clusterOut is the ECS Cluster shape, with the members this control plane has.
 type clusterOut struct {
 	ClusterArn                        string          `json:"clusterArn"`
@@ -111,15 +132,4 @@ func instanceView(ci store.ContainerInstance, withTags bool) instanceOut {
 		}
 	}
 	return out
-}
-
-// countLive returns how many instances are registered (ACTIVE or DRAINING).
-func countLive(instances []store.ContainerInstance) int {
-	n := 0
-	for _, ci := range instances {
-		if ci.Status != store.StatusInactive {
-			n++
-		}
-	}
-	return n
 }
