@@ -5,11 +5,13 @@
 //
 // Every frame is a text message {"type":"<ShapeName>","message":{...}} whose
 // type is the model's shape name. The Go types in types_gen.go are generated
-// from model/acs-api-2.json (the ACS model published with amazon-ecs-agent,
-// Apache-2.0) by internal/gen; run `go generate ./acs/wire` after changing it.
+// by internal/gen from the ACS model (acs-api-2.json, kept with the project's
+// shared protocol documents beside the checkout, not in this repository): run
+// `go generate ./acs/wire`, or `go run ./internal/gen -model <path> -out
+// types_gen.go` with the model elsewhere.
 package wire
 
-//go:generate go run ./internal/gen -model model/acs-api-2.json -out types_gen.go
+//go:generate go run ./internal/gen -model ../../../shared/protocol/acs-api-2.json -out types_gen.go
 
 import (
 	"encoding/json"

@@ -81,9 +81,25 @@ func TestRoundTripEveryShape(t *testing.T) {
 	}
 }
 
+// modelPath finds the ACS model: $ACS_MODEL, or the shared protocol
+// documents beside the checkout. Tests that compare against it skip without it.
+func modelPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("ACS_MODEL"), "../../../shared/protocol/acs-api-2.json", "/work/shared/protocol/acs-api-2.json"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Skip("the ACS model acs-api-2.json is not available; set ACS_MODEL to check types_gen.go against it")
+	return ""
+}
+
 // TestEveryModelShapeHasAType guards against a stale types_gen.go.
 func TestEveryModelShapeHasAType(t *testing.T) {
-	raw, err := os.ReadFile("model/acs-api-2.json")
+	raw, err := os.ReadFile(modelPath(t))
 	require.NoError(t, err)
 	var m struct {
 		Shapes map[string]struct {
@@ -113,8 +129,9 @@ func TestGeneratedFileIsCurrent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the generator")
 	}
+	model := modelPath(t)
 	out := filepath.Join(t.TempDir(), "types_gen.go")
-	cmd := exec.Command("go", "run", "./internal/gen", "-model", "model/acs-api-2.json", "-out", out)
+	cmd := exec.Command("go", "run", "./internal/gen", "-model", model, "-out", out)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Run())
 	want, err := os.ReadFile(out)

@@ -19,6 +19,7 @@ import (
 	"go/format"
 	"log"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"unicode"
@@ -60,10 +61,13 @@ var initialisms = map[string]string{
 }
 
 func main() {
-	in := flag.String("model", "model/acs-api-2.json", "api-2.json model file")
+	in := flag.String("model", "", "the ACS api-2.json model file (required)")
 	out := flag.String("out", "types_gen.go", "output Go file")
 	pkg := flag.String("pkg", "wire", "package name")
 	flag.Parse()
+	if *in == "" {
+		log.Fatal("-model is required: the path of acs-api-2.json")
+	}
 
 	raw, err := os.ReadFile(*in)
 	if err != nil {
@@ -73,7 +77,7 @@ func main() {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		log.Fatalf("parse %s: %v", *in, err)
 	}
-	src, err := generate(&m, *pkg, *in)
+	src, err := generate(&m, *pkg, filepath.Base(*in)) // the base name keeps the output independent of where the model lives
 	if err != nil {
 		log.Fatal(err)
 	}
