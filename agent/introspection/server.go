@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/open-ecs/ecs-agent/version"
 )
 
 // The incumbent's read and write timeouts.
@@ -36,8 +38,9 @@ const (
 const shortDockerIDLen = 12
 
 // DefaultLicense is served on /license when Options.License is empty.
-const DefaultLicense = "Licensed under the Apache License, Version 2.0. " +
-	"See the LICENSE file in the project's source repository.\n"
+// The project has not chosen its licence yet, so the text claims none.
+const DefaultLicense = version.Name + ": see the project's source repository for its licence " +
+	"and the licences of the modules it is built from.\n"
 
 const logKeyError = "error"
 
