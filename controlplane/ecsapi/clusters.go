@@ -121,39 +121,27 @@ func (a *API) createCluster(_ context.Context, _ *http.Request, body []byte) (an
 		return nil, err
 	}
 
-	var out clusterOut
-	err = a.o.Store.Update(func(tx store.Tx) error {
+	return a.changeCluster("cluster created", func(tx store.Tx) (clusterOut, error) {
 		c, err := tx.Cluster(in.ClusterName)
 		switch {
 		case err == nil && c.Status == store.StatusActive:
 			live, err := liveInstanceCount(tx, c.Name)
 			if err != nil {
-				return err
+				return clusterOut{}, err
 			}
-			out = clusterView(c, live, true, true)
-			return nil
+			return clusterView(c, live, true, true), nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return internal("read cluster", err)
+			return clusterOut{}, internal("read cluster", err)
 		}
-		c = store.Cluster{
+		return putCluster(tx, store.Cluster{
 			Name:      in.ClusterName,
 			ARN:       a.clusterARN(in.ClusterName),
 			Status:    store.StatusActive,
 			Tags:      in.Tags,
 			Settings:  settings,
 			CreatedAt: a.now(),
-		}
-		if err := tx.PutCluster(c); err != nil {
-			return internal("write cluster", err)
-		}
-		out = clusterView(c, 0, true, true)
-		return nil
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	a.log.Info("cluster created", logging.KeyCluster, out.ClusterArn)
-	return map[string]any{"cluster": out}, nil
 }
 
 type deleteClusterInput struct {
@@ -168,31 +156,46 @@ func (a *API) deleteCluster(_ context.Context, _ *http.Request, body []byte) (an
 	if in.Cluster == "" {
 		return nil, invalidParam("cluster can not be blank.")
 	}
-	var out clusterOut
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	return a.changeCluster("cluster deleted", func(tx store.Tx) (clusterOut, error) {
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
-			return err
+			return clusterOut{}, err
 		}
 		live, err := liveInstanceCount(tx, c.Name)
 		if err != nil {
-			return err
+			return clusterOut{}, err
 		}
 		if live > 0 {
-			return clientErr(CodeClusterContainsInstances, msgClusterContainsInstances)
+			return clusterOut{}, clientErr(CodeClusterContainsInstances, msgClusterContainsInstances)
 		}
 		c.Status = store.StatusInactive
-		if err := tx.PutCluster(c); err != nil {
-			return internal("write cluster", err)
-		}
-		out = clusterView(c, 0, true, true)
-		return nil
+		return putCluster(tx, c)
+	})
+}
+
+// changeCluster runs change in a write transaction and answers with the
+// cluster it returns, as CreateCluster and DeleteCluster do.
+func (a *API) changeCluster(logMsg string, change func(tx store.Tx) (clusterOut, error)) (any, error) {
+	var out clusterOut
+	err := a.o.Store.Update(func(tx store.Tx) error {
+		var err error
+		out, err = change(tx)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.log.Info("cluster deleted", logging.KeyCluster, out.ClusterArn)
+	a.log.Info(logMsg, logging.KeyCluster, out.ClusterArn)
 	return map[string]any{"cluster": out}, nil
+}
+
+// putCluster writes c and renders it. A cluster being created or deleted
+// has no live instances.
+func putCluster(tx store.Tx, c store.Cluster) (clusterOut, error) {
+	if err := tx.PutCluster(c); err != nil {
+		return clusterOut{}, internal("write cluster", err)
+	}
+	return clusterView(c, 0, true, true), nil
 }
 
 type describeClustersInput struct {
