@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
@@ -75,42 +76,26 @@ func derivedAttributes(doc identityDocument) []store.Attribute {
 	return out
 }
 
-// mergeAttributes overlays update on base by name. Re-registration only
-// sends some attributes (custom ones go on the first registration only), so
-// the others must survive it.
-func mergeAttributes(base, update []store.Attribute) []store.Attribute {
-	out := append([]store.Attribute(nil), base...)
+// mergeByKey overlays update on base: an item replaces the one with the
+// same key, or is appended. Re-registration only sends some attributes
+// (custom ones go on the first registration only), so the others must
+// survive it; tags merge the same way.
+func mergeByKey[T any](base, update []T, key func(T) string) []T {
+	out := append([]T(nil), base...)
 	for _, u := range update {
-		replaced := false
-		for i := range out {
-			if out[i].Name == u.Name {
-				out[i], replaced = u, true
-				break
-			}
-		}
-		if !replaced {
+		i := slices.IndexFunc(out, func(o T) bool { return key(o) == key(u) })
+		if i >= 0 {
+			out[i] = u
+		} else {
 			out = append(out, u)
 		}
 	}
 	return out
 }
 
-func mergeTags(base, update []store.Tag) []store.Tag {
-	out := append([]store.Tag(nil), base...)
-	for _, u := range update {
-		replaced := false
-		for i := range out {
-			if out[i].Key == u.Key {
-				out[i], replaced = u, true
-				break
-			}
-		}
-		if !replaced {
-			out = append(out, u)
-		}
-	}
-	return out
-}
+func attributeName(a store.Attribute) string { return a.Name }
+
+func tagKey(t store.Tag) string { return t.Key }
 
 // registerContainerInstance registers a new instance, or re-registers an
 // existing one when the request names its ARN or comes from an EC2 instance
@@ -164,8 +149,8 @@ func (a *API) registerContainerInstance(_ context.Context, _ *http.Request, body
 		if in.PlatformDevices != nil {
 			ci.PlatformDevices = in.PlatformDevices
 		}
-		ci.Attributes = mergeAttributes(mergeAttributes(ci.Attributes, derivedAttributes(doc)), in.Attributes)
-		ci.Tags = mergeTags(ci.Tags, in.Tags)
+		ci.Attributes = mergeByKey(mergeByKey(ci.Attributes, derivedAttributes(doc), attributeName), in.Attributes, attributeName)
+		ci.Tags = mergeByKey(ci.Tags, in.Tags, tagKey)
 		ci.UpdatedAt = now
 		if err := tx.PutInstance(ci); err != nil {
 			return internal("write container instance", err)
