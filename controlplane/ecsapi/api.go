@@ -52,8 +52,9 @@ type Options struct {
 	// "" derives it from each request's Host.
 	AdvertiseURL string
 	// Authenticate checks the request signature; body is the payload read
-	// from r. A *sigv4.Error is sent with its own code. nil disables
-	// authentication (tests only).
+	// from r. An error with ErrorCode, ErrorMessage and HTTPStatusCode
+	// methods (such as *sigv4.Error) is sent as it says; any other is a
+	// ServerException. nil disables authentication (tests only).
 	Authenticate func(r *http.Request, body []byte) error
 	// OnDeregister is called after a container instance became INACTIVE,
 	// e.g. to close its ACS sessions. Optional.

@@ -35,6 +35,12 @@ const (
 	testSecret  = "test-secret"
 )
 
+// Authentication errors reach the client with their own code and status.
+var (
+	_ wireError = (*Error)(nil)
+	_ wireError = (*sigv4.Error)(nil)
+)
+
 type fixture struct {
 	api          *API
 	srv          *httptest.Server

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-
-	"github.com/open-ecs/ecs-agent/internal/sigv4"
 )
 
 // Error codes returned in "__type".
@@ -43,6 +41,25 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
+// ErrorCode returns the code sent in "__type".
+func (e *Error) ErrorCode() string { return e.Code }
+
+// ErrorMessage returns the message sent in "message".
+func (e *Error) ErrorMessage() string { return e.Message }
+
+// HTTPStatusCode returns the HTTP status sent.
+func (e *Error) HTTPStatusCode() int { return e.Status }
+
+// wireError is an error that says how to send itself: *Error, and the
+// authenticator's errors (*sigv4.Error), which this package need not know
+// by type.
+type wireError interface {
+	error
+	ErrorCode() string
+	ErrorMessage() string
+	HTTPStatusCode() int
+}
+
 func clientErr(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Status: http.StatusBadRequest}
 }
@@ -54,16 +71,12 @@ func invalidParam(format string, args ...any) *Error {
 func errClusterNotFound() *Error { return clientErr(CodeClusterNotFound, msgClusterNotFound) }
 
 // toWireError maps any error to what the client sees. Errors that are not
-// *Error or *sigv4.Error are internal: the client gets a ServerException
-// without details, the log gets the cause.
+// wireErrors are internal: the client gets a ServerException without
+// details, the log gets the cause.
 func toWireError(err error) (*Error, bool) {
-	var e *Error
-	if errors.As(err, &e) {
-		return e, false
-	}
-	var se *sigv4.Error
-	if errors.As(err, &se) {
-		return &Error{Code: se.Code, Message: se.Message, Status: se.Status}, false
+	var we wireError
+	if errors.As(err, &we) {
+		return &Error{Code: we.ErrorCode(), Message: we.ErrorMessage(), Status: we.HTTPStatusCode()}, false
 	}
 	return &Error{Code: CodeServerException, Message: "Service encountered an internal error.", Status: http.StatusInternalServerError}, true
 }

@@ -19,7 +19,10 @@ const (
 )
 
 // Error is an authentication failure. Code is the AWS error code, Status the
-// HTTP status a server should answer with.
+// HTTP status a server should answer with. Its ErrorCode, ErrorMessage and
+// HTTPStatusCode methods let a server send it without knowing this type,
+// through the small interfaces the servers declare (the ACS handshake sends
+// the code; the ECS API sends all three, as it does for its own errors).
 type Error struct {
 	Code    string
 	Message string
@@ -28,8 +31,14 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// ErrorCode returns the AWS error code, for callers that report errors by code.
+// ErrorCode returns the AWS error code.
 func (e *Error) ErrorCode() string { return e.Code }
+
+// ErrorMessage returns the message for the client.
+func (e *Error) ErrorMessage() string { return e.Message }
+
+// HTTPStatusCode returns the HTTP status to answer with.
+func (e *Error) HTTPStatusCode() int { return e.Status }
 
 func newError(code, msg string) *Error {
 	status := http.StatusBadRequest
