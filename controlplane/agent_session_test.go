@@ -20,11 +20,7 @@ func TestAgentACSSessionConnects(t *testing.T) {
 	cp := start(t, t.TempDir(), nil)
 	client := sdkClient(cp.url)
 	ctx := context.Background()
-	_, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{})
-	require.NoError(t, err)
-	reg, err := client.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{})
-	require.NoError(t, err)
-	arn := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	arn := registerInstance(t, client, "")
 
 	sess := acs.NewSession(acs.Options{
 		DiscoverEndpoint: func(ctx context.Context) (string, error) {
@@ -46,16 +42,8 @@ func TestAgentACSSessionConnects(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sess.Run(runCtx) }()
 
-	waitFor(t, "agentConnected=true", func() bool {
-		d, err := client.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{ContainerInstances: []string{arn}})
-		require.NoError(t, err)
-		return d.ContainerInstances[0].AgentConnected
-	})
+	waitFor(t, "agentConnected=true", func() bool { return agentConnected(t, client, arn) })
 	cancel()
 	require.NoError(t, <-done)
-	waitFor(t, "agentConnected=false", func() bool {
-		d, err := client.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{ContainerInstances: []string{arn}})
-		require.NoError(t, err)
-		return !d.ContainerInstances[0].AgentConnected
-	})
+	waitFor(t, "agentConnected=false", func() bool { return !agentConnected(t, client, arn) })
 }

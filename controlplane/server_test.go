@@ -93,22 +93,42 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// registerInstance creates cluster ("" for the default one) and registers a
+// container instance in it; it returns the instance's ARN.
+func registerInstance(t *testing.T, client *ecs.Client, cluster string) string {
+	t.Helper()
+	var name *string
+	if cluster != "" {
+		name = aws.String(cluster)
+	}
+	ctx := context.Background()
+	_, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: name})
+	require.NoError(t, err)
+	reg, err := client.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{Cluster: name})
+	require.NoError(t, err)
+	return aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+}
+
+// agentConnected reads the instance's agentConnected in the default cluster.
+func agentConnected(t *testing.T, client *ecs.Client, arn string) bool {
+	t.Helper()
+	d, err := client.DescribeContainerInstances(context.Background(),
+		&ecs.DescribeContainerInstancesInput{ContainerInstances: []string{arn}})
+	require.NoError(t, err)
+	return d.ContainerInstances[0].AgentConnected
+}
+
 func TestStatePersistsAcrossRestart(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	dir := t.TempDir()
 	ctx := context.Background()
 
 	cp := start(t, dir, nil)
-	client := sdkClient(cp.url)
-	_, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("keep")})
-	require.NoError(t, err)
-	reg, err := client.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{Cluster: aws.String("keep")})
-	require.NoError(t, err)
-	arn := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	arn := registerInstance(t, sdkClient(cp.url), "keep")
 	cp.stop()
 
 	cp = start(t, dir, nil)
-	client = sdkClient(cp.url)
+	client := sdkClient(cp.url)
 	list, err := client.ListClusters(ctx, &ecs.ListClustersInput{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"arn:aws:ecs:us-east-1:123456789012:cluster/keep"}, list.ClusterArns)
@@ -143,21 +163,13 @@ func TestACSWiring(t *testing.T) {
 	cp := start(t, t.TempDir(), nil)
 	client := sdkClient(cp.url)
 	ctx := context.Background()
-	_, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{})
-	require.NoError(t, err)
-	reg, err := client.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{})
-	require.NoError(t, err)
-	arn := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	arn := registerInstance(t, client, "")
 
 	dpe, err := client.DiscoverPollEndpoint(ctx, &ecs.DiscoverPollEndpointInput{ContainerInstance: aws.String(arn)})
 	require.NoError(t, err)
 	assert.Equal(t, cp.url, aws.ToString(dpe.Endpoint))
 
-	connected := func() bool {
-		d, err := client.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{ContainerInstances: []string{arn}})
-		require.NoError(t, err)
-		return d.ContainerInstances[0].AgentConnected
-	}
+	connected := func() bool { return agentConnected(t, client, arn) }
 
 	_, resp, err := dialACS(t, cp.url, "default", arn, "wrong")
 	require.Error(t, err)
@@ -196,20 +208,13 @@ func TestRestartMarksAgentsDisconnected(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	cp := start(t, dir, nil)
-	client := sdkClient(cp.url)
-	_, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{})
-	require.NoError(t, err)
-	reg, err := client.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{})
-	require.NoError(t, err)
-	arn := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	arn := registerInstance(t, sdkClient(cp.url), "")
 	// Record a session directly, then "crash": the store keeps the flag.
 	require.NoError(t, registry{cp.srv.api}.SetAgentConnected(ctx, arn, true))
 	cp.stop()
 
 	cp = start(t, dir, nil)
-	d, err := sdkClient(cp.url).DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{ContainerInstances: []string{arn}})
-	require.NoError(t, err)
-	assert.False(t, d.ContainerInstances[0].AgentConnected)
+	assert.False(t, agentConnected(t, sdkClient(cp.url), arn))
 }
 
 func TestCredentialsFile(t *testing.T) {
@@ -275,13 +280,9 @@ func TestDeregisterWhileDisconnectedIsQuiet(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	cp := start(t, t.TempDir(), nil)
 	client := sdkClient(cp.url)
-	ctx := context.Background()
-	_, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{})
-	require.NoError(t, err)
-	reg, err := client.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{})
-	require.NoError(t, err)
-	out, err := client.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{
-		ContainerInstance: reg.ContainerInstance.ContainerInstanceArn})
+	arn := registerInstance(t, client, "")
+	out, err := client.DeregisterContainerInstance(context.Background(), &ecs.DeregisterContainerInstanceInput{
+		ContainerInstance: aws.String(arn)})
 	require.NoError(t, err)
 	assert.Equal(t, "INACTIVE", aws.ToString(out.ContainerInstance.Status))
 	assert.False(t, cp.srv.ACS().Connected(aws.ToString(out.ContainerInstance.ContainerInstanceArn)))
