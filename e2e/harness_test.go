@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -31,6 +32,7 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	flag.Parse() // testing.Short needs the flags parsed
 	binDir = os.Getenv("ECS_TEST_BIN_DIR")
 	if binDir == "" && !testing.Short() {
 		dir, err := os.MkdirTemp("", "ecs-e2e-bin")
