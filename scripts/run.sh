@@ -46,7 +46,8 @@ stop_all() {
 	wait 2>/dev/null || true
 	echo "stopped. State is kept in $RUN_DIR."
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all; exit 0' INT TERM
+trap stop_all EXIT
 
 wait_until() { # wait_until <seconds> <what> <command...>
 	local deadline=$((SECONDS + $1)) what="$2"; shift 2
