@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -46,25 +47,51 @@ func startControlPlaneWith(t testing.TB, ca *testCA) *controlPlane {
 	t.Helper()
 	dir := t.TempDir()
 	cp := &controlPlane{
-		addr:     freeAddr(t),
 		dataDir:  filepath.Join(dir, "data"),
 		credFile: filepath.Join(dir, "credentials"),
 		tls:      ca,
 	}
-	cp.endpoint = "http://" + cp.addr
-	if ca != nil {
-		cp.endpoint = "https://" + cp.addr
-	}
+	cp.setAddr(freeAddr(t))
 	ini := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", testCreds.accessKey, testCreds.secretKey)
 	if err := os.WriteFile(cp.credFile, []byte(ini), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cp.restart(t)
-	return cp
+	// Another test package may take the free port before the binary binds
+	// it; a new port then is as good.
+	for attempt := 1; ; attempt++ {
+		err := cp.launch(t)
+		if err == nil {
+			return cp
+		}
+		if !errors.Is(err, errAddrInUse) || attempt == 3 {
+			t.Fatal(err)
+		}
+		cp.setAddr(freeAddr(t))
+	}
+}
+
+// setAddr sets the listen address and the endpoint clients use.
+func (cp *controlPlane) setAddr(addr string) {
+	cp.addr = addr
+	cp.endpoint = "http://" + addr
+	if cp.tls != nil {
+		cp.endpoint = "https://" + addr
+	}
 }
 
 // restart (re)starts the binary on the same address and data directory.
 func (cp *controlPlane) restart(t testing.TB) {
+	t.Helper()
+	if err := cp.launch(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// errAddrInUse reports a listen address taken between freeAddr and the bind.
+var errAddrInUse = errors.New("address already in use")
+
+// launch starts the binary and waits until it answers.
+func (cp *controlPlane) launch(t testing.TB) error {
 	t.Helper()
 	args := []string{"-listen", cp.addr, "-data-dir", cp.dataDir, "-region", "us-east-1",
 		"-credentials", cp.credFile, "-heartbeat-interval", "1s"}
@@ -74,9 +101,14 @@ func (cp *controlPlane) restart(t testing.TB) {
 		client = cp.tls.client()
 	}
 	cp.proc = start(t, filepath.Join(binDir, "ecs-controlplane"), baseEnv(), args...)
+	var exitErr error
 	waitFor(t, 20*time.Second, "the control plane to answer", func() bool {
 		if cp.proc.exited() {
-			t.Fatalf("ecs-controlplane exited: %v", cp.proc.err)
+			exitErr = fmt.Errorf("ecs-controlplane exited: %v", cp.proc.err)
+			if strings.Contains(cp.proc.out.String(), "address already in use") {
+				exitErr = fmt.Errorf("%w: %s", errAddrInUse, cp.addr)
+			}
+			return true
 		}
 		resp, err := client.Post(cp.endpoint+"/", "application/x-amz-json-1.1", strings.NewReader("{}"))
 		if err != nil {
@@ -85,6 +117,7 @@ func (cp *controlPlane) restart(t testing.TB) {
 		resp.Body.Close()
 		return true
 	})
+	return exitErr
 }
 
 func (cp *controlPlane) createCluster(t testing.TB, name string) {
