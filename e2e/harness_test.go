@@ -19,10 +19,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/open-ecs/ecs-agent/internal/testutil"
 )
 
 var binDir string
@@ -122,26 +123,9 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	done chan struct{}
 	err  error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // start runs a binary in the background; the test's cleanup stops it and
@@ -150,7 +134,7 @@ func start(t testing.TB, name string, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = env
-	p := &process{name: filepath.Base(name), cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{name: filepath.Base(name), cmd: cmd, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)

@@ -9,7 +9,6 @@
 package imdstest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,9 +23,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/open-ecs/ecs-agent/internal/testutil"
 )
 
 // BinaryName is the mock's executable name.
@@ -173,7 +173,7 @@ func startMock(t testing.TB, bin, dir, cfg string, v2Only bool) (string, error) 
 	cmd.Dir = dir
 	// HOME points at the temp dir so a developer's own aemm config is never read.
 	cmd.Env = append(os.Environ(), "HOME="+dir)
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("running %s: %w", bin, err)
@@ -264,23 +264,4 @@ func freePort() (string, error) {
 		return "", fmt.Errorf("finding a free port: %w", err)
 	}
 	return port, nil
-}
-
-// syncBuffer collects the mock's output, written from its process pipes'
-// copier goroutines and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
