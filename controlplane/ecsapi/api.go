@@ -94,6 +94,11 @@ func New(o Options) *API {
 		"UpdateContainerInstancesState": a.updateContainerInstancesState,
 		"DiscoverPollEndpoint":          a.discoverPollEndpoint,
 	}
+	for _, more := range []map[string]opFunc{a.taskDefinitionOps(), a.taskOps()} {
+		for name, op := range more {
+			a.ops[name] = op
+		}
+	}
 	return a
 }
 

@@ -14,6 +14,8 @@ const FileName = "controlplane.db"
 var (
 	bucketClusters  = []byte("clusters")
 	bucketInstances = []byte("container-instances")
+	bucketTaskDefs  = []byte("task-definitions")
+	bucketTasks     = []byte("tasks")
 )
 
 // Bolt is the bbolt-backed Store.
@@ -31,7 +33,7 @@ func Open(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketClusters, bucketInstances} {
+		for _, b := range [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bucketTasks} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -126,4 +128,41 @@ func (t boltTx) Instances(cluster string) ([]ContainerInstance, error) {
 		prefix = []byte(cluster + "/")
 	}
 	return list[ContainerInstance](t.tx, bucketInstances, prefix)
+}
+
+// taskDefKey zero-pads the revision so that key order is revision order.
+func taskDefKey(family string, revision int) []byte {
+	return []byte(fmt.Sprintf("%s/%010d", family, revision))
+}
+
+func (t boltTx) TaskDefinition(family string, revision int) (TaskDefinition, error) {
+	return get[TaskDefinition](t.tx, bucketTaskDefs, taskDefKey(family, revision))
+}
+
+func (t boltTx) PutTaskDefinition(td TaskDefinition) error {
+	return put(t.tx, bucketTaskDefs, taskDefKey(td.Family, td.Revision), td)
+}
+
+func (t boltTx) TaskDefinitions(family string) ([]TaskDefinition, error) {
+	var prefix []byte
+	if family != "" {
+		prefix = []byte(family + "/")
+	}
+	return list[TaskDefinition](t.tx, bucketTaskDefs, prefix)
+}
+
+func (t boltTx) Task(cluster, id string) (Task, error) {
+	return get[Task](t.tx, bucketTasks, instanceKey(cluster, id))
+}
+
+func (t boltTx) PutTask(task Task) error {
+	return put(t.tx, bucketTasks, instanceKey(task.Cluster, task.ID), task)
+}
+
+func (t boltTx) Tasks(cluster string) ([]Task, error) {
+	var prefix []byte
+	if cluster != "" {
+		prefix = []byte(cluster + "/")
+	}
+	return list[Task](t.tx, bucketTasks, prefix)
 }

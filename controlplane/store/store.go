@@ -4,6 +4,8 @@
 //
 //	clusters:            <cluster name>        -> Cluster
 //	container-instances: <cluster name>/<id>   -> ContainerInstance
+//	task-definitions:    <family>/<revision, 10 digits> -> TaskDefinition
+//	tasks:               <cluster name>/<id>   -> Task
 //
 // Writers are serialised by the backend's transactions, so a read-check-write
 // sequence inside one Update is atomic.
@@ -27,6 +29,19 @@ type Tx interface {
 	// Instances returns a cluster's instances, sorted by ID; every
 	// cluster's when cluster is "".
 	Instances(cluster string) ([]ContainerInstance, error)
+
+	// TaskDefinition returns one revision of a family.
+	TaskDefinition(family string, revision int) (TaskDefinition, error)
+	PutTaskDefinition(td TaskDefinition) error
+	// TaskDefinitions returns a family's revisions in ascending order;
+	// every family's (by family, then revision) when family is "".
+	TaskDefinitions(family string) ([]TaskDefinition, error)
+
+	Task(cluster, id string) (Task, error)
+	PutTask(t Task) error
+	// Tasks returns a cluster's tasks sorted by ID; every cluster's when
+	// cluster is "".
+	Tasks(cluster string) ([]Task, error)
 }
 
 // Store runs transactions. fn's error aborts an Update and is returned.
