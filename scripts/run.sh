@@ -102,7 +102,19 @@ cat <<BANNER
        --container-instances \$(aws --endpoint-url $ENDPOINT ecs list-container-instances --query 'containerInstanceArns[0]' --output text)
    curl -s localhost:51678/v1/metadata
 
- Ctrl-C stops both.
+ Run a task (two containers: a web server on a dynamic host port, and a
+ probe that reaches it through a link):
+   aws --endpoint-url $ENDPOINT ecs register-task-definition \\
+       --cli-input-json file://$PWD/scripts/examples/hello-web.json
+   aws --endpoint-url $ENDPOINT ecs run-task --task-definition hello-web
+   aws --endpoint-url $ENDPOINT ecs describe-tasks --tasks <taskArn> \\
+       --query 'tasks[0].{status:lastStatus,ports:containers[].networkBindings[]}'
+   curl -s localhost:<hostPort>/          # the web container answers
+   curl -s localhost:51678/v1/tasks       # what the agent knows
+   aws --endpoint-url $ENDPOINT ecs stop-task --task <taskArn> --reason done
+
+ Ctrl-C stops both (running containers keep running; the agent adopts
+ them when it starts again).
 ==============================================================================
 BANNER
 wait -n "${pids[@]}" || true
