@@ -63,6 +63,7 @@ type Config struct {
 	DockerStopTimeout                   time.Duration     // ECS_CONTAINER_STOP_TIMEOUT
 	ContainerStartTimeout               time.Duration     // ECS_CONTAINER_START_TIMEOUT
 	ContainerCreateTimeout              time.Duration     // ECS_CONTAINER_CREATE_TIMEOUT
+	MaxConcurrentStarts                 int               // ECS_MAX_CONCURRENT_STARTS (ours): bounds concurrent pulls and creates/starts
 	DependentContainersPullUpfront      bool              // ECS_PULL_DEPENDENT_CONTAINERS_UPFRONT
 	ImageCleanupDisabled                bool              // ECS_DISABLE_IMAGE_CLEANUP
 	ImageCleanupInterval                time.Duration     // ECS_IMAGE_CLEANUP_INTERVAL

@@ -237,10 +237,9 @@ func (l *loader) validate() error {
 		l.warn("ECS_ENGINE_AUTH_TYPE", c.Source("ECS_ENGINE_AUTH_TYPE"), "ECS_ENGINE_AUTH_DATA is not set; no registry credentials will be used")
 	}
 	if c.EngineAuthData.IsSet() {
-		var byRegistry map[string]map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(c.EngineAuthData.Value()), &byRegistry); err != nil {
+		if want := checkAuthData(c.EngineAuthType, c.EngineAuthData.Value()); want != "" {
 			return &Error{Key: "ECS_ENGINE_AUTH_DATA", Source: c.Source("ECS_ENGINE_AUTH_DATA"), Value: redactFor("ECS_ENGINE_AUTH_DATA", "x"),
-				Expected: "a JSON object that maps each registry to an object of credentials"}
+				Expected: want}
 		}
 	}
 	if c.External && c.AWSRegion == "" {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -285,15 +286,15 @@ func TestCrossFieldRules(t *testing.T) {
 
 func TestWarnings(t *testing.T) {
 	file := strings.Join([]string{
-		"ECS_CLUSTER=prod",               // 1 supported: no warning
-		"ECS_NOT_A_THING=1",              // 2 unknown
-		"ECS_ENABLE_TASK_ENI=true",       // 3 awsvpc only
-		"ECS_LOG_DRIVER=json-file",       // 4 ecs-init only
-		"ECS_ENABLE_GPU_SUPPORT=false",   // 5 not yet supported, even when set to the default
-		"AWS_SECRET_ACCESS_KEY=abc",      // 6 credentials belong in the environment
-		"HTTP_PROXY=http://proxy:3128",   // 7 not ours: ignored silently
-		"ECS_CONTAINER_METADATA_URI=x",   // 8 injected into tasks: ignored silently
-		"ECS_IMAGE_PULL_BEHAVIOR=always", // 9 not yet supported
+		"ECS_CLUSTER=prod",                           // 1 supported: no warning
+		"ECS_NOT_A_THING=1",                          // 2 unknown
+		"ECS_ENABLE_TASK_ENI=true",                   // 3 awsvpc only
+		"ECS_LOG_DRIVER=json-file",                   // 4 ecs-init only
+		"ECS_ENABLE_GPU_SUPPORT=false",               // 5 not yet supported, even when set to the default
+		"AWS_SECRET_ACCESS_KEY=abc",                  // 6 credentials belong in the environment
+		"HTTP_PROXY=http://proxy:3128",               // 7 not ours: ignored silently
+		"ECS_CONTAINER_METADATA_URI=x",               // 8 injected into tasks: ignored silently
+		"ECS_PULL_DEPENDENT_CONTAINERS_UPFRONT=true", // 9 not yet supported
 	}, "\n")
 	_, w, kv, _ := mustLoad(t, fixture{file: file, env: []string{"ECS_TYPO=1", "AWS_SECRET_ACCESS_KEY=fine-here", "PATH=/bin"}})
 	at := func(n string) string { return kv + ":" + n }
@@ -303,7 +304,7 @@ func TestWarnings(t *testing.T) {
 		{Key: "ECS_LOG_DRIVER", Source: at("4"), Message: msgECSInit},
 		{Key: "ECS_ENABLE_GPU_SUPPORT", Source: at("5"), Message: msgUnsupported},
 		{Key: "AWS_SECRET_ACCESS_KEY", Source: at("6"), Message: msgCredentials},
-		{Key: "ECS_IMAGE_PULL_BEHAVIOR", Source: at("9"), Message: msgUnsupported},
+		{Key: "ECS_PULL_DEPENDENT_CONTAINERS_UPFRONT", Source: at("9"), Message: msgUnsupported},
 		{Key: "ECS_TYPO", Source: SourceEnvironment, Message: msgUnknown},
 	}
 	assert.ElementsMatch(t, want, w)
@@ -383,4 +384,47 @@ func TestPrintRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	again.sources, c.sources = nil, nil
 	assert.Equal(t, c, again)
+}
+
+func TestEngineAuthDataShape(t *testing.T) {
+	const pass = "hunter2"
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, tc := range []struct {
+		name, typ, data, wantErr string
+	}{
+		{"docker ok", "docker", `{"https://index.docker.io/v1/":{"username":"u","password":"` + pass + `","email":"e"}}`, ""},
+		{"docker without password", "docker", `{"reg.example:5000":{"username":"u"}}`, `"reg.example:5000"`},
+		{"docker entry not an object", "docker", `{"reg":"` + pass + `"}`, `"reg"`},
+		{"docker given dockercfg data", "docker", `{"reg":{"auth":"` + b64("u:"+pass) + `"}}`, `"username" and "password"`},
+		{"dockercfg ok", "dockercfg", `{"reg":{"auth":"` + b64("u:"+pass) + `","email":"e"}}`, ""},
+		{"dockercfg not base64", "dockercfg", `{"reg":{"auth":"%%` + pass + `"}}`, `"auth"`},
+		{"dockercfg without colon", "dockercfg", `{"reg":{"auth":"` + b64(pass) + `"}}`, "user:password"},
+		{"dockercfg given docker data", "dockercfg", `{"reg":{"username":"u","password":"` + pass + `"}}`, `"auth"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, _, _, err := fixture{env: []string{"ECS_ENGINE_AUTH_TYPE=" + tc.typ, "ECS_ENGINE_AUTH_DATA=" + tc.data}}.load(t)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				assert.Equal(t, tc.data, c.EngineAuthData.Value())
+				return
+			}
+			var ce *Error
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, "ECS_ENGINE_AUTH_DATA", ce.Key)
+			assert.Contains(t, err.Error(), tc.wantErr)
+			assert.NotContains(t, err.Error(), pass)
+			assert.NotContains(t, err.Error(), b64("u:"+pass))
+		})
+	}
+}
+
+func TestMaxConcurrentStarts(t *testing.T) {
+	c, _, _, _ := mustLoad(t, fixture{env: []string{"ECS_MAX_CONCURRENT_STARTS=3"}})
+	assert.Equal(t, 3, c.MaxConcurrentStarts)
+	assert.GreaterOrEqual(t, Default().MaxConcurrentStarts, 4)
+
+	_, _, _, _, err := fixture{env: []string{"ECS_MAX_CONCURRENT_STARTS=0"}}.load(t)
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "ECS_MAX_CONCURRENT_STARTS", ce.Key)
 }

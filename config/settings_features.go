@@ -31,7 +31,7 @@ var featureSettings = []setting{
 	{key: "ECS_ENABLE_INF_SUPPORT", fields: []string{"InferentiaSupportEnabled"}, def: "false",
 		codec: boolOf(func(c *Config) *bool { return &c.InferentiaSupportEnabled }),
 		help:  "Register Inferentia devices."},
-	{key: "ECS_DISABLE_PRIVILEGED", fields: []string{"PrivilegedDisabled"}, def: "false",
+	{key: "ECS_DISABLE_PRIVILEGED", fields: []string{"PrivilegedDisabled"}, def: "false", supported: true,
 		codec: boolOf(func(c *Config) *bool { return &c.PrivilegedDisabled }),
 		help:  "Refuse privileged containers (and do not advertise the capability)."},
 	{key: "ECS_SELINUX_CAPABLE", fields: []string{"SELinuxCapable"}, def: "false",
