@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// imageTaskDef is a one-container task definition that runs image until stopped.
+func imageTaskDef(family, image string) map[string]any {
+	c := containerDef("main", true, sleeper)
+	c["image"] = image
+	return taskDef(family, c)
+}
+
+// TestE2EPullRegistryAuth pulls from the local registry with basic auth
+// configured by ECS_ENGINE_AUTH_TYPE=docker: the task runs.
+func TestE2EPullRegistryAuth(t *testing.T) {
+	password := requireRegistry(t)
+	ref := pushToRegistry(t, password)
+	tc := startTaskCluster(t, engineAuthEnv(t, password)...)
+	def := tc.register(t, imageTaskDef(uniqueName(t), ref))
+
+	arn := tc.runOne(t, def)
+	task := tc.awaitStatus(t, arn, "RUNNING")
+	st, ok := inspectContainer(t, task.container(t, "main").RuntimeID)
+	require.True(t, ok)
+	assert.True(t, st.State.Running)
+	assert.NoError(t, exec.Command("docker", "image", "inspect", ref).Run(), "the agent pulled %s", ref)
+	assert.GreaterOrEqual(t, manifestRequests(t, registryRepo(ref)), 2, "the push and the agent's pull fetched the manifest")
+	assert.NotContains(t, tc.agent.proc.out.String(), password, "the agent's log holds the registry password")
+}
+
+// TestE2EPullRegistryWrongAuth pulls with a wrong password: the task stops
+// with a reason about authentication, and the agent still runs other tasks.
+func TestE2EPullRegistryWrongAuth(t *testing.T) {
+	password := requireRegistry(t)
+	ref := pushToRegistry(t, password)
+	tc := startTaskCluster(t, engineAuthEnv(t, "not-"+password)...)
+	def := tc.register(t, imageTaskDef(uniqueName(t), ref))
+
+	arn := tc.runOne(t, def)
+	task := tc.awaitStatus(t, arn, "STOPPED")
+	reasons := strings.ToLower(task.StoppedReason + " " + task.container(t, "main").Reason)
+	assert.True(t, strings.Contains(reasons, "auth") || strings.Contains(reasons, "credential"),
+		"the reasons say why: %s", task)
+	t.Logf("task stopped: %s", task)
+	assert.Empty(t, containersWithLabel(t, "com.amazonaws.ecs.task-arn", arn), "no container was created without the image")
+
+	// The agent stays up and runs the next task.
+	ok := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t)+"-local", testImage)))
+	tc.awaitStatus(t, ok, "RUNNING")
+	tc.stopTask(t, ok, "e2e: done")
+	tc.awaitStatus(t, ok, "STOPPED")
+}
+
+// TestE2EPullPreferCached runs an image that only exists locally, named after
+// a registry that does not exist: prefer-cached uses it without pulling.
+func TestE2EPullPreferCached(t *testing.T) {
+	requireTools(t, "docker")
+	requireImage(t, testImage)
+	ref := fmt.Sprintf("registry.invalid:5999/ecs-test/%s:cached", uniqueName(t))
+	require.NoError(t, exec.Command("docker", "tag", testImage, ref).Run())
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", ref).Run() })
+
+	tc := startTaskCluster(t, "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached")
+	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), ref)))
+	task := tc.awaitStatus(t, arn, "RUNNING")
+	st, ok := inspectContainer(t, task.container(t, "main").RuntimeID)
+	require.True(t, ok)
+	assert.True(t, st.State.Running)
+	tc.stopTask(t, arn, "e2e: done")
+	tc.awaitStatus(t, arn, "STOPPED")
+}
+
+// TestE2EPullOnce pulls an image from the registry for the first task only:
+// with ECS_IMAGE_PULL_BEHAVIOR=once the second task uses the pulled image.
+func TestE2EPullOnce(t *testing.T) {
+	password := requireRegistry(t)
+	ref := pushToRegistry(t, password)
+	repo := registryRepo(ref)
+	tc := startTaskCluster(t, append(engineAuthEnv(t, password), "ECS_IMAGE_PULL_BEHAVIOR=once")...)
+	def := tc.register(t, imageTaskDef(uniqueName(t), ref))
+
+	afterPush := manifestRequests(t, repo)
+	first := tc.runOne(t, def)
+	tc.awaitStatus(t, first, "RUNNING")
+	afterFirst := manifestRequests(t, repo)
+	require.Greater(t, afterFirst, afterPush, "the first task pulled %s", ref)
+
+	second := tc.runOne(t, def)
+	tc.awaitStatus(t, second, "RUNNING")
+	assert.Equal(t, afterFirst, manifestRequests(t, repo), "the second task pulled %s again", ref)
+	for _, arn := range []string{first, second} {
+		tc.stopTask(t, arn, "e2e: done")
+	}
+	for _, arn := range []string{first, second} {
+		tc.awaitStatus(t, arn, "STOPPED")
+	}
+}
+
+// TestE2EImageNotFound runs a task whose image exists nowhere: the task
+// stops with a reason, and the agent stays up and runs the next task.
+func TestE2EImageNotFound(t *testing.T) {
+	tc := startTaskCluster(t)
+	missing := fmt.Sprintf("ecs-agent-test/no-such-image-%s:latest", uniqueName(t))
+	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), missing)))
+	task := tc.awaitStatus(t, arn, "STOPPED")
+	assert.NotEmpty(t, task.StoppedReason+task.container(t, "main").Reason, "the task says why it stopped: %s", task)
+	t.Logf("task stopped: %s", task)
+
+	ok := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t)+"-ok", testImage)))
+	tc.awaitStatus(t, ok, "RUNNING")
+	require.False(t, tc.agent.proc.exited(), "the agent exited: %v", tc.agent.proc.err)
+	tc.stopTask(t, ok, "e2e: done")
+	tc.awaitStatus(t, ok, "STOPPED")
+}

@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestE2ETaskCannotBePlaced asks for more memory than the instance has:
+// run-task answers with a RESOURCE:MEMORY failure and no task.
+func TestE2ETaskCannotBePlaced(t *testing.T) {
+	tc := startTaskCluster(t)
+	huge := containerDef("huge", true, sleeper)
+	huge["memory"] = 64 * 1024 * 1024 // 64 TiB in MiB
+	tasks, failures := tc.runTask(t, tc.register(t, taskDef(uniqueName(t), huge)), 1)
+	assert.Empty(t, tasks)
+	require.Len(t, failures, 1)
+	assert.Equal(t, "RESOURCE:MEMORY", failures[0].Reason)
+	assert.Contains(t, failures[0].Arn, ":container-instance/", "the failure names the instance that lacked memory")
+}
+
+// TestE2ECleanupAfterWait stops a task and checks its containers are removed
+// once ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION has passed.
+func TestE2ECleanupAfterWait(t *testing.T) {
+	tc := startTaskCluster(t, "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=5s")
+	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), containerDef("brief", true, `exit 0`))))
+	task := tc.awaitStatus(t, arn, "STOPPED")
+	stoppedSeen := time.Now()
+	id := task.container(t, "brief").RuntimeID
+	require.NotEmpty(t, id, "the stopped container's runtimeId")
+	assert.Equal(t, "0", exitCode(task.container(t, "brief")))
+	_, exists := inspectContainer(t, id)
+	assert.True(t, exists, "the container is kept until the cleanup wait has passed")
+
+	waitFor(t, 60*time.Second, "the stopped task's containers to be removed", func() bool {
+		return len(containersWithLabel(t, "com.amazonaws.ecs.task-arn", arn)) == 0
+	})
+	t.Logf("containers removed %s after STOPPED was seen (wait 5 s)", time.Since(stoppedSeen).Round(100*time.Millisecond))
+	waitFor(t, 10*time.Second, "the introspection API to forget the task", func() bool {
+		return tc.agent.introspect(t, "/v1/tasks?taskarn="+arn, nil) == http.StatusNotFound
+	})
+}
+
+// TestE2EAgentRestartMidTask kills the agent under a running task: the
+// container keeps running, the restarted agent adopts it (same Docker ID, no
+// duplicate), and stop-task still works.
+func TestE2EAgentRestartMidTask(t *testing.T) {
+	tc := startTaskCluster(t)
+	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper))))
+	running := tc.awaitStatus(t, arn, "RUNNING")
+	id := running.container(t, "main").RuntimeID
+	require.NotEmpty(t, id)
+
+	tc.agent.stop(t, syscall.SIGKILL)
+	st, ok := inspectContainer(t, id)
+	require.True(t, ok)
+	require.True(t, st.State.Running, "the container keeps running while the agent is down")
+
+	tc.startAgent(t)
+	var byID introspectionTask
+	waitFor(t, 30*time.Second, "the restarted agent to show the task", func() bool {
+		return tc.agent.introspect(t, "/v1/tasks?taskarn="+arn, &byID) == http.StatusOK && byID.KnownStatus == "RUNNING"
+	})
+	require.Len(t, byID.Containers, 1)
+	assert.Equal(t, id, byID.Containers[0].DockerID, "the restarted agent adopted the same container")
+	assert.Equal(t, []string{id}, containersWithLabel(t, "com.amazonaws.ecs.task-arn", arn), "no duplicate container")
+	assert.Equal(t, "RUNNING", tc.describe(t, arn)[0].LastStatus)
+
+	tc.stopTask(t, arn, "e2e: after restart")
+	task := tc.awaitTask(t, arn, "the adopted task to be STOPPED", taskStopTimeout, func(task ecsTask) bool {
+		return task.LastStatus == "STOPPED" && task.container(t, "main").ExitCode != nil
+	})
+	assert.Equal(t, "e2e: after restart", task.StoppedReason)
+	assert.Equal(t, "0", exitCode(task.container(t, "main")))
+	st, ok = inspectContainer(t, id)
+	require.True(t, ok)
+	assert.False(t, st.State.Running)
+}
+
+// TestE2EAgentRestartWhileStopped kills the agent, lets the task's only
+// container exit while the agent is down, and restarts it: the agent reports
+// what changed while it was away.
+func TestE2EAgentRestartWhileStopped(t *testing.T) {
+	tc := startTaskCluster(t)
+	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper))))
+	id := tc.awaitStatus(t, arn, "RUNNING").container(t, "main").RuntimeID
+	require.NotEmpty(t, id)
+
+	tc.agent.stop(t, syscall.SIGKILL)
+	require.NoError(t, dockerCmd("stop", "-t", "5", id), "stopping the container behind the agent's back")
+
+	tc.startAgent(t)
+	task := tc.awaitStatus(t, arn, "STOPPED")
+	assert.Equal(t, "0", exitCode(task.container(t, "main")))
+	assert.Equal(t, []string{id}, containersWithLabel(t, "com.amazonaws.ecs.task-arn", arn), "no new container")
+}
