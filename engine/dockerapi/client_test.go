@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/open-ecs/ecs-agent/engine/enginetest"
 )
 
 // dockerClient returns a client for the local engine, skipping the test when
@@ -100,4 +102,10 @@ func TestSupports(t *testing.T) {
 	assert.False(t, v.Supports("1.42"))
 	assert.False(t, v.Supports("1.11"))
 	assert.True(t, VersionInfo{APIVersion: "1.24"}.Supports("1.17"), "no minimum reported")
+}
+
+func TestConformanceDocker(t *testing.T) {
+	enginetest.RunConformance(t, func(t *testing.T) enginetest.Harness {
+		return enginetest.BusyboxHarness(dockerClient(t))
+	})
 }

@@ -1,0 +1,408 @@
+package enginetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/open-ecs/ecs-agent/engine/runtime"
+)
+
+// LabelTest marks everything the suite creates, so that leftovers of a
+// crashed run can be found: docker ps -a --filter label=ecs-agent-test.
+const LabelTest = "ecs-agent-test"
+
+// waitTimeout bounds every wait for a container or an event; real Docker
+// needs a few seconds for a health check on a busy machine.
+const waitTimeout = 30 * time.Second
+
+// RunConformance checks that a runtime behaves as the engine relies on.
+// newRuntime is called once per subtest.
+func RunConformance(t *testing.T, newRuntime func(t *testing.T) Harness) {
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, s *suite)
+	}{
+		{"Lifecycle", testLifecycle},
+		{"StopRunning", testStopRunning},
+		{"StopEscalatesToKill", testStopEscalates},
+		{"NameConflict", testNameConflict},
+		{"NotFound", testNotFound},
+		{"Events", testEvents},
+		{"HealthEvents", testHealthEvents},
+		{"LabelsAndList", testLabelsAndList},
+		{"PortBindings", testPortBindings},
+		{"Volumes", testVolumes},
+		{"PullMissingImage", testPullMissing},
+		{"InspectImage", testInspectImage},
+		{"RemoveRunning", testRemoveRunning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newRuntime(t)
+			tc.fn(t, &suite{h: h, rt: h.Runtime, prefix: "ecs-agent-conformance-" + randHex(4) + "-"})
+		})
+	}
+}
+
+type suite struct {
+	h      Harness
+	rt     runtime.Runtime
+	prefix string
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// cleanupCtx is for t.Cleanup, when t.Context is already cancelled.
+func cleanupCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+// config builds a Docker container.Config JSON object.
+func (s *suite) config(cmd []string, labels map[string]string, extra map[string]any) map[string]any {
+	l := map[string]string{LabelTest: "conformance"}
+	for k, v := range labels {
+		l[k] = v
+	}
+	cfg := map[string]any{"Image": s.h.Image, "Cmd": cmd, "Labels": l}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	return cfg
+}
+
+// create creates a container named prefix+name and removes it at cleanup.
+func (s *suite) create(t *testing.T, name string, cfg, hostCfg map[string]any) string {
+	t.Helper()
+	spec := runtime.CreateSpec{Name: s.prefix + name, Config: mustJSON(t, cfg)}
+	if hostCfg != nil {
+		spec.HostConfig = mustJSON(t, hostCfg)
+	}
+	id, err := s.rt.CreateContainer(t.Context(), spec)
+	require.NoError(t, err, "create %s", spec.Name)
+	require.NotEmpty(t, id)
+	t.Cleanup(func() {
+		ctx, cancel := cleanupCtx()
+		defer cancel()
+		if err := s.rt.RemoveContainer(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("cleanup: remove container %s: %v", spec.Name, err)
+		}
+	})
+	return id
+}
+
+// waitState polls inspect until the container reaches state.
+func (s *suite) waitState(t *testing.T, id, state string) runtime.Container {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		c, err := s.rt.InspectContainer(t.Context(), id)
+		require.NoError(t, err)
+		if c.State == state {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s is %q after %s, want %q", id, c.State, waitTimeout, state)
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
+	}
+}
+
+// events subscribes and returns a function that waits for the next event
+// of container id matching ok, skipping others.
+func (s *suite) events(t *testing.T) func(id string, ok func(runtime.Event) bool) runtime.Event {
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	evc, errc := s.rt.Events(ctx)
+	return func(id string, ok func(runtime.Event) bool) runtime.Event {
+		t.Helper()
+		timeout := time.After(waitTimeout)
+		for {
+			select {
+			case ev, open := <-evc:
+				if !open {
+					t.Fatalf("event stream closed: %v", <-errc)
+				}
+				if ev.ContainerID == id && ok(ev) {
+					return ev
+				}
+			case <-timeout:
+				t.Fatalf("no matching event for %s within %s", id, waitTimeout)
+			}
+		}
+	}
+}
+
+func action(a string) func(runtime.Event) bool {
+	return func(ev runtime.Event) bool { return ev.Action == a }
+}
+
+func testLifecycle(t *testing.T, s *suite) {
+	before := time.Now().Add(-2 * time.Second) // engine clocks may be coarse
+	id := s.create(t, "life", s.config(s.h.ExitCmd(3), nil, nil), nil)
+
+	c, err := s.rt.InspectContainer(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, id, c.ID)
+	assert.Equal(t, s.prefix+"life", c.Name)
+	assert.Equal(t, s.h.Image, c.Image)
+	assert.NotEmpty(t, c.ImageID)
+	assert.Equal(t, runtime.StateCreated, c.State)
+	assert.True(t, c.CreatedAt.After(before), "CreatedAt %s", c.CreatedAt)
+	assert.True(t, c.StartedAt.IsZero(), "StartedAt of a created container is zero, got %s", c.StartedAt)
+	assert.True(t, c.FinishedAt.IsZero(), "FinishedAt of a created container is zero, got %s", c.FinishedAt)
+
+	byName, err := s.rt.InspectContainer(t.Context(), s.prefix+"life")
+	require.NoError(t, err, "inspect by name")
+	assert.Equal(t, id, byName.ID)
+
+	require.NoError(t, s.rt.StartContainer(t.Context(), id))
+	c = s.waitState(t, id, runtime.StateExited)
+	assert.Equal(t, 3, c.ExitCode)
+	assert.False(t, c.StartedAt.IsZero())
+	assert.False(t, c.FinishedAt.IsZero())
+	assert.False(t, c.FinishedAt.Before(c.StartedAt), "finished %s before started %s", c.FinishedAt, c.StartedAt)
+}
+
+func testStopRunning(t *testing.T, s *suite) {
+	id := s.create(t, "stop", s.config(s.h.RunCmd, nil, nil), nil)
+	require.NoError(t, s.rt.StartContainer(t.Context(), id))
+	c, err := s.rt.InspectContainer(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, runtime.StateRunning, c.State)
+	assert.False(t, c.StartedAt.IsZero())
+
+	require.NoError(t, s.rt.StopContainer(t.Context(), id, 10*time.Second))
+	c, err = s.rt.InspectContainer(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, runtime.StateExited, c.State)
+	assert.Equal(t, 143, c.ExitCode, "the command exits 143 on SIGTERM")
+	assert.False(t, c.FinishedAt.IsZero())
+
+	require.NoError(t, s.rt.StopContainer(t.Context(), id, time.Second), "stopping a stopped container")
+}
+
+func testStopEscalates(t *testing.T, s *suite) {
+	id := s.create(t, "kill", s.config(s.h.IgnoreTermCmd, nil, nil), nil)
+	require.NoError(t, s.rt.StartContainer(t.Context(), id))
+	require.NoError(t, s.rt.StopContainer(t.Context(), id, time.Second))
+	c, err := s.rt.InspectContainer(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, runtime.StateExited, c.State)
+	assert.Equal(t, 137, c.ExitCode, "SIGKILL after the timeout")
+}
+
+func testNameConflict(t *testing.T, s *suite) {
+	s.create(t, "dup", s.config(s.h.ExitCmd(0), nil, nil), nil)
+	_, err := s.rt.CreateContainer(t.Context(), runtime.CreateSpec{
+		Name: s.prefix + "dup", Config: mustJSON(t, s.config(s.h.ExitCmd(0), nil, nil)),
+	})
+	require.ErrorIs(t, err, runtime.ErrConflict)
+	assert.Contains(t, err.Error(), s.prefix+"dup")
+}
+
+func testNotFound(t *testing.T, s *suite) {
+	ctx := t.Context()
+	missing := s.prefix + "missing"
+	_, err := s.rt.InspectContainer(ctx, missing)
+	require.ErrorIs(t, err, runtime.ErrNotFound)
+	require.ErrorIs(t, s.rt.RemoveContainer(ctx, missing), runtime.ErrNotFound)
+	require.ErrorIs(t, s.rt.StartContainer(ctx, missing), runtime.ErrNotFound)
+	_, err = s.rt.InspectImage(ctx, "ecs-agent-test/missing:"+randHex(4))
+	require.ErrorIs(t, err, runtime.ErrNotFound)
+	require.ErrorIs(t, s.rt.RemoveImage(ctx, "ecs-agent-test/missing:"+randHex(4)), runtime.ErrNotFound)
+	_, err = s.rt.InspectVolume(ctx, missing)
+	require.ErrorIs(t, err, runtime.ErrNotFound)
+	require.ErrorIs(t, s.rt.RemoveVolume(ctx, missing), runtime.ErrNotFound)
+
+	_, err = s.rt.CreateContainer(ctx, runtime.CreateSpec{
+		Name:   s.prefix + "noimage",
+		Config: mustJSON(t, map[string]any{"Image": "ecs-agent-test/missing:" + randHex(4)}),
+	})
+	require.ErrorIs(t, err, runtime.ErrNotFound, "create from an image that is not local")
+}
+
+func testEvents(t *testing.T, s *suite) {
+	next := s.events(t)
+	id := s.create(t, "events", s.config(s.h.ExitCmd(7), map[string]string{"app": "ev"}, nil), nil)
+	require.NoError(t, s.rt.StartContainer(t.Context(), id))
+
+	ev := next(id, func(runtime.Event) bool { return true })
+	assert.Equal(t, runtime.EventCreate, ev.Action, "the first event is create")
+	assert.Equal(t, "ev", ev.Labels["app"], "events carry the container's labels")
+	assert.False(t, ev.Time.IsZero())
+	ev = next(id, func(ev runtime.Event) bool { return ev.Action != runtime.EventCreate })
+	assert.Equal(t, runtime.EventStart, ev.Action, "start follows create")
+	ev = next(id, action(runtime.EventDie))
+	require.NotNil(t, ev.ExitCode, "die carries the exit code")
+	assert.Equal(t, 7, *ev.ExitCode)
+
+	require.NoError(t, s.rt.RemoveContainer(t.Context(), id))
+	next(id, action(runtime.EventDestroy))
+}
+
+func testHealthEvents(t *testing.T, s *suite) {
+	next := s.events(t)
+	hc := map[string]any{
+		"Test": s.h.HealthyTest, "Interval": int64(500 * time.Millisecond),
+		"Timeout": int64(5 * time.Second), "Retries": 3,
+	}
+	id := s.create(t, "health", s.config(s.h.RunCmd, nil, map[string]any{"Healthcheck": hc}), nil)
+	require.NoError(t, s.rt.StartContainer(t.Context(), id))
+	ev := next(id, action(runtime.EventHealth))
+	assert.Equal(t, runtime.HealthHealthy, ev.Health)
+	c, err := s.rt.InspectContainer(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, runtime.HealthHealthy, c.Health)
+
+	plain := s.create(t, "nohealth", s.config(s.h.RunCmd, nil, nil), nil)
+	c, err = s.rt.InspectContainer(t.Context(), plain)
+	require.NoError(t, err)
+	assert.Empty(t, c.Health, "no health check, no health status")
+}
+
+func testLabelsAndList(t *testing.T, s *suite) {
+	run := randHex(6)
+	a := s.create(t, "list-a", s.config(s.h.ExitCmd(0), map[string]string{"run": run, "role": "a"}, nil), nil)
+	b := s.create(t, "list-b", s.config(s.h.RunCmd, map[string]string{"run": run, "role": "b"}, nil), nil)
+	require.NoError(t, s.rt.StartContainer(t.Context(), b))
+
+	ids := func(labels map[string]string) []string {
+		list, err := s.rt.ListContainers(t.Context(), labels)
+		require.NoError(t, err)
+		var out []string
+		for _, c := range list {
+			out = append(out, c.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	both := []string{a, b}
+	slices.Sort(both)
+	assert.Equal(t, both, ids(map[string]string{"run": run}), "created and running containers are listed")
+	assert.Equal(t, []string{a}, ids(map[string]string{"run": run, "role": "a"}))
+	assert.Equal(t, both, ids(map[string]string{"run": run, "role": ""}), "an empty value matches any value")
+	assert.Empty(t, ids(map[string]string{"run": run, "role": "c"}))
+
+	list, err := s.rt.ListContainers(t.Context(), map[string]string{"run": run, "role": "b"})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, s.prefix+"list-b", list[0].Name)
+	assert.Equal(t, runtime.StateRunning, list[0].State)
+	assert.Equal(t, "b", list[0].Labels["role"])
+
+	c, err := s.rt.InspectContainer(t.Context(), a)
+	require.NoError(t, err)
+	assert.Equal(t, run, c.Labels["run"])
+}
+
+func testPortBindings(t *testing.T, s *suite) {
+	cfg := s.config(s.h.RunCmd, nil, map[string]any{"ExposedPorts": map[string]any{"80/tcp": map[string]any{}, "53/udp": map[string]any{}}})
+	host := map[string]any{"PortBindings": map[string]any{
+		"80/tcp": []map[string]string{{"HostPort": "0"}},
+		"53/udp": []map[string]string{{"HostPort": ""}},
+	}}
+	id := s.create(t, "ports", cfg, host)
+	require.NoError(t, s.rt.StartContainer(t.Context(), id))
+	c, err := s.rt.InspectContainer(t.Context(), id)
+	require.NoError(t, err)
+	find := func(port uint16, proto string) *runtime.PortBinding {
+		for _, p := range c.Ports {
+			if p.ContainerPort == port && p.Protocol == proto {
+				return &p
+			}
+		}
+		return nil
+	}
+	for _, want := range []struct {
+		port  uint16
+		proto string
+	}{{80, "tcp"}, {53, "udp"}} {
+		p := find(want.port, want.proto)
+		if assert.NotNil(t, p, "binding for %d/%s in %+v", want.port, want.proto, c.Ports) {
+			assert.NotZero(t, p.HostPort, "hostPort 0 gets an assigned port")
+		}
+	}
+}
+
+func testVolumes(t *testing.T, s *suite) {
+	ctx := t.Context()
+	name := s.prefix + "vol"
+	v, err := s.rt.CreateVolume(ctx, runtime.VolumeSpec{Name: name, Labels: map[string]string{LabelTest: "conformance"}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := cleanupCtx()
+		defer cancel()
+		if err := s.rt.RemoveVolume(ctx, name); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("cleanup: remove volume %s: %v", name, err)
+		}
+	})
+	assert.Equal(t, name, v.Name)
+	assert.Equal(t, "local", v.Driver)
+	assert.NotEmpty(t, v.Mountpoint)
+
+	again, err := s.rt.CreateVolume(ctx, runtime.VolumeSpec{Name: name})
+	require.NoError(t, err, "creating an existing volume returns it")
+	assert.Equal(t, v.Mountpoint, again.Mountpoint)
+
+	got, err := s.rt.InspectVolume(ctx, name)
+	require.NoError(t, err)
+	assert.Equal(t, "conformance", got.Labels[LabelTest])
+
+	id := s.create(t, "mounts", s.config(s.h.ExitCmd(0), nil, nil), map[string]any{"Binds": []string{name + ":/data:ro"}})
+	c, err := s.rt.InspectContainer(ctx, id)
+	require.NoError(t, err)
+	require.Len(t, c.Mounts, 1)
+	assert.Equal(t, name, c.Mounts[0].Name)
+	assert.Equal(t, "/data", c.Mounts[0].Destination)
+	assert.True(t, c.Mounts[0].ReadOnly)
+
+	require.NoError(t, s.rt.RemoveContainer(ctx, id))
+	require.NoError(t, s.rt.RemoveVolume(ctx, name))
+	_, err = s.rt.InspectVolume(ctx, name)
+	require.ErrorIs(t, err, runtime.ErrNotFound)
+}
+
+func testPullMissing(t *testing.T, s *suite) {
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	err := s.rt.PullImage(ctx, s.h.MissingImage, runtime.PullOptions{InactivityTimeout: 20 * time.Second})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "missing")
+	_, err = s.rt.InspectImage(t.Context(), s.h.MissingImage)
+	require.ErrorIs(t, err, runtime.ErrNotFound)
+}
+
+func testInspectImage(t *testing.T, s *suite) {
+	img, err := s.rt.InspectImage(t.Context(), s.h.Image)
+	require.NoError(t, err)
+	assert.Contains(t, img.ID, "sha256:")
+	assert.Contains(t, img.RepoTags, s.h.Image)
+	assert.Positive(t, img.Size)
+	byID, err := s.rt.InspectImage(t.Context(), img.ID)
+	require.NoError(t, err)
+	assert.Equal(t, img.ID, byID.ID)
+}
+
+func testRemoveRunning(t *testing.T, s *suite) {
+	id := s.create(t, "rm", s.config(s.h.RunCmd, nil, nil), nil)
+	require.NoError(t, s.rt.StartContainer(t.Context(), id))
+	require.NoError(t, s.rt.RemoveContainer(t.Context(), id))
+	_, err := s.rt.InspectContainer(t.Context(), id)
+	require.ErrorIs(t, err, runtime.ErrNotFound)
+	require.ErrorIs(t, s.rt.RemoveContainer(t.Context(), id), runtime.ErrNotFound)
+}

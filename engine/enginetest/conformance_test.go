@@ -1,0 +1,7 @@
+package enginetest
+
+import "testing"
+
+func TestConformanceFake(t *testing.T) {
+	RunConformance(t, FakeHarness)
+}
