@@ -48,6 +48,10 @@ const logKeyError = "error"
 type Options struct {
 	Logger  *slog.Logger // nil discards
 	License string       // "" = DefaultLicense
+	// Tasks, if set, is called on every /v1/tasks request for the current
+	// tasks (e.g. TaskResponses of the engine's Snapshot, which returns
+	// copies); it replaces Snapshot.Tasks. It must not block on the engine.
+	Tasks func() []TaskResponse
 }
 
 // Server is the introspection HTTP server.
@@ -55,13 +59,14 @@ type Server struct {
 	snap    atomic.Pointer[Snapshot]
 	logger  *slog.Logger
 	license string
+	tasks   func() []TaskResponse
 	handler http.Handler
 }
 
 // New returns a server with no snapshot; until Publish is called the data
 // endpoints answer 503.
 func New(o Options) *Server {
-	s := &Server{logger: o.Logger, license: o.License}
+	s := &Server{logger: o.Logger, license: o.License, tasks: o.Tasks}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -155,16 +160,20 @@ func (s *Server) handleTasks(w http.ResponseWriter, r *http.Request) {
 	if snap == nil {
 		return
 	}
+	all := snap.Tasks
+	if s.tasks != nil {
+		all = s.tasks()
+	}
 	q := r.URL.Query()
 	dockerID, taskARN := q.Get("dockerid"), q.Get("taskarn")
 	switch {
 	case dockerID != "" && taskARN != "":
 		s.writeJSON(w, http.StatusBadRequest, TaskResponse{})
 	case dockerID != "":
-		task, status := findByDockerID(snap.Tasks, dockerID)
+		task, status := findByDockerID(all, dockerID)
 		s.writeJSON(w, status, task)
 	case taskARN != "":
-		for _, t := range snap.Tasks {
+		for _, t := range all {
 			if t.Arn == taskARN {
 				s.writeJSON(w, http.StatusOK, t)
 				return
@@ -172,7 +181,7 @@ func (s *Server) handleTasks(w http.ResponseWriter, r *http.Request) {
 		}
 		s.writeJSON(w, http.StatusNotFound, TaskResponse{})
 	default:
-		tasks := snap.Tasks
+		tasks := all
 		if tasks == nil {
 			tasks = []TaskResponse{} // {"Tasks":[]}, never null
 		}
