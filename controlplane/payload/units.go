@@ -41,7 +41,7 @@ func parseSize(s, unit string, perUnit float64) (int, error) {
 	}
 	if num, ok := strings.CutSuffix(v, unit); ok {
 		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil || f <= 0 || math.IsInf(f, 0) || f*perUnit > math.MaxInt32 {
+		if err != nil || !(f > 0) || f*perUnit > math.MaxInt32 { // !(f > 0) also rejects NaN
 			return 0, fmt.Errorf("%q: %w", s, ErrInvalidSize)
 		}
 		return int(math.Round(f * perUnit)), nil

@@ -1,0 +1,128 @@
+package payload
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/open-ecs/ecs-agent/controlplane/store"
+)
+
+// ErrInvalidOverride is returned (wrapped) when a task's overrides cannot be
+// applied to its task definition; the message names the member.
+var ErrInvalidOverride = errors.New("invalid overrides")
+
+// TaskOverride is the part of the ECS TaskOverride shape this control plane
+// applies; the JSON names are the ECS member names.
+type TaskOverride struct {
+	ContainerOverrides []ContainerOverride `json:"containerOverrides,omitempty"`
+	CPU                string              `json:"cpu,omitempty"`
+	Memory             string              `json:"memory,omitempty"`
+	TaskRoleARN        string              `json:"taskRoleArn,omitempty"`
+	ExecutionRoleARN   string              `json:"executionRoleArn,omitempty"`
+}
+
+// ContainerOverride is the ECS ContainerOverride shape (the members applied).
+type ContainerOverride struct {
+	Name              string               `json:"name"`
+	Command           []string             `json:"command,omitempty"`
+	Environment       []store.KeyValuePair `json:"environment,omitempty"`
+	CPU               *int                 `json:"cpu,omitempty"`
+	Memory            *int                 `json:"memory,omitempty"`
+	MemoryReservation *int                 `json:"memoryReservation,omitempty"`
+}
+
+// Resolve returns def with the overrides (ECS TaskOverride JSON; nil, ""
+// or "{}" for none) applied: container command, environment (merged by
+// name), cpu, memory and memoryReservation, and the task cpu, memory and
+// roles. Placement uses it to size a task as it will run. def is not
+// changed.
+func Resolve(def store.TaskDefinition, overrides json.RawMessage) (store.TaskDefinition, error) {
+	var o TaskOverride
+	if len(overrides) > 0 && string(overrides) != "null" {
+		if err := json.Unmarshal(overrides, &o); err != nil {
+			return def, fmt.Errorf("overrides are not ECS TaskOverride JSON: %w: %w", ErrInvalidOverride, err)
+		}
+	}
+	// Copy the containers so that overriding never writes through to the
+	// caller's slice.
+	def.ContainerDefinitions = append([]store.ContainerDefinition(nil), def.ContainerDefinitions...)
+	if o.CPU != "" {
+		if _, err := ParseCPU(o.CPU); err != nil {
+			return def, fmt.Errorf("overrides.cpu: %w: %w", ErrInvalidOverride, err)
+		}
+		def.CPU = o.CPU
+	}
+	if o.Memory != "" {
+		if _, err := ParseMemory(o.Memory); err != nil {
+			return def, fmt.Errorf("overrides.memory: %w: %w", ErrInvalidOverride, err)
+		}
+		def.Memory = o.Memory
+	}
+	if o.TaskRoleARN != "" {
+		def.TaskRoleARN = o.TaskRoleARN
+	}
+	if o.ExecutionRoleARN != "" {
+		def.ExecutionRoleARN = o.ExecutionRoleARN
+	}
+	for _, co := range o.ContainerOverrides {
+		i := containerIndex(def, co.Name)
+		if i < 0 {
+			return def, fmt.Errorf("overrides.containerOverrides: %q is not a container of %s: %w", co.Name, def.Family, ErrInvalidOverride)
+		}
+		if err := applyContainerOverride(&def.ContainerDefinitions[i], co); err != nil {
+			return def, err
+		}
+	}
+	return def, nil
+}
+
+func containerIndex(def store.TaskDefinition, name string) int {
+	for i, c := range def.ContainerDefinitions {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func applyContainerOverride(c *store.ContainerDefinition, co ContainerOverride) error {
+	if co.Command != nil {
+		c.Command = co.Command
+	}
+	if len(co.Environment) > 0 {
+		env := append([]store.KeyValuePair(nil), c.Environment...)
+		for _, kv := range co.Environment {
+			if kv.Name == "" {
+				return fmt.Errorf("overrides.containerOverrides[%s].environment: a variable has no name: %w", c.Name, ErrInvalidOverride)
+			}
+			replaced := false
+			for j := range env {
+				if env[j].Name == kv.Name {
+					env[j].Value, replaced = kv.Value, true
+				}
+			}
+			if !replaced {
+				env = append(env, kv)
+			}
+		}
+		c.Environment = env
+	}
+	if co.CPU != nil {
+		if *co.CPU < 0 {
+			return fmt.Errorf("overrides.containerOverrides[%s].cpu must not be negative: %w", c.Name, ErrInvalidOverride)
+		}
+		c.CPU = *co.CPU
+	}
+	if co.Memory != nil {
+		c.Memory = co.Memory
+	}
+	if co.MemoryReservation != nil {
+		c.MemoryReservation = co.MemoryReservation
+	}
+	if c.Memory != nil && c.MemoryReservation != nil && *c.MemoryReservation > *c.Memory {
+		return fmt.Errorf("overrides.containerOverrides[%s]: memoryReservation (%d MiB) must not be greater than memory (%d MiB): %w",
+			c.Name, *c.MemoryReservation, *c.Memory, ErrInvalidOverride)
+	}
+	return nil
+}

@@ -1,0 +1,312 @@
+package payload
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/open-ecs/ecs-agent/acs/wire"
+	"github.com/open-ecs/ecs-agent/controlplane/store"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// webDefinition is a definition that uses most members, as the API stores it.
+func webDefinition() store.TaskDefinition {
+	return store.TaskDefinition{
+		ARN:         "arn:aws:ecs:us-west-2:123456789012:task-definition/web:3",
+		Family:      "web",
+		Revision:    3,
+		Status:      store.StatusActive,
+		NetworkMode: "",
+		PIDMode:     "host",
+		CPU:         "0.25 vCPU",
+		Memory:      "1 GB",
+		ContainerDefinitions: []store.ContainerDefinition{
+			{
+				Name:                   "app",
+				Image:                  "nginx:1.25",
+				CPU:                    256,
+				Memory:                 ptr(512),
+				MemoryReservation:      ptr(256),
+				Command:                []string{"nginx", "-g", "daemon off;"},
+				EntryPoint:             []string{"/docker-entrypoint.sh"},
+				Environment:            []store.KeyValuePair{{Name: "MODE", Value: "prod"}, {Name: "KEEP", Value: "1"}},
+				Links:                  []string{"init:setup"},
+				PortMappings:           []store.PortMapping{{ContainerPort: ptr(80), HostPort: ptr(0), Protocol: "tcp"}, {ContainerPortRange: "9000-9002", Protocol: "udp"}},
+				MountPoints:            []store.MountPoint{{SourceVolume: "data", ContainerPath: "/data", ReadOnly: ptr(true)}},
+				VolumesFrom:            []store.VolumeFrom{{SourceContainer: "init"}},
+				DependsOn:              []store.ContainerDependency{{ContainerName: "init", Condition: "SUCCESS"}},
+				HealthCheck:            &store.HealthCheck{Command: []string{"CMD-SHELL", "curl -f localhost"}, Interval: ptr(10), StartPeriod: ptr(5)},
+				LogConfiguration:       &store.LogConfiguration{LogDriver: "json-file", Options: map[string]string{"max-size": "10m"}},
+				Ulimits:                []store.Ulimit{{Name: "nofile", SoftLimit: 1024, HardLimit: 4096}},
+				StopTimeout:            ptr(30),
+				StartTimeout:           ptr(60),
+				Privileged:             ptr(true),
+				User:                   "1000:1000",
+				WorkingDirectory:       "/srv",
+				DockerLabels:           map[string]string{"team": "a"},
+				Hostname:               "app-host",
+				ExtraHosts:             []store.HostEntry{{Hostname: "db.local", IPAddress: "10.0.0.5"}},
+				DNSServers:             []string{"1.1.1.1"},
+				DNSSearchDomains:       []string{"example.com"},
+				DockerSecurityOptions:  []string{"no-new-privileges"},
+				ReadonlyRootFilesystem: ptr(true),
+				LinuxParameters: &store.LinuxParameters{
+					Capabilities:       &store.KernelCapabilities{Add: []string{"NET_ADMIN"}, Drop: []string{"MKNOD"}},
+					InitProcessEnabled: ptr(true),
+					SharedMemorySize:   ptr(64),
+					Tmpfs:              []store.Tmpfs{{ContainerPath: "/run", Size: 16, MountOptions: []string{"noexec"}}},
+					Devices:            []store.Device{{HostPath: "/dev/fuse", Permissions: []string{"read", "write"}}},
+				},
+				RestartPolicy:  &store.RestartPolicy{Enabled: ptr(true), IgnoredExitCodes: []int{0}, RestartAttemptPeriod: ptr(60)},
+				SystemControls: []store.SystemControl{{Namespace: "net.core.somaxconn", Value: "1024"}},
+			},
+			{Name: "init", Image: "busybox", CPU: 10, Memory: ptr(32), Essential: ptr(false), Command: []string{"true"}},
+		},
+		Volumes: []store.Volume{
+			{Name: "data", Host: &store.HostVolumeProperties{SourcePath: "/srv/data"}},
+			{Name: "scratch"},
+			{Name: "shared", DockerVolumeConfiguration: &store.DockerVolumeConfiguration{Scope: "shared", Autoprovision: ptr(true),
+				Driver: "local", DriverOpts: map[string]string{"type": "tmpfs"}, Labels: map[string]string{"k": "v"}}},
+			{Name: "per-task", DockerVolumeConfiguration: &store.DockerVolumeConfiguration{}},
+		},
+	}
+}
+
+var webInput = TaskInput{
+	ARN:           "arn:aws:ecs:us-west-2:123456789012:task/default/0123456789abcdef",
+	ClusterARN:    "arn:aws:ecs:us-west-2:123456789012:cluster/default",
+	DesiredStatus: "RUNNING",
+	Group:         "family:web",
+	StartedBy:     "me",
+}
+
+// roundTrip encodes t as the ACS message would and decodes it as an agent
+// would, so the assertions hold for the JSON on the wire.
+func roundTrip(t *testing.T, task *wire.Task) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(task)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(raw, &m))
+	return m
+}
+
+func decodeJSONString(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(s), &m), s)
+	return m
+}
+
+func TestTaskTopLevel(t *testing.T) {
+	task, err := Task(webDefinition(), webInput)
+	require.NoError(t, err)
+	m := roundTrip(t, task)
+	want := map[string]any{
+		"arn":                     webInput.ARN,
+		"taskClusterArn":          webInput.ClusterARN,
+		"desiredStatus":           "RUNNING",
+		"group":                   "family:web",
+		"family":                  "web",
+		"version":                 "3",
+		"networkMode":             "bridge",
+		"pidMode":                 "host",
+		"cpu":                     0.25,
+		"memory":                  1024.0,
+		"taskDefinitionAccountId": "123456789012",
+		"launchType":              "EC2",
+		"overrides":               "{}",
+	}
+	for k, v := range want {
+		assert.Equal(t, v, m[k], k)
+	}
+	assert.NotContains(t, m, "ipcMode")
+	require.Len(t, task.Containers, 2)
+	require.Len(t, task.Volumes, 4)
+}
+
+func TestTaskContainer(t *testing.T) {
+	task, err := Task(webDefinition(), webInput)
+	require.NoError(t, err)
+	m := roundTrip(t, task)
+	app := m["containers"].([]any)[0].(map[string]any)
+
+	assert.Equal(t, "app", app["name"])
+	assert.Equal(t, "nginx:1.25", app["image"])
+	assert.Equal(t, 256.0, app["cpu"])
+	assert.Equal(t, 512.0, app["memory"])
+	assert.Equal(t, true, app["essential"])
+	assert.Equal(t, []any{"nginx", "-g", "daemon off;"}, app["command"])
+	assert.Equal(t, []any{"/docker-entrypoint.sh"}, app["entryPoint"])
+	assert.Equal(t, map[string]any{"MODE": "prod", "KEEP": "1"}, app["environment"])
+	assert.Equal(t, []any{"init:setup"}, app["links"])
+	assert.Equal(t, []any{
+		map[string]any{"containerPort": 80.0, "protocol": "tcp"},
+		map[string]any{"containerPortRange": "9000-9002", "protocol": "udp"},
+	}, app["portMappings"])
+	assert.Equal(t, []any{map[string]any{"sourceVolume": "data", "containerPath": "/data", "readOnly": true}}, app["mountPoints"])
+	assert.Equal(t, []any{map[string]any{"sourceContainer": "init"}}, app["volumesFrom"])
+	assert.Equal(t, []any{map[string]any{"containerName": "init", "condition": "SUCCESS"}}, app["dependsOn"])
+	assert.Equal(t, 30.0, app["stopTimeout"])
+	assert.Equal(t, 60.0, app["startTimeout"])
+	assert.Equal(t, true, app["privileged"])
+	assert.Equal(t, "{}", app["overrides"])
+	assert.Equal(t, "docker", app["healthCheckType"])
+	assert.Equal(t, map[string]any{"enabled": true, "ignoredExitCodes": []any{0.0}, "restartAttemptPeriod": 60.0}, app["restartPolicy"])
+	assert.Equal(t, map[string]any{
+		"capabilities":       map[string]any{"add": []any{"NET_ADMIN"}, "drop": []any{"MKNOD"}},
+		"devices":            []any{map[string]any{"hostPath": "/dev/fuse", "permissions": []any{"read", "write"}}},
+		"initProcessEnabled": true,
+		"sharedMemorySize":   64.0,
+	}, app["linuxParameters"])
+	assert.NotContains(t, app, "memoryReservation", "the ACS Container has no such member")
+	assert.NotContains(t, app, "healthCheck")
+
+	dc := app["dockerConfig"].(map[string]any)
+	assert.Equal(t, "1.25", dc["version"], "init needs Docker API 1.25")
+
+	cfg := decodeJSONString(t, dc["config"].(string))
+	assert.Equal(t, map[string]any{
+		"Hostname":   "app-host",
+		"User":       "1000:1000",
+		"WorkingDir": "/srv",
+		"Labels":     map[string]any{"team": "a"},
+		"Healthcheck": map[string]any{
+			"Test":        []any{"CMD-SHELL", "curl -f localhost"},
+			"Interval":    10e9,
+			"Timeout":     5e9, // the ECS default, not Docker's 30 s
+			"StartPeriod": 5e9,
+			"Retries":     3.0,
+		},
+	}, cfg)
+
+	host := decodeJSONString(t, dc["hostConfig"].(string))
+	assert.Equal(t, map[string]any{
+		"MemoryReservation": 256.0 * (1 << 20),
+		"LogConfig":         map[string]any{"Type": "json-file", "Config": map[string]any{"max-size": "10m"}},
+		"Ulimits":           []any{map[string]any{"Name": "nofile", "Soft": 1024.0, "Hard": 4096.0}},
+		"CapAdd":            []any{"NET_ADMIN"},
+		"CapDrop":           []any{"MKNOD"},
+		"Init":              true,
+		"ShmSize":           64.0 * (1 << 20),
+		"Tmpfs":             map[string]any{"/run": "size=16m,noexec"},
+		"Devices":           []any{map[string]any{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rw"}},
+		"ReadonlyRootfs":    true,
+		"Dns":               []any{"1.1.1.1"},
+		"DnsSearch":         []any{"example.com"},
+		"ExtraHosts":        []any{"db.local:10.0.0.5"},
+		"SecurityOpt":       []any{"no-new-privileges"},
+		"Privileged":        true,
+		"Sysctls":           map[string]any{"net.core.somaxconn": "1024"},
+	}, host)
+}
+
+func TestTaskMinimalContainer(t *testing.T) {
+	task, err := Task(webDefinition(), webInput)
+	require.NoError(t, err)
+	init := roundTrip(t, task)["containers"].([]any)[1].(map[string]any)
+	assert.NotContains(t, init, "essential", "false is left out")
+	assert.NotContains(t, init, "healthCheckType")
+	assert.NotContains(t, init, "linuxParameters")
+	dc := init["dockerConfig"].(map[string]any)
+	assert.Equal(t, "1.17", dc["version"])
+	assert.Equal(t, "{}", dc["config"], "nothing set: nothing may overwrite the agent's config")
+	assert.Equal(t, "{}", dc["hostConfig"])
+}
+
+func TestTaskVolumes(t *testing.T) {
+	task, err := Task(webDefinition(), webInput)
+	require.NoError(t, err)
+	vols := roundTrip(t, task)["volumes"].([]any)
+	assert.Equal(t, []any{
+		map[string]any{"name": "data", "type": "host", "host": map[string]any{"sourcePath": "/srv/data"}},
+		map[string]any{"name": "scratch", "type": "host", "host": map[string]any{}},
+		map[string]any{"name": "shared", "type": "docker", "dockerVolumeConfiguration": map[string]any{
+			"scope": "shared", "autoprovision": true, "driver": "local",
+			"driverOpts": map[string]any{"type": "tmpfs"}, "labels": map[string]any{"k": "v"}}},
+		map[string]any{"name": "per-task", "type": "docker", "dockerVolumeConfiguration": map[string]any{"scope": "task"}},
+	}, vols)
+}
+
+func TestTaskOverrides(t *testing.T) {
+	def := webDefinition()
+	in := webInput
+	in.Overrides = json.RawMessage(`{
+		"cpu": "512", "memory": "2048",
+		"containerOverrides": [
+			{"name": "app", "command": ["sh", "-c", "exit 0"],
+			 "environment": [{"name": "MODE", "value": "test"}, {"name": "NEW", "value": "x"}],
+			 "cpu": 128, "memory": 1024, "memoryReservation": 512},
+			{"name": "init", "command": []}
+		]}`)
+	task, err := Task(def, in)
+	require.NoError(t, err)
+	m := roundTrip(t, task)
+	assert.Equal(t, 0.5, m["cpu"])
+	assert.Equal(t, 2048.0, m["memory"])
+	assert.Equal(t, "{}", m["overrides"], "applied, so not sent again")
+
+	app := m["containers"].([]any)[0].(map[string]any)
+	assert.Equal(t, []any{"sh", "-c", "exit 0"}, app["command"])
+	assert.Equal(t, map[string]any{"MODE": "test", "KEEP": "1", "NEW": "x"}, app["environment"])
+	assert.Equal(t, 128.0, app["cpu"])
+	assert.Equal(t, 1024.0, app["memory"])
+	host := decodeJSONString(t, app["dockerConfig"].(map[string]any)["hostConfig"].(string))
+	assert.Equal(t, 512.0*(1<<20), host["MemoryReservation"])
+	init := m["containers"].([]any)[1].(map[string]any)
+	assert.NotContains(t, init, "command", "an empty command override clears the command")
+
+	// The definition itself is untouched.
+	assert.Equal(t, "prod", def.ContainerDefinitions[0].Environment[0].Value)
+	assert.Equal(t, []string{"nginx", "-g", "daemon off;"}, def.ContainerDefinitions[0].Command)
+	assert.Equal(t, 512, *def.ContainerDefinitions[0].Memory)
+}
+
+func TestTaskOverrideErrors(t *testing.T) {
+	for name, raw := range map[string]string{
+		"unknown container":   `{"containerOverrides":[{"name":"nope"}]}`,
+		"not json":            `{"containerOverrides":`,
+		"bad cpu":             `{"cpu":"lots"}`,
+		"bad memory":          `{"memory":"-1"}`,
+		"reservation > limit": `{"containerOverrides":[{"name":"app","memoryReservation":4096}]}`,
+		"unnamed env":         `{"containerOverrides":[{"name":"app","environment":[{"value":"x"}]}]}`,
+	} {
+		in := webInput
+		in.Overrides = json.RawMessage(raw)
+		_, err := Task(webDefinition(), in)
+		require.Error(t, err, name)
+		assert.True(t, errors.Is(err, ErrInvalidOverride), "%s: %v", name, err)
+	}
+	for _, raw := range []string{"", "null", "{}"} {
+		in := webInput
+		in.Overrides = json.RawMessage(raw)
+		_, err := Task(webDefinition(), in)
+		assert.NoError(t, err, "no overrides: %q", raw)
+	}
+}
+
+func TestParseSizes(t *testing.T) {
+	for s, want := range map[string]int{"": 0, "1024": 1024, "1 vCPU": 1024, "0.25 vcpu": 256, "2vCPU": 2048, " 512 ": 512} {
+		got, err := ParseCPU(s)
+		require.NoError(t, err, s)
+		assert.Equal(t, want, got, s)
+	}
+	for s, want := range map[string]int{"": 0, "512": 512, "0.5 GB": 512, "1GB": 1024, "2 gb": 2048, "300 MiB": 300, "300MB": 300} {
+		got, err := ParseMemory(s)
+		require.NoError(t, err, s)
+		assert.Equal(t, want, got, s)
+	}
+	for _, s := range []string{"x", "-1", "0", "1.5", "vCPU", "1e99 vCPU", "NaN vCPU"} {
+		_, err := ParseCPU(s)
+		assert.ErrorIs(t, err, ErrInvalidSize, s)
+	}
+	for _, s := range []string{"1 TB", "0 GB", "GB"} {
+		_, err := ParseMemory(s)
+		assert.ErrorIs(t, err, ErrInvalidSize, s)
+	}
+}
