@@ -1,0 +1,375 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+)
+
+// The task benchmarks drive the control plane with the Go SDK rather than
+// the aws CLI: the CLI's own start-up (hundreds of milliseconds of CPU) would
+// dwarf what is measured and steal CPU from the agent on a small machine.
+// Images are never pulled (prefer-cached): the figures are the agent's work
+// and Docker's, not a registry's.
+
+const (
+	benchOverheadTasks = 50
+	benchBurstTasks    = 100
+	benchRunTaskMax    = 10 // RunTask's count is at most 10
+	// benchPoll is how often the benchmarks ask DescribeTasks; small enough
+	// not to dominate the figures, large enough not to load the control plane.
+	benchPoll = 5 * time.Millisecond
+	// benchUsageWindow is how long RSS and CPU are sampled.
+	benchUsageWindow = 10 * time.Second
+)
+
+// benchCluster is a task cluster for the benchmarks: an agent that never
+// pulls and logs at info level, an SDK client and a one-container task definition.
+type benchCluster struct {
+	*taskCluster
+	api    *ecs.Client
+	docker *client.Client
+	def    string
+}
+
+func startBenchCluster(b *testing.B) *benchCluster {
+	b.Helper()
+	tc := startTaskCluster(b, "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached", "ECS_LOGLEVEL=info")
+	main := containerDef("main", true, sleeper)
+	main["memory"] = 16
+	main["cpu"] = 2
+	bc := &benchCluster{taskCluster: tc, def: tc.register(b, taskDef(uniqueName(b), main))}
+	bc.api = ecs.New(ecs.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(tc.cp.endpoint),
+		Credentials:  awscreds.NewStaticCredentialsProvider(testCreds.accessKey, testCreds.secretKey, ""),
+	})
+	dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dc.Close() })
+	bc.docker = dc
+	return bc
+}
+
+// run starts count tasks with one RunTask call and returns their ARNs.
+func (bc *benchCluster) run(ctx context.Context, count int) ([]string, error) {
+	out, err := bc.api.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(bc.name), TaskDefinition: aws.String(bc.def), Count: aws.Int32(int32(count))})
+	if err != nil {
+		return nil, fmt.Errorf("RunTask: %w", err)
+	}
+	if len(out.Failures) > 0 {
+		return nil, fmt.Errorf("RunTask failures: %s: %s", aws.ToString(out.Failures[0].Reason), aws.ToString(out.Failures[0].Detail))
+	}
+	arns := make([]string, 0, len(out.Tasks))
+	for _, task := range out.Tasks {
+		arns = append(arns, aws.ToString(task.TaskArn))
+	}
+	return arns, nil
+}
+
+// awaitRunning polls DescribeTasks until every task in arns is RUNNING.
+func (bc *benchCluster) awaitRunning(b *testing.B, arns []string, timeout time.Duration) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	pending := slices.Clone(arns)
+	for len(pending) > 0 {
+		out, err := bc.api.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(bc.name), Tasks: pending})
+		if err != nil {
+			b.Fatalf("DescribeTasks while %d tasks are not RUNNING: %v", len(pending), err)
+		}
+		pending = pending[:0]
+		for _, task := range out.Tasks {
+			if aws.ToString(task.LastStatus) == "STOPPED" {
+				b.Fatalf("task %s STOPPED: %s", aws.ToString(task.TaskArn), aws.ToString(task.StoppedReason))
+			}
+			if aws.ToString(task.LastStatus) != "RUNNING" {
+				pending = append(pending, aws.ToString(task.TaskArn))
+			}
+		}
+		if len(pending) > 0 {
+			time.Sleep(benchPoll)
+		}
+	}
+}
+
+// template returns the Docker config of the agent's container for a task, so
+// that "Docker alone" creates exactly what the agent created.
+func (bc *benchCluster) template(b *testing.B, arn string) (*container.Config, *container.HostConfig) {
+	b.Helper()
+	ids := containersWithLabel(b, "com.amazonaws.ecs.task-arn", arn)
+	if len(ids) != 1 {
+		b.Fatalf("task %s has containers %v, want one", arn, ids)
+	}
+	info, err := bc.docker.ContainerInspect(context.Background(), ids[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, hc := info.Config, info.HostConfig
+	cfg.Hostname = ""
+	cfg.Labels = map[string]string{"ecs-agent-bench": bc.name}
+	return cfg, hc
+}
+
+// dockerAlone creates and starts n containers from the template, conc at a
+// time, and returns each one's create+start time and the total.
+func (bc *benchCluster) dockerAlone(b *testing.B, cfg *container.Config, hc *container.HostConfig, n, conc int) ([]time.Duration, time.Duration) {
+	b.Helper()
+	b.Cleanup(func() { bc.removeDockerAlone(b) })
+	ctx := context.Background()
+	each := make([]time.Duration, n)
+	errs := make(chan error, n)
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	began := time.Now()
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			t0 := time.Now()
+			resp, err := bc.docker.ContainerCreate(ctx, cfg, hc, nil, nil, fmt.Sprintf("ecs-bench-%s-%d", bc.name, i))
+			if err == nil {
+				err = bc.docker.ContainerStart(ctx, resp.ID, container.StartOptions{})
+			}
+			each[i] = time.Since(t0)
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	total := time.Since(began)
+	close(errs)
+	for err := range errs {
+		b.Fatalf("Docker alone: %v", err)
+	}
+	return each, total
+}
+
+func (bc *benchCluster) removeDockerAlone(b *testing.B) {
+	ids := containersWithLabel(b, "ecs-agent-bench", bc.name)
+	if len(ids) > 0 {
+		if err := dockerCmd(append([]string{"rm", "-f"}, ids...)...); err != nil {
+			b.Log(err)
+		}
+	}
+}
+
+// BenchmarkE2ETaskStartOverhead measures what the agent adds to starting a
+// task, one task at a time: from the payload's arrival (the agent's first log
+// record naming the task) to its RUNNING state change being accepted by the
+// control plane, against Docker alone creating and starting the same
+// container. It also reports RunTask to RUNNING as a user sees it.
+func BenchmarkE2ETaskStartOverhead(b *testing.B) {
+	bc := startBenchCluster(b)
+	ctx := context.Background()
+	for b.Loop() {
+		warm, err := bc.run(ctx, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bc.awaitRunning(b, warm, time.Minute)
+		cfg, hc := bc.template(b, warm[0])
+		dockerEach, _ := bc.dockerAlone(b, cfg, hc, benchOverheadTasks, 1)
+		bc.removeDockerAlone(b)
+
+		var userSeen []time.Duration
+		var arns []string
+		for range benchOverheadTasks {
+			t0 := time.Now()
+			arn, err := bc.run(ctx, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bc.awaitRunning(b, arn, time.Minute)
+			userSeen = append(userSeen, time.Since(t0))
+			arns = append(arns, arn...)
+		}
+		agentEach := agentStartTimes(b, bc.agent, arns)
+		dp50, dp95 := percentile(dockerEach, 50), percentile(dockerEach, 95)
+		ap50, ap95 := percentile(agentEach, 50), percentile(agentEach, 95)
+		b.ReportMetric(ms(ap50-dp50), "overhead-p50-ms")
+		b.ReportMetric(ms(ap95-dp95), "overhead-p95-ms")
+		b.ReportMetric(ms(ap50), "agent-payload-to-running-p50-ms")
+		b.ReportMetric(ms(ap95), "agent-payload-to-running-p95-ms")
+		b.ReportMetric(ms(dp50), "docker-create-start-p50-ms")
+		b.ReportMetric(ms(dp95), "docker-create-start-p95-ms")
+		b.ReportMetric(ms(percentile(userSeen, 50)), "runtask-to-running-p50-ms")
+		b.ReportMetric(ms(percentile(userSeen, 95)), "runtask-to-running-p95-ms")
+	}
+}
+
+// BenchmarkE2ETaskBurst delivers 100 single-container tasks at once (ten
+// RunTask calls of ten) and measures the time until all are RUNNING, against
+// Docker alone starting 100 containers with the agent's default concurrency
+// (ECS_MAX_CONCURRENT_STARTS = 4 × CPUs). It also reports the agent's RSS and
+// CPU, idle and with the 100 tasks running.
+func BenchmarkE2ETaskBurst(b *testing.B) {
+	bc := startBenchCluster(b)
+	ctx := context.Background()
+	for b.Loop() {
+		idle := sampleUsage(b, bc.agent.proc.cmd.Process.Pid, benchUsageWindow)
+
+		warm, err := bc.run(ctx, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bc.awaitRunning(b, warm, time.Minute)
+		cfg, hc := bc.template(b, warm[0])
+		_, dockerTotal := bc.dockerAlone(b, cfg, hc, benchBurstTasks, 4*runtime.NumCPU())
+		bc.removeDockerAlone(b)
+
+		began := time.Now()
+		var mu sync.Mutex
+		var arns []string
+		var wg sync.WaitGroup
+		errs := make(chan error, benchBurstTasks/benchRunTaskMax)
+		for range benchBurstTasks / benchRunTaskMax {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := bc.run(ctx, benchRunTaskMax)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				arns = append(arns, got...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		for i := 0; i < len(arns); i += 100 {
+			bc.awaitRunning(b, arns[i:min(i+100, len(arns))], 5*time.Minute)
+		}
+		burst := time.Since(began)
+		loaded := sampleUsage(b, bc.agent.proc.cmd.Process.Pid, benchUsageWindow)
+
+		b.ReportMetric(burst.Seconds(), "burst-100-s")
+		b.ReportMetric(dockerTotal.Seconds(), "docker-alone-100-s")
+		b.ReportMetric(burst.Seconds()/dockerTotal.Seconds(), "burst-vs-docker-x")
+		b.ReportMetric(idle.rssMiB, "idle-RSS-MiB")
+		b.ReportMetric(idle.cpuPercent, "idle-CPU-%")
+		b.ReportMetric(loaded.rssMiB, "100-tasks-RSS-MiB")
+		b.ReportMetric(loaded.cpuPercent, "100-tasks-CPU-%")
+	}
+}
+
+// agentStartTimes reads the agent's log: for each task, the time from the
+// first record that names it (the payload's arrival) to the record of its
+// RUNNING state change being submitted.
+func agentStartTimes(b *testing.B, a *agent, arns []string) []time.Duration {
+	b.Helper()
+	first := map[string]time.Time{}
+	running := map[string]time.Time{}
+	sc := bufio.NewScanner(strings.NewReader(a.proc.out.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		ts, ok := logTime(line)
+		if !ok {
+			continue
+		}
+		for _, arn := range arns {
+			if !strings.Contains(line, arn) {
+				continue
+			}
+			if _, seen := first[arn]; !seen {
+				first[arn] = ts
+			}
+			if _, seen := running[arn]; !seen && strings.Contains(line, "submitted task state change") && strings.Contains(line, "status=RUNNING") {
+				running[arn] = ts
+			}
+		}
+	}
+	var out []time.Duration
+	for _, arn := range arns {
+		f, ok1 := first[arn]
+		r, ok2 := running[arn]
+		if !ok1 || !ok2 {
+			b.Fatalf("the agent's log has no payload or RUNNING submission record for %s", arn)
+		}
+		out = append(out, r.Sub(f))
+	}
+	return out
+}
+
+// logTime parses the time= field of a slog text record.
+func logTime(line string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(line, "time=")
+	if !ok {
+		return time.Time{}, false
+	}
+	field, _, _ := strings.Cut(rest, " ")
+	ts, err := time.Parse(time.RFC3339Nano, field)
+	return ts, err == nil
+}
+
+type usage struct{ rssMiB, cpuPercent float64 }
+
+// sampleUsage measures a process's CPU (user+system, percent of one core)
+// over window and its resident memory at the end.
+func sampleUsage(b *testing.B, pid int, window time.Duration) usage {
+	b.Helper()
+	t0, c0 := time.Now(), cpuTicks(b, pid)
+	time.Sleep(window) // the measurement window itself
+	t1, c1 := time.Now(), cpuTicks(b, pid)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	cpu := float64(c1-c0) / ticksPerSecond / t1.Sub(t0).Seconds() * 100
+	return usage{rssMiB: float64(vmRSSKB(b, pid)) / 1024, cpuPercent: cpu}
+}
+
+// cpuTicks is utime+stime of a process, in clock ticks, from /proc/<pid>/stat.
+func cpuTicks(b *testing.B, pid int) int64 {
+	b.Helper()
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name may hold spaces; the fields after ")" start at field 3 (state).
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	fields := strings.Fields(rest)
+	if len(fields) < 13 {
+		b.Fatalf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat utime/stime: %v %v", pid, err1, err2)
+	}
+	return utime + stime
+}
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(i, len(s))-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
