@@ -1,0 +1,571 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	rt "github.com/open-ecs/ecs-agent/engine/runtime"
+	"github.com/open-ecs/ecs-agent/internal/logging"
+)
+
+// Operations run in their own goroutines and report back to the worker.
+type opKind int
+
+const (
+	opPull opKind = iota + 1
+	opVolumes
+	opCreate
+	opStart
+	opRestart
+	opStop
+)
+
+// result is what one operation reports to its worker.
+type result struct {
+	key      string // container name or volumesKey
+	op       opKind
+	err      error
+	image    rt.Image
+	dockerID string
+	info     *rt.Container
+	started  time.Time
+	stopped  time.Time
+}
+
+// launch runs op in a tracked goroutine, marking key in flight.
+func (w *worker) launch(ctx context.Context, key string, op opKind, fn func(ctx context.Context) result) {
+	w.inflight[key] = true
+	w.e.wg.Go(func() {
+		r := fn(ctx)
+		r.key, r.op = key, op
+		w.results <- r // never blocks: one slot per container plus volumes
+	})
+}
+
+// limited runs fn holding one of the ECS_MAX_CONCURRENT_STARTS slots.
+func (e *Engine) limited(ctx context.Context, fn func() error) error {
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-e.sem }()
+	return fn()
+}
+
+func (e *Engine) inspectContainer(ctx context.Context, id string) (rt.Container, error) {
+	ctx, cancel := context.WithTimeout(ctx, inspectTimeout)
+	defer cancel()
+	return e.o.Runtime.InspectContainer(ctx, id)
+}
+
+func (w *worker) launchPull(ctx context.Context, c *container) {
+	e, image := w.e, c.Image
+	w.launch(ctx, c.Name, opPull, func(ctx context.Context) result {
+		var r result
+		r.err = e.limited(ctx, func() error {
+			r.started = e.o.Now()
+			pctx, cancel := context.WithTimeout(ctx, timeoutOr(e.o.Config.ImagePullTimeout, 2*time.Hour))
+			defer cancel()
+			var err error
+			r.image, err = e.o.Images.Pull(pctx, image)
+			r.stopped = e.o.Now()
+			return err
+		})
+		return r
+	})
+}
+
+// launchVolumes creates the task's volumes once, before any container.
+func (w *worker) launchVolumes(ctx context.Context) {
+	e, vols, arn := w.e, slices.Clone(w.t.Volumes), w.t.ARN
+	w.launch(ctx, volumesKey, opVolumes, func(ctx context.Context) result {
+		for _, v := range vols {
+			if err := e.provisionVolume(ctx, arn, v); err != nil {
+				return result{err: err}
+			}
+		}
+		return result{}
+	})
+}
+
+func (e *Engine) provisionVolume(ctx context.Context, arn string, v *volume) error {
+	switch {
+	case v.Kind == volumeHost:
+		return nil
+	case v.Kind == volumeDocker && v.Shared && !v.Autoprovision:
+		if _, err := e.o.Runtime.InspectVolume(ctx, v.DockerName); err != nil {
+			if errors.Is(err, rt.ErrNotFound) {
+				return fmt.Errorf("shared volume %q does not exist and autoprovision is off; create it or set autoprovision", v.DockerName)
+			}
+			return fmt.Errorf("inspect shared volume %q: %w", v.DockerName, err)
+		}
+		return nil
+	}
+	labels := map[string]string{}
+	for k, val := range v.Labels {
+		labels[k] = val
+	}
+	if !v.Shared {
+		labels[LabelTaskARN] = arn
+	}
+	spec := rt.VolumeSpec{Name: v.DockerName, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}
+	if _, err := e.o.Runtime.CreateVolume(ctx, spec); err != nil {
+		return fmt.Errorf("create volume %q: %w", v.DockerName, err)
+	}
+	return nil
+}
+
+// launchCreate names the container, chooses its host ports, persists both,
+// and only then creates it, so that a crash in between can be recovered by
+// name. It returns true if it changed c synchronously (a failure).
+func (w *worker) launchCreate(ctx context.Context, c *container, now time.Time) bool {
+	t, e := w.t, w.e
+	if c.DockerName == "" {
+		bindings, err := w.choosePorts(c)
+		if err != nil {
+			w.failContainer(c, reasonf(kindCreate, "%v", err))
+			return true
+		}
+		c.DockerName = dockerName(t, c.Name)
+		c.Labels = ecsLabels(t, c, e.o.Config)
+		c.KnownPortBindings = bindings
+	}
+	if err := w.save(); err != nil {
+		w.log.Error("persist container name before create", logging.KeyContainer, c.Name, logging.KeyError, err)
+		w.wakeAt(now.Add(retryDelay))
+		return false
+	}
+	spec, err := buildSpec(c, specInput{task: t, cfg: e.o.Config, ports: c.KnownPortBindings})
+	if err != nil {
+		w.failContainer(c, reasonf(kindCreate, "%v", err))
+		return true
+	}
+	w.launch(ctx, c.Name, opCreate, func(ctx context.Context) result {
+		var r result
+		r.err = e.limited(ctx, func() error {
+			cctx, cancel := context.WithTimeout(ctx, timeoutOr(e.o.Config.ContainerCreateTimeout, 4*time.Minute))
+			defer cancel()
+			id, err := e.o.Runtime.CreateContainer(cctx, spec)
+			if errors.Is(err, rt.ErrConflict) {
+				// Our own persisted name: a create that succeeded before a
+				// crash or timeout. Adopt it rather than make a duplicate.
+				info, ierr := e.inspectContainer(ctx, spec.Name)
+				if ierr == nil && info.Labels[LabelTaskARN] == t.ARN {
+					id, err = info.ID, nil
+				}
+			}
+			if err != nil {
+				return err
+			}
+			r.dockerID = id
+			if info, err := e.inspectContainer(ctx, id); err == nil {
+				r.info = &info
+			}
+			return nil
+		})
+		return r
+	})
+	return false
+}
+
+// choosePorts picks host ports for c's mappings: static ones as given,
+// dynamic ones (hostPort 0) from the dynamic range.
+func (w *worker) choosePorts(c *container) ([]NetworkBinding, error) {
+	var out []NetworkBinding
+	if w.t.NetworkMode == networkNone {
+		return nil, nil
+	}
+	for _, pm := range c.PortMappings {
+		b := NetworkBinding{BindIP: "0.0.0.0", Protocol: pm.Protocol}
+		if pm.ContainerPortRange != "" {
+			lo, hi, _ := parseRange(pm.ContainerPortRange)
+			start := lo
+			if w.t.NetworkMode == networkBridge {
+				var err error
+				if start, err = w.e.ports.allocate(w.t.ARN, pm.Protocol, hi-lo+1); err != nil {
+					return nil, err
+				}
+			}
+			b.ContainerPortRange = pm.ContainerPortRange
+			b.HostPortRange = fmt.Sprintf("%d-%d", start, start+hi-lo)
+			out = append(out, b)
+			continue
+		}
+		b.ContainerPort, b.HostPort = pm.ContainerPort, pm.HostPort
+		switch {
+		case w.t.NetworkMode == networkHost:
+			b.HostPort = pm.ContainerPort
+		case pm.HostPort == 0:
+			p, err := w.e.ports.allocate(w.t.ARN, pm.Protocol, 1)
+			if err != nil {
+				return nil, err
+			}
+			b.HostPort = p
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func (w *worker) launchStart(ctx context.Context, c *container) {
+	w.launchStartOp(ctx, c, opStart)
+}
+
+func (w *worker) launchStartOp(ctx context.Context, c *container, op opKind) {
+	e, id := w.e, c.DockerID
+	w.launch(ctx, c.Name, op, func(ctx context.Context) result {
+		var r result
+		r.err = e.limited(ctx, func() error {
+			sctx, cancel := context.WithTimeout(ctx, timeoutOr(e.o.Config.ContainerStartTimeout, 3*time.Minute))
+			defer cancel()
+			if err := e.o.Runtime.StartContainer(sctx, id); err != nil {
+				return err
+			}
+			r.started = e.o.Now()
+			if info, err := e.inspectContainer(ctx, id); err == nil {
+				r.info = &info
+			}
+			return nil
+		})
+		return r
+	})
+}
+
+func (w *worker) launchStop(ctx context.Context, c *container) {
+	e, id, timeout := w.e, c.DockerID, stopTimeout(c, w.e.o.Config)
+	w.launch(ctx, c.Name, opStop, func(ctx context.Context) result {
+		sctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
+		defer cancel()
+		if err := e.o.Runtime.StopContainer(sctx, id, timeout); err != nil {
+			return result{err: err}
+		}
+		info, err := e.inspectContainer(ctx, id)
+		if err != nil {
+			return result{err: err}
+		}
+		return result{info: &info}
+	})
+}
+
+// apply folds an operation's result into the model.
+func (w *worker) apply(ctx context.Context, r result) {
+	t, now := w.t, w.e.o.Now()
+	if r.key == volumesKey {
+		if r.err != nil {
+			w.stopTask(reasonf(kindResources, "%v", r.err))
+			return
+		}
+		t.VolumesCreated = true
+		return
+	}
+	c := t.container(r.key)
+	switch r.op {
+	case opPull:
+		if !r.started.IsZero() && t.PullStartedAt == nil {
+			at := r.started.UTC()
+			t.PullStartedAt = &at
+		}
+		if !r.stopped.IsZero() {
+			at := r.stopped.UTC()
+			t.PullStoppedAt = &at
+		}
+		if r.err != nil {
+			w.failContainer(c, reasonf(kindPull, "pull image %s: %v", c.Image, r.err))
+			return
+		}
+		c.ImageID = r.image.ID
+		c.ImageDigest = digestOf(r.image)
+		if !c.ImageInUse {
+			w.e.o.Images.Use(c.Image, imageKey(t.ID, c.Name))
+			c.ImageInUse = true
+		}
+		c.KnownStatus = max(c.KnownStatus, statusPulled)
+	case opCreate:
+		if r.err != nil {
+			w.failContainer(c, reasonf(kindCreate, "%v", r.err))
+			return
+		}
+		c.DockerID = r.dockerID
+		w.e.bindDocker(r.dockerID, w)
+		c.KnownStatus = max(c.KnownStatus, statusCreated)
+		if r.info != nil {
+			w.observe(ctx, c, *r.info, now)
+		}
+	case opStart, opRestart:
+		if r.err != nil {
+			w.failContainer(c, reasonf(kindStart, "%v", r.err))
+			return
+		}
+		c.LastRestartAt = r.started
+		if r.op == opStart {
+			c.StartedAt = r.started
+		}
+		c.KnownStatus = max(c.KnownStatus, statusRunning)
+		if r.info != nil {
+			w.observe(ctx, c, *r.info, now)
+		}
+	case opStop:
+		switch {
+		case errors.Is(r.err, rt.ErrNotFound):
+			w.vanished(c)
+		case r.err != nil:
+			w.log.Warn("stop container failed; will retry", logging.KeyContainer, c.Name, logging.KeyError, r.err)
+			w.stopRetryAt[c.Name] = now.Add(retryDelay)
+		case r.info.State == rt.StateCreated:
+			c.KnownStatus = statusStopped // never started: nothing to stop
+		default:
+			w.observe(ctx, c, *r.info, now)
+			if c.KnownStatus != statusStopped {
+				w.stopRetryAt[c.Name] = now.Add(retryDelay)
+			}
+		}
+	}
+}
+
+func digestOf(im rt.Image) string {
+	for _, d := range im.RepoDigests {
+		if _, digest, ok := strings.Cut(d, "@"); ok {
+			return digest
+		}
+	}
+	return ""
+}
+
+// observe folds an inspected container into c: metadata always, status
+// only forward.
+func (w *worker) observe(ctx context.Context, c *container, info rt.Container, now time.Time) {
+	if c.DockerID == "" {
+		c.DockerID = info.ID
+		w.e.bindDocker(info.ID, w)
+	}
+	if info.ImageID != "" {
+		c.ImageID = info.ImageID
+	}
+	if !info.CreatedAt.IsZero() {
+		c.CreatedAt = info.CreatedAt.UTC()
+	}
+	if !info.StartedAt.IsZero() && c.StartedAt.IsZero() {
+		c.StartedAt = info.StartedAt.UTC()
+	}
+	if !info.FinishedAt.IsZero() {
+		c.FinishedAt = info.FinishedAt.UTC()
+	}
+	c.Health = healthName(info.Health)
+	c.Mounts = c.Mounts[:0]
+	for _, m := range info.Mounts {
+		c.Mounts = append(c.Mounts, VolumeSnapshot{DockerName: m.Name, Source: m.Source, Destination: m.Destination})
+	}
+	if c.KnownStatus == statusStopped {
+		return
+	}
+	switch info.State {
+	case rt.StateCreated:
+		c.KnownStatus = max(c.KnownStatus, statusCreated)
+	case rt.StateRunning, rt.StateRestarting, rt.StatePaused:
+		c.KnownStatus = max(c.KnownStatus, statusRunning)
+	case rt.StateExited, rt.StateDead, rt.StateRemoving:
+		w.exited(ctx, c, info, now)
+	}
+}
+
+func healthName(h string) string {
+	switch h {
+	case rt.HealthHealthy:
+		return healthHealthy
+	case rt.HealthUnhealthy:
+		return healthUnhealthy
+	case rt.HealthStarting:
+		return healthUnknown
+	}
+	return ""
+}
+
+// exited handles a container Docker reports as exited: restart it in place
+// if its restart policy says so, otherwise it is STOPPED.
+func (w *worker) exited(ctx context.Context, c *container, info rt.Container, now time.Time) {
+	code := info.ExitCode
+	if w.shouldRestart(c, code, now) {
+		c.RestartCount++
+		c.LastRestartAt = now
+		c.KnownStatus = max(c.KnownStatus, statusRunning)
+		w.log.Info("restarting container", logging.KeyContainer, c.Name, logging.KeyExitCode, code, logging.KeyCount, c.RestartCount)
+		w.launchStartOp(ctx, c, opRestart)
+		return
+	}
+	c.KnownStatus = statusStopped
+	c.KnownExitCode = &code
+	switch {
+	case c.Reason != "":
+	case info.OOMKilled:
+		c.Reason = "OutOfMemoryError: Container killed due to memory usage"
+	case info.Error != "":
+		c.Reason = reasonf(kindStart, "%s", info.Error)
+	}
+	w.log.Info("container stopped", logging.KeyContainer, c.Name, logging.KeyExitCode, code)
+}
+
+func (w *worker) shouldRestart(c *container, code int, now time.Time) bool {
+	p := c.RestartPolicy
+	if p == nil || !p.Enabled || c.DesiredStatus == statusStopped || w.t.DesiredStatus == statusStopped {
+		return false
+	}
+	if slices.Contains(p.IgnoredExitCodes, code) {
+		return false
+	}
+	period := defaultRestartAttemptPeriod
+	if p.RestartAttemptPeriod > 0 {
+		period = time.Duration(p.RestartAttemptPeriod) * time.Second
+	}
+	last := c.StartedAt
+	if c.LastRestartAt.After(last) {
+		last = c.LastRestartAt
+	}
+	return !last.IsZero() && now.Sub(last) >= period
+}
+
+func (w *worker) vanished(c *container) {
+	if c.KnownStatus == statusStopped {
+		return
+	}
+	c.KnownStatus = statusStopped
+	if c.Reason == "" {
+		c.Reason = reasonf(kindVanished, "container %s (%s) no longer exists in Docker", c.DockerName, c.DockerID)
+	}
+	w.log.Warn("container vanished", logging.KeyContainer, c.Name, logging.KeyDockerID, c.DockerID)
+}
+
+// refresh re-inspects the containers named by Docker ID, or all of them.
+// Containers with an operation in flight are left to that operation.
+func (w *worker) refresh(ctx context.Context, ids map[string]bool, all bool) {
+	for _, c := range w.t.Containers {
+		if c.DockerID == "" || w.inflight[c.Name] || c.KnownStatus == statusStopped || (!all && !ids[c.DockerID]) {
+			continue
+		}
+		info, err := w.e.inspectContainer(ctx, c.DockerID)
+		switch {
+		case errors.Is(err, rt.ErrNotFound):
+			w.vanished(c)
+		case err != nil:
+			w.log.Warn("inspect container", logging.KeyContainer, c.Name, logging.KeyError, err)
+		default:
+			w.observe(ctx, c, info, w.e.o.Now())
+		}
+	}
+}
+
+// reconcile brings a task loaded from agent.db up to date with Docker.
+// It only looks at containers this agent created: by persisted ID, or by
+// persisted name for a create that happened just before a crash.
+func (w *worker) reconcile(ctx context.Context) {
+	t, now := w.t, w.e.o.Now()
+	if t.KnownStatus != statusStopped {
+		if t.ResourcesAcquired {
+			w.e.res.force(t.ARN, taskNeed(t))
+		}
+		for _, c := range t.Containers {
+			for _, b := range c.KnownPortBindings {
+				if b.HostPortRange != "" {
+					lo, hi, err := parseRange(b.HostPortRange)
+					if err == nil {
+						w.e.ports.hold(t.ARN, b.Protocol, lo, hi-lo+1)
+					}
+				} else if b.HostPort != 0 {
+					w.e.ports.hold(t.ARN, b.Protocol, b.HostPort, 1)
+				}
+			}
+		}
+	} else {
+		w.released = true
+	}
+	for _, c := range t.Containers {
+		if c.ImageInUse {
+			w.e.o.Images.Use(c.Image, imageKey(t.ID, c.Name))
+		}
+		if c.KnownStatus == statusStopped {
+			continue
+		}
+		switch {
+		case c.DockerID != "":
+			info, err := w.e.inspectContainer(ctx, c.DockerID)
+			switch {
+			case errors.Is(err, rt.ErrNotFound):
+				w.vanished(c)
+			case err != nil:
+				w.log.Warn("inspect container at restart; the relist will retry", logging.KeyContainer, c.Name, logging.KeyError, err)
+			default:
+				w.observe(ctx, c, info, now)
+			}
+		case c.DockerName != "":
+			info, err := w.e.inspectContainer(ctx, c.DockerName)
+			if err == nil && info.Labels[LabelTaskARN] == t.ARN {
+				w.log.Info("adopting container created before the restart", logging.KeyContainer, c.Name, logging.KeyDockerID, info.ID)
+				w.observe(ctx, c, info, now)
+			} else if err != nil && !errors.Is(err, rt.ErrNotFound) {
+				w.log.Warn("inspect container by name at restart", logging.KeyContainer, c.Name, logging.KeyError, err)
+			}
+		}
+	}
+}
+
+// cleanupDue removes a stopped, acknowledged task once the cleanup wait has
+// passed. It returns true when the task is gone and the worker must end.
+func (w *worker) cleanupDue(ctx context.Context) bool {
+	t, now := w.t, w.e.o.Now()
+	if t.KnownStatus != statusStopped || t.SentVersion < t.ReportVersion || len(w.inflight) > 0 {
+		return false
+	}
+	if w.cleanupAt.IsZero() {
+		w.cleanupAt = now.Add(w.e.o.Config.TaskCleanupWaitDuration)
+	}
+	if now.Before(w.cleanupAt) {
+		w.wakeAt(w.cleanupAt)
+		return false
+	}
+	if err := w.cleanup(ctx); err != nil {
+		w.log.Warn("task cleanup failed; will retry", logging.KeyError, err)
+		w.cleanupAt = now.Add(time.Minute)
+		w.wakeAt(w.cleanupAt)
+		return false
+	}
+	w.log.Info("task cleaned up")
+	return true
+}
+
+func (w *worker) cleanup(ctx context.Context) error {
+	t, e := w.t, w.e
+	for _, c := range t.Containers {
+		if c.DockerID != "" {
+			rctx, cancel := context.WithTimeout(ctx, removeTimeout)
+			err := e.o.Runtime.RemoveContainer(rctx, c.DockerID)
+			cancel()
+			if err != nil && !errors.Is(err, rt.ErrNotFound) {
+				return fmt.Errorf("remove container %s: %w", c.Name, err)
+			}
+		}
+	}
+	if t.VolumesCreated {
+		for _, v := range t.Volumes {
+			if v.Kind == volumeLocal || (v.Kind == volumeDocker && !v.Shared) {
+				if err := e.o.Runtime.RemoveVolume(ctx, v.DockerName); err != nil && !errors.Is(err, rt.ErrNotFound) {
+					return fmt.Errorf("remove volume %s: %w", v.DockerName, err)
+				}
+			}
+		}
+	}
+	for _, c := range t.Containers {
+		if c.ImageInUse {
+			e.o.Images.Release(imageKey(t.ID, c.Name))
+			c.ImageInUse = false
+		}
+	}
+	if err := w.deleteRecords(); err != nil {
+		return fmt.Errorf("delete task records: %w", err)
+	}
+	e.unregister(w)
+	return nil
+}

@@ -1,0 +1,274 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/open-ecs/ecs-agent/config"
+	rt "github.com/open-ecs/ecs-agent/engine/runtime"
+)
+
+// Docker labels the engine puts on every container it creates.
+const (
+	LabelTaskARN        = "com.amazonaws.ecs.task-arn"
+	LabelContainerName  = "com.amazonaws.ecs.container-name"
+	LabelTaskDefFamily  = "com.amazonaws.ecs.task-definition-family"
+	LabelTaskDefVersion = "com.amazonaws.ecs.task-definition-version"
+	LabelCluster        = "com.amazonaws.ecs.cluster"
+)
+
+const (
+	minMemoryBytes = 4 << 20
+	minCPUShares   = 2
+	maxCPUShares   = 262144
+)
+
+// overlays are a container's dockerConfig.config and hostConfig, decoded.
+type overlays struct {
+	config, host map[string]any
+}
+
+func parseOverlays(c *container) (overlays, error) {
+	var ov overlays
+	for _, p := range []struct {
+		raw   string
+		dst   *map[string]any
+		field string
+	}{{c.DockerConfig.Config, &ov.config, "dockerConfig.config"}, {c.DockerConfig.HostConfig, &ov.host, "dockerConfig.hostConfig"}} {
+		if strings.TrimSpace(p.raw) == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(p.raw), p.dst); err != nil {
+			return ov, fmt.Errorf("container %q: %s is not a JSON object: %w", c.Name, p.field, err)
+		}
+	}
+	return ov, nil
+}
+
+// lookup finds key case-insensitively, as Docker's own decoder would.
+func lookup(m map[string]any, key string) (any, bool) {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+func (o overlays) privileged() bool {
+	v, _ := lookup(o.host, "Privileged")
+	b, _ := v.(bool)
+	return b
+}
+
+func (o overlays) logDriver() string {
+	v, _ := lookup(o.host, "LogConfig")
+	lc, _ := v.(map[string]any)
+	t, _ := lookup(lc, "Type")
+	s, _ := t.(string)
+	return s
+}
+
+func (o overlays) hasHealthcheck() bool {
+	v, ok := lookup(o.config, "Healthcheck")
+	return ok && v != nil
+}
+
+// memoryReservationMiB is hostConfig.MemoryReservation in MiB, or 0.
+func (o overlays) memoryReservationMiB() int {
+	v, _ := lookup(o.host, "MemoryReservation")
+	f, _ := v.(float64)
+	return int(f) >> 20
+}
+
+// merge overlays src onto dst: objects merge key by key (keys matched
+// case-insensitively), every other value replaces.
+func merge(dst, src map[string]any) {
+	for k, sv := range src {
+		dk := k
+		for existing := range dst {
+			if strings.EqualFold(existing, k) {
+				dk = existing
+				break
+			}
+		}
+		if sm, ok := sv.(map[string]any); ok {
+			if dm, ok := dst[dk].(map[string]any); ok {
+				merge(dm, sm)
+				continue
+			}
+		}
+		dst[dk] = sv
+	}
+}
+
+// specInput is what buildSpec needs besides the container.
+type specInput struct {
+	task  *task
+	cfg   *config.Config
+	ports []NetworkBinding // host ports chosen for c.PortMappings
+}
+
+// buildSpec builds the docker create body for c: base config, then the
+// dockerConfig overlays, then the ECS labels, which always win.
+func buildSpec(c *container, in specInput) (rt.CreateSpec, error) {
+	t := in.task
+	ov, err := parseOverlays(c)
+	if err != nil {
+		return rt.CreateSpec{}, err
+	}
+	cfg := map[string]any{"Image": c.Image}
+	if c.Command != nil {
+		cfg["Cmd"] = c.Command
+	}
+	if c.EntryPoint != nil {
+		cfg["Entrypoint"] = c.EntryPoint
+	}
+	cfg["Env"] = environment(c, in.cfg)
+
+	host := map[string]any{}
+	exposed := map[string]any{}
+	bindings := map[string]any{}
+	for _, b := range in.ports {
+		cport, hport, count := b.ContainerPort, b.HostPort, 1
+		if b.ContainerPortRange != "" {
+			lo, hi, _ := parseRange(b.ContainerPortRange)
+			hlo, _, _ := parseRange(b.HostPortRange)
+			cport, hport, count = lo, hlo, hi-lo+1
+		}
+		for i := range count {
+			k := fmt.Sprintf("%d/%s", cport+i, b.Protocol)
+			exposed[k] = map[string]any{}
+			if t.NetworkMode == networkBridge {
+				bindings[k] = []any{map[string]any{"HostIp": "", "HostPort": strconv.Itoa(hport + i)}}
+			}
+		}
+	}
+	if len(exposed) > 0 {
+		cfg["ExposedPorts"] = exposed
+	}
+	if len(bindings) > 0 {
+		host["PortBindings"] = bindings
+	}
+	host["NetworkMode"] = t.NetworkMode
+
+	var links []any
+	for _, l := range c.Links {
+		name, alias, ok := strings.Cut(l, ":")
+		if !ok {
+			alias = name
+		}
+		dep := t.container(name)
+		if dep == nil || dep.DockerName == "" {
+			return rt.CreateSpec{}, fmt.Errorf("link %q: container %q has no docker container yet", l, name)
+		}
+		links = append(links, dep.DockerName+":"+alias)
+	}
+	if links != nil {
+		host["Links"] = links
+	}
+	var binds []any
+	for _, mp := range c.MountPoints {
+		v := t.volume(mp.SourceVolume)
+		src := v.SourcePath
+		if v.Kind != volumeHost {
+			src = v.DockerName
+		}
+		b := src + ":" + mp.ContainerPath
+		if mp.ReadOnly {
+			b += ":ro"
+		}
+		binds = append(binds, b)
+	}
+	if binds != nil {
+		host["Binds"] = binds
+	}
+	var from []any
+	for _, vf := range c.VolumesFrom {
+		dep := t.container(vf.SourceContainer)
+		if dep == nil || dep.DockerName == "" {
+			return rt.CreateSpec{}, fmt.Errorf("volumesFrom: container %q has no docker container yet", vf.SourceContainer)
+		}
+		s := dep.DockerName
+		if vf.ReadOnly {
+			s += ":ro"
+		}
+		from = append(from, s)
+	}
+	if from != nil {
+		host["VolumesFrom"] = from
+	}
+	if c.Memory > 0 {
+		host["Memory"] = max(int64(c.Memory)<<20, minMemoryBytes)
+	}
+	host["CpuShares"] = min(max(c.CPU, minCPUShares), maxCPUShares)
+	if c.Privileged {
+		host["Privileged"] = true
+	}
+
+	merge(cfg, ov.config)
+	merge(host, ov.host)
+	labels := map[string]any{}
+	if v, ok := lookup(cfg, "Labels"); ok {
+		if m, ok := v.(map[string]any); ok {
+			labels = m
+		}
+		for k := range cfg {
+			if strings.EqualFold(k, "Labels") {
+				delete(cfg, k)
+			}
+		}
+	}
+	for k, v := range ecsLabels(t, c, in.cfg) {
+		labels[k] = v
+	}
+	cfg["Labels"] = labels
+
+	rawCfg, err := json.Marshal(cfg)
+	if err != nil {
+		return rt.CreateSpec{}, fmt.Errorf("encode container config: %w", err)
+	}
+	rawHost, err := json.Marshal(host)
+	if err != nil {
+		return rt.CreateSpec{}, fmt.Errorf("encode host config: %w", err)
+	}
+	return rt.CreateSpec{Name: c.DockerName, Config: rawCfg, HostConfig: rawHost}, nil
+}
+
+func ecsLabels(t *task, c *container, cfg *config.Config) map[string]string {
+	return map[string]string{
+		LabelTaskARN:        t.ARN,
+		LabelContainerName:  c.Name,
+		LabelTaskDefFamily:  t.Family,
+		LabelTaskDefVersion: t.Version,
+		LabelCluster:        cfg.Cluster,
+	}
+}
+
+// environment is the container's Env: its environment map plus what the
+// agent injects, sorted so that the create body is deterministic.
+func environment(c *container, cfg *config.Config) []string {
+	env := maps.Clone(c.Environment)
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["AWS_EXECUTION_ENV"] = "AWS_ECS_EC2"
+	if cfg.AWSRegion != "" {
+		_, r1 := env["AWS_REGION"]
+		_, r2 := env["AWS_DEFAULT_REGION"]
+		if !r1 && !r2 {
+			env["AWS_REGION"] = cfg.AWSRegion
+			env["AWS_DEFAULT_REGION"] = cfg.AWSRegion
+		}
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
