@@ -140,9 +140,13 @@ func (a *API) describeContainerInstances(_ context.Context, _ *http.Request, bod
 		if err != nil {
 			return err
 		}
+		byInstance, err := tasksByInstance(tx, c.Name)
+		if err != nil {
+			return err
+		}
 		instances, failures, err = a.eachInstance(tx, c.Name, in.ContainerInstances,
 			func(ci store.ContainerInstance) (instanceOut, *failure, error) {
-				return instanceView(ci, withTags), nil, nil
+				return withTasks(instanceView(ci, withTags), ci.RegisteredResources, byInstance[ci.ARN]), nil, nil
 			})
 		return err
 	})

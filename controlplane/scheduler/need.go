@@ -1,11 +1,5 @@
 package scheduler
 
-import (
-	"math"
-	"strconv"
-	"strings"
-)
-
 // ContainerNeed is what one container definition asks for.
 type ContainerNeed struct {
 	CPU               int
@@ -38,36 +32,4 @@ func TaskNeed(taskCPU, taskMemory int, containers []ContainerNeed) Resources {
 		r.MemoryMiB = taskMemory
 	}
 	return r
-}
-
-// ParseCPU reads a task-level cpu string: CPU units ("1024") or vCPUs
-// ("1 vCPU", "0.5 vcpu"). "" is 0. ok is false for anything else.
-func ParseCPU(s string) (int, bool) {
-	return parseUnits(s, "vcpu", 1024)
-}
-
-// ParseMemory reads a task-level memory string: MiB ("2048") or GB
-// ("2 GB", "0.5gb"). "" is 0. ok is false for anything else.
-func ParseMemory(s string) (int, bool) {
-	return parseUnits(s, "gb", 1024)
-}
-
-func parseUnits(s, unit string, scale float64) (int, bool) {
-	s = strings.TrimSpace(strings.ToLower(s))
-	if s == "" {
-		return 0, true
-	}
-	mult := 1.0
-	if num, ok := strings.CutSuffix(s, unit); ok {
-		s, mult = strings.TrimSpace(num), scale
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0, false
-	}
-	v := f * mult
-	if mult == 1 && v != math.Trunc(v) {
-		return 0, false
-	}
-	return int(math.Round(v)), true
 }

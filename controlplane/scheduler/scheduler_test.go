@@ -289,20 +289,3 @@ func TestTaskNeed(t *testing.T) {
 	assert.Equal(t, 1024, got.CPU)
 	assert.Equal(t, 2048, got.MemoryMiB)
 }
-
-func TestParseUnits(t *testing.T) {
-	for in, want := range map[string]int{"": 0, "256": 256, "1 vCPU": 1024, "0.5 vcpu": 512, "2vCPU": 2048} {
-		got, ok := ParseCPU(in)
-		assert.True(t, ok, in)
-		assert.Equal(t, want, got, in)
-	}
-	for in, want := range map[string]int{"512": 512, "1 GB": 1024, "0.5gb": 512} {
-		got, ok := ParseMemory(in)
-		assert.True(t, ok, in)
-		assert.Equal(t, want, got, in)
-	}
-	for _, bad := range []string{"x", "-1", "1.5", "1 TB"} {
-		_, ok := ParseMemory(bad)
-		assert.False(t, ok, bad)
-	}
-}

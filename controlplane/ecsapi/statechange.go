@@ -1,0 +1,259 @@
+package ecsapi
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/internal/logging"
+)
+
+const (
+	maxStateReasonLength = 1024
+	reasonEssentialExit  = "Essential container in task exited"
+)
+
+// networkBindingIn is the ECS NetworkBinding the agent sends.
+type networkBindingIn = store.NetworkBinding
+
+type containerChangeIn struct {
+	ContainerName   string             `json:"containerName"`
+	ImageDigest     string             `json:"imageDigest"`
+	RuntimeID       string             `json:"runtimeId"`
+	ExitCode        *int               `json:"exitCode"`
+	NetworkBindings []networkBindingIn `json:"networkBindings"`
+	Reason          string             `json:"reason"`
+	Status          string             `json:"status"`
+}
+
+type taskChangeIn struct {
+	Cluster            string              `json:"cluster"`
+	Task               string              `json:"task"`
+	Status             string              `json:"status"`
+	Reason             string              `json:"reason"`
+	Containers         []containerChangeIn `json:"containers"`
+	PullStartedAt      *float64            `json:"pullStartedAt"`
+	PullStoppedAt      *float64            `json:"pullStoppedAt"`
+	ExecutionStoppedAt *float64            `json:"executionStoppedAt"`
+}
+
+type containerChangeInput struct {
+	Cluster string `json:"cluster"`
+	Task    string `json:"task"`
+	containerChangeIn
+}
+
+// fromEpoch reads an awsJson1_1 timestamp (epoch seconds).
+func fromEpoch(f *float64) *time.Time {
+	if f == nil || math.IsNaN(*f) || math.IsInf(*f, 0) {
+		return nil
+	}
+	t := time.UnixMilli(int64(math.Round(*f * 1000))).UTC()
+	return &t
+}
+
+func validStatus(field, s string, allowEmpty bool) error {
+	if s == "" && allowEmpty {
+		return nil
+	}
+	if store.TaskStatusRank(s) == 0 {
+		return invalidParam("%s must be PENDING, RUNNING or STOPPED, not %q.", field, s)
+	}
+	return nil
+}
+
+func (c *containerChangeIn) validate() error {
+	if c.ContainerName == "" {
+		return invalidParam("containerName can not be blank.")
+	}
+	if len(c.Reason) > maxStateReasonLength {
+		return invalidParam("reason of container %s can have at most %d characters.", c.ContainerName, maxStateReasonLength)
+	}
+	return validStatus("status of container "+c.ContainerName, c.Status, true)
+}
+
+// submitTaskStateChange records what the agent reports about a task and
+// its containers. Statuses only move forward, so a late or repeated report
+// never undoes a newer one.
+func (a *API) submitTaskStateChange(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in taskChangeIn
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.Task == "" {
+		return nil, invalidParam("task can not be blank.")
+	}
+	if err := validStatus("status", in.Status, true); err != nil {
+		return nil, err
+	}
+	if len(in.Reason) > maxStateReasonLength {
+		return nil, invalidParam("reason can have at most %d characters.", maxStateReasonLength)
+	}
+	for i := range in.Containers {
+		if err := in.Containers[i].validate(); err != nil {
+			return nil, err
+		}
+	}
+	return a.updateTask(in.Cluster, in.Task, func(t *store.Task) bool {
+		changed := false
+		for _, c := range in.Containers {
+			changed = applyContainerChange(t, c) || changed
+		}
+		for _, ts := range []struct {
+			dst **time.Time
+			src *float64
+		}{{&t.PullStartedAt, in.PullStartedAt}, {&t.PullStoppedAt, in.PullStoppedAt}, {&t.ExecutionStoppedAt, in.ExecutionStoppedAt}} {
+			if v := fromEpoch(ts.src); v != nil && (*ts.dst == nil || !(*ts.dst).Equal(*v)) {
+				*ts.dst = v
+				changed = true
+			}
+		}
+		if store.TaskStatusRank(in.Status) > store.TaskStatusRank(t.LastStatus) {
+			a.advanceTask(t, in.Status, in.Reason)
+			changed = true
+		}
+		return changed
+	})
+}
+
+// advanceTask moves the task's lastStatus forward and stamps the times.
+func (a *API) advanceTask(t *store.Task, status, reason string) {
+	now := a.now()
+	t.LastStatus = status
+	if status == store.TaskRunning && t.StartedAt == nil {
+		t.StartedAt = &now
+	}
+	if status != store.TaskStopped {
+		return
+	}
+	t.StoppedAt = &now
+	if t.ExecutionStoppedAt == nil {
+		t.ExecutionStoppedAt = &now
+	}
+	if t.StoppingAt == nil {
+		t.StoppingAt = &now
+	}
+	for i := range t.Containers {
+		// Containers that never reported cannot run on.
+		t.Containers[i].LastStatus = store.TaskStopped
+	}
+	if t.DesiredStatus != store.TaskStopped {
+		// The task stopped on its own; there is nothing left to run.
+		t.DesiredStatus = store.TaskStopped
+	}
+	if t.StopCode == store.StopCodeUserInitiated {
+		return // StopTask's reason stands
+	}
+	switch {
+	case essentialExited(t):
+		t.StopCode, t.StoppedReason = store.StopCodeEssentialContainerExited, reasonEssentialExit
+	case t.StartedAt == nil:
+		t.StopCode, t.StoppedReason = store.StopCodeTaskFailedToStart, reason
+	default:
+		t.StoppedReason = reason
+	}
+}
+
+// essentialExited reports whether an essential container exited by itself
+// (it reported an exit code).
+func essentialExited(t *store.Task) bool {
+	for _, c := range t.Containers {
+		if c.Essential && c.ExitCode != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// applyContainerChange updates the named container; unknown names are
+// ignored (the agent may know containers this control plane did not send).
+func applyContainerChange(t *store.Task, c containerChangeIn) bool {
+	for i := range t.Containers {
+		tc := &t.Containers[i]
+		if tc.Name != c.ContainerName {
+			continue
+		}
+		before := tc.LastStatus + tc.RuntimeID + tc.Reason + tc.ImageDigest
+		if c.RuntimeID != "" {
+			tc.RuntimeID = c.RuntimeID
+		}
+		if c.ImageDigest != "" {
+			tc.ImageDigest = c.ImageDigest
+		}
+		if c.Reason != "" {
+			tc.Reason = c.Reason
+		}
+		changed := false
+		if c.ExitCode != nil && (tc.ExitCode == nil || *tc.ExitCode != *c.ExitCode) {
+			code := *c.ExitCode
+			tc.ExitCode = &code
+			changed = true
+		}
+		if len(c.NetworkBindings) > 0 {
+			tc.NetworkBindings = c.NetworkBindings
+			changed = true
+		}
+		if store.TaskStatusRank(c.Status) > store.TaskStatusRank(tc.LastStatus) {
+			tc.LastStatus = c.Status
+		}
+		return changed || before != tc.LastStatus+tc.RuntimeID+tc.Reason+tc.ImageDigest
+	}
+	return false
+}
+
+// submitContainerStateChange records one container's state.
+func (a *API) submitContainerStateChange(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var in containerChangeInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.Task == "" {
+		return nil, invalidParam("task can not be blank.")
+	}
+	if err := in.containerChangeIn.validate(); err != nil {
+		return nil, err
+	}
+	return a.updateTask(in.Cluster, in.Task, func(t *store.Task) bool {
+		return applyContainerChange(t, in.containerChangeIn)
+	})
+}
+
+// updateTask applies change to the task in one transaction and writes it
+// (with a new version) when change reports a change.
+func (a *API) updateTask(cluster, ref string, change func(*store.Task) bool) (any, error) {
+	var t store.Task
+	changed := false
+	err := a.o.Store.Update(func(tx store.Tx) error {
+		c, err := a.activeCluster(tx, cluster)
+		if err != nil {
+			return err
+		}
+		var found bool
+		t, found, err = a.lookupTask(tx, c.Name, ref)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return invalidParam("The referenced task was not found: %s.", ref)
+		}
+		if !change(&t) {
+			return nil
+		}
+		changed = true
+		t.Version++
+		if err := tx.PutTask(t); err != nil {
+			return internal("write task", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		a.log.Info("task state changed", logging.KeyTask, t.ARN, logging.KeyStatus, t.LastStatus,
+			logging.KeyDesired, t.DesiredStatus, logging.KeyReason, t.StoppedReason)
+	}
+	return map[string]string{"acknowledgment": "ACK"}, nil
+}

@@ -1,0 +1,262 @@
+package ecsapi
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/open-ecs/ecs-agent/controlplane/payload"
+	"github.com/open-ecs/ecs-agent/controlplane/scheduler"
+	"github.com/open-ecs/ecs-agent/controlplane/store"
+)
+
+// taskOverride is the part of the ECS TaskOverride that changes what a task
+// reserves; the whole override is stored and delivered as given.
+type taskOverride struct {
+	ContainerOverrides []containerOverride `json:"containerOverrides"`
+	CPU                string              `json:"cpu"`
+	Memory             string              `json:"memory"`
+}
+
+type containerOverride struct {
+	Name              string `json:"name"`
+	CPU               *int   `json:"cpu"`
+	Memory            *int   `json:"memory"`
+	MemoryReservation *int   `json:"memoryReservation"`
+}
+
+// parseOverrides validates the overrides against the task definition.
+func parseOverrides(raw json.RawMessage, td store.TaskDefinition) (taskOverride, error) {
+	var o taskOverride
+	if len(raw) == 0 || string(raw) == "null" {
+		return o, nil
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return o, invalidParam("overrides is not a valid TaskOverride.")
+	}
+	for _, co := range o.ContainerOverrides {
+		if _, ok := td.Container(co.Name); !ok {
+			return o, invalidParam("overrides: container %q is not in the task definition %s.", co.Name, td.ARN)
+		}
+	}
+	if _, err := payload.ParseCPU(o.CPU); err != nil {
+		return o, invalidParam("overrides.cpu %q is not CPU units or vCPUs.", o.CPU)
+	}
+	if _, err := payload.ParseMemory(o.Memory); err != nil {
+		return o, invalidParam("overrides.memory %q is not MiB or GB.", o.Memory)
+	}
+	return o, nil
+}
+
+func (o taskOverride) container(name string) containerOverride {
+	for _, co := range o.ContainerOverrides {
+		if co.Name == name {
+			return co
+		}
+	}
+	return containerOverride{}
+}
+
+// taskNeed is what a task of td with overrides o reserves on its instance.
+func taskNeed(td store.TaskDefinition, o taskOverride) scheduler.Resources {
+	var containers []scheduler.ContainerNeed
+	for _, c := range td.ContainerDefinitions {
+		co := o.container(c.Name)
+		n := scheduler.ContainerNeed{CPU: c.CPU, Memory: deref(c.Memory), MemoryReservation: deref(c.MemoryReservation)}
+		if co.CPU != nil {
+			n.CPU = *co.CPU
+		}
+		if co.Memory != nil {
+			n.Memory = *co.Memory
+		}
+		if co.MemoryReservation != nil {
+			n.MemoryReservation = *co.MemoryReservation
+		}
+		for _, pm := range c.PortMappings {
+			port := staticHostPort(td.NetworkMode, pm)
+			if port == 0 {
+				continue
+			}
+			if pm.Protocol == "udp" {
+				n.PortsUDP = append(n.PortsUDP, port)
+			} else {
+				n.PortsTCP = append(n.PortsTCP, port)
+			}
+		}
+		containers = append(containers, n)
+	}
+	cpuStr, memStr := td.CPU, td.Memory
+	if o.CPU != "" {
+		cpuStr = o.CPU
+	}
+	if o.Memory != "" {
+		memStr = o.Memory
+	}
+	// Validated at registration (task definition) or above (overrides).
+	cpu, _ := payload.ParseCPU(cpuStr)
+	mem, _ := payload.ParseMemory(memStr)
+	return scheduler.TaskNeed(cpu, mem, containers)
+}
+
+// staticHostPort is the host port a mapping pins, or 0 for a dynamic one:
+// in host mode the container port itself, in bridge mode an explicit
+// hostPort. Ranges are always dynamic here.
+func staticHostPort(networkMode string, pm store.PortMapping) int {
+	if pm.ContainerPortRange != "" {
+		return 0
+	}
+	if networkMode == store.NetworkModeHost {
+		if pm.HostPort != nil && *pm.HostPort != 0 {
+			return *pm.HostPort
+		}
+		return deref(pm.ContainerPort)
+	}
+	if networkMode == store.NetworkModeNone {
+		return 0
+	}
+	return deref(pm.HostPort)
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// placementInstances turns a cluster's instances and tasks into the
+// scheduler's candidates: what each registered, and what its tasks that
+// are not STOPPED hold.
+func placementInstances(instances []store.ContainerInstance, tasks []store.Task) []scheduler.Instance {
+	used := map[string]*scheduler.Instance{}
+	out := make([]scheduler.Instance, 0, len(instances))
+	for _, ci := range instances {
+		si := scheduler.Instance{
+			ARN:            ci.ARN,
+			EC2InstanceID:  ci.EC2InstanceID,
+			Attributes:     map[string]string{},
+			Active:         ci.Status == store.StatusActive,
+			AgentConnected: ci.AgentConnected,
+			Registered:     registeredResources(ci.RegisteredResources),
+			Groups:         map[string]int{},
+		}
+		for _, attr := range ci.Attributes {
+			v := ""
+			if attr.Value != nil {
+				v = *attr.Value
+			}
+			si.Attributes[attr.Name] = v
+		}
+		out = append(out, si)
+	}
+	for i := range out {
+		used[out[i].ARN] = &out[i]
+	}
+	for _, t := range tasks {
+		si := used[t.ContainerInstanceARN]
+		if si == nil || !t.Holds() {
+			continue
+		}
+		si.Used.CPU += t.Reserved.CPU
+		si.Used.MemoryMiB += t.Reserved.MemoryMiB
+		si.Used.PortsTCP = append(si.Used.PortsTCP, t.Reserved.PortsTCP...)
+		si.Used.PortsUDP = append(si.Used.PortsUDP, t.Reserved.PortsUDP...)
+		si.Groups[t.Group]++
+	}
+	return out
+}
+
+func registeredResources(res []store.Resource) scheduler.Resources {
+	var r scheduler.Resources
+	for _, x := range res {
+		switch x.Name {
+		case "CPU":
+			r.CPU = int(x.IntegerValue)
+		case "MEMORY":
+			r.MemoryMiB = int(x.IntegerValue)
+		case "PORTS":
+			r.PortsTCP = parsePorts(x.StringSetValue)
+		case "PORTS_UDP":
+			r.PortsUDP = parsePorts(x.StringSetValue)
+		}
+	}
+	return r
+}
+
+func parsePorts(ss []string) []int {
+	var out []int
+	for _, s := range ss {
+		if n, err := strconv.Atoi(s); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// remainingResources is registered minus what the instance's tasks that
+// are not STOPPED hold, in the ECS Resource shape.
+func remainingResources(registered []store.Resource, tasks []store.Task) []store.Resource {
+	var cpu, mem int
+	var tcp, udp []int
+	for _, t := range tasks {
+		if !t.Holds() {
+			continue
+		}
+		cpu += t.Reserved.CPU
+		mem += t.Reserved.MemoryMiB
+		tcp = append(tcp, t.Reserved.PortsTCP...)
+		udp = append(udp, t.Reserved.PortsUDP...)
+	}
+	out := make([]store.Resource, 0, len(registered))
+	for _, r := range registered {
+		switch r.Name {
+		case "CPU":
+			r.IntegerValue -= int32(cpu)
+		case "MEMORY":
+			r.IntegerValue -= int32(mem)
+		case "PORTS":
+			r.StringSetValue = appendPorts(r.StringSetValue, tcp)
+		case "PORTS_UDP":
+			r.StringSetValue = appendPorts(r.StringSetValue, udp)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// appendPorts adds the ports tasks hold to the unavailable ones, as ECS
+// shows them in remainingResources.
+func appendPorts(set []string, ports []int) []string {
+	out := append([]string{}, set...)
+	for _, p := range ports {
+		out = append(out, strconv.Itoa(p))
+	}
+	return out
+}
+
+// tasksByInstance groups a cluster's tasks by container instance ARN.
+func tasksByInstance(tx store.Tx, cluster string) (map[string][]store.Task, error) {
+	tasks, err := tx.Tasks(cluster)
+	if err != nil {
+		return nil, internal("list tasks", err)
+	}
+	out := map[string][]store.Task{}
+	for _, t := range tasks {
+		out[t.ContainerInstanceARN] = append(out[t.ContainerInstanceARN], t)
+	}
+	return out, nil
+}
+
+// withTasks fills in what an instance's tasks change in its view: the
+// remaining resources and the running and pending counts.
+func withTasks(out instanceOut, registered []store.Resource, tasks []store.Task) instanceOut {
+	out.RemainingResources = remainingResources(registered, tasks)
+	for _, t := range tasks {
+		switch t.LastStatus {
+		case store.TaskRunning:
+			out.RunningTasksCount++
+		case store.TaskPending:
+			out.PendingTasksCount++
+		}
+	}
+	return out
+}
