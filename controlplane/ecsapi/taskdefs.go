@@ -1,6 +1,7 @@
 package ecsapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -209,8 +210,15 @@ func (a *API) registerTaskDefinition(_ context.Context, _ *http.Request, body []
 	return map[string]any{"taskDefinition": taskDefView(td), "tags": tagsOrEmpty(td.Tags)}, nil
 }
 
+// Health check defaults of ECS, in seconds.
+const (
+	healthDefaultInterval = 30
+	healthDefaultTimeout  = 5
+	healthDefaultRetries  = 3
+)
+
 // normalizeTaskDefinition turns absent lists into empty ones, which ECS
-// sends as [] rather than leaving them out.
+// sends as [] rather than leaving them out, and fills in ECS defaults.
 func normalizeTaskDefinition(td *store.TaskDefinition) {
 	td.Volumes = nonNil(td.Volumes)
 	td.PlacementConstraints = nonNil(td.PlacementConstraints)
@@ -220,6 +228,17 @@ func normalizeTaskDefinition(td *store.TaskDefinition) {
 		c.Environment = nonNil(c.Environment)
 		c.MountPoints = nonNil(c.MountPoints)
 		c.VolumesFrom = nonNil(c.VolumesFrom)
+		// ECS answers with its defaults filled in, so what is described is
+		// what runs.
+		if c.Essential == nil {
+			c.Essential = ptrTo(true)
+		}
+		if hc := c.HealthCheck; hc != nil {
+			hc.Interval = cmp.Or(hc.Interval, ptrTo(healthDefaultInterval))
+			hc.Timeout = cmp.Or(hc.Timeout, ptrTo(healthDefaultTimeout))
+			hc.Retries = cmp.Or(hc.Retries, ptrTo(healthDefaultRetries))
+			hc.StartPeriod = cmp.Or(hc.StartPeriod, ptrTo(0))
+		}
 		for j := range c.PortMappings {
 			pm := &c.PortMappings[j]
 			if pm.Protocol == "" {
@@ -234,6 +253,8 @@ func normalizeTaskDefinition(td *store.TaskDefinition) {
 		}
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }
 
 func nonNil[T any](s []T) []T {
 	if s == nil {

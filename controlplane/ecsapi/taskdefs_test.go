@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -75,11 +76,14 @@ func TestRegisterTaskDefinitionRevisions(t *testing.T) {
 	require.Len(t, td.ContainerDefinitions, 2)
 	web := td.ContainerDefinitions[0]
 	assert.Equal(t, int32(128), aws.ToInt32(web.MemoryReservation))
-	assert.Nil(t, web.Essential, "essential stays unset: the default applies")
+	assert.True(t, aws.ToBool(web.Essential), "essential defaults to true")
 	assert.Equal(t, types.TransportProtocolTcp, web.PortMappings[0].Protocol, "protocol defaults to tcp")
 	assert.Equal(t, "10m", web.LogConfiguration.Options["max-size"])
 	assert.False(t, aws.ToBool(td.ContainerDefinitions[1].Essential))
-	assert.Equal(t, int32(10), aws.ToInt32(td.ContainerDefinitions[1].HealthCheck.Interval))
+	hc := td.ContainerDefinitions[1].HealthCheck
+	assert.Equal(t, int32(10), aws.ToInt32(hc.Interval))
+	assert.Equal(t, int32(5), aws.ToInt32(hc.Timeout), "ECS defaults are filled in")
+	assert.Equal(t, int32(0), aws.ToInt32(hc.StartPeriod))
 	assert.Equal(t, "/srv/data", aws.ToString(td.Volumes[0].Host.SourcePath))
 	assert.Contains(t, td.Compatibilities, types.CompatibilityEc2)
 
@@ -264,5 +268,38 @@ func requireAPIErrorMentions(t *testing.T, err error, code string, words ...stri
 	assert.Equal(t, code, ae.ErrorCode(), ae.ErrorMessage())
 	for _, w := range words {
 		assert.Contains(t, ae.ErrorMessage(), w)
+	}
+}
+
+func TestTaskDefinitionWireShape(t *testing.T) {
+	f := newFixture(t)
+	f.api.o.Now = func() time.Time { return time.Unix(1700000000, 250_000_000) }
+	resp := rawCall(t, f.srv.URL, "RegisterTaskDefinition", tdBody([]string{
+		`{"name":"a","image":"i","memory":64,"privileged":true,"linuxParameters":{"initProcessEnabled":true},
+		  "restartPolicy":{"enabled":true},"portMappings":[{"containerPortRange":"9000-9001"}]}`},
+		`"taskRoleArn":"arn:aws:iam::123456789012:role/app","cpu":"512","networkMode":"bridge"`), true)
+	require.Equal(t, http.StatusOK, resp.status, string(resp.raw))
+	raw := string(resp.raw)
+	assert.Contains(t, raw, `"registeredAt":1700000000.25`)
+	assert.NotContains(t, raw, `deregisteredAt`)
+	assert.Contains(t, raw, `"tags":[]`, "tags beside the task definition, [] when none")
+	td := resp.body["taskDefinition"].(map[string]any)
+	assert.NotContains(t, td, "tags")
+	var attrs []string
+	for _, a := range td["requiresAttributes"].([]any) {
+		attrs = append(attrs, a.(map[string]any)["name"].(string))
+	}
+	assert.Equal(t, []string{
+		"com.amazonaws.ecs.capability.docker-remote-api.1.18",
+		"com.amazonaws.ecs.capability.docker-remote-api.1.25",
+		"com.amazonaws.ecs.capability.privileged-container",
+		"com.amazonaws.ecs.capability.task-iam-role",
+		"ecs.capability.container-port-range",
+		"ecs.capability.container-restart-policy",
+		"ecs.capability.task-cpu-mem-limit",
+	}, attrs)
+	c := td["containerDefinitions"].([]any)[0].(map[string]any)
+	for _, member := range []string{"portMappings", "environment", "mountPoints", "volumesFrom"} {
+		assert.Contains(t, c, member, "ECS sends [] for an empty %s", member)
 	}
 }
