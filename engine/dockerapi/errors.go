@@ -18,7 +18,15 @@ type dockerError struct {
 	err  error // what the Docker client returned
 }
 
-func (e *dockerError) Error() string   { return e.err.Error() }
+// Error is Docker's text; an authentication failure is named as such
+// first, because registries word it in many ways.
+func (e *dockerError) Error() string {
+	if e.kind == runtime.ErrAuth && !strings.Contains(e.err.Error(), runtime.ErrAuth.Error()) {
+		return runtime.ErrAuth.Error() + ": " + e.err.Error()
+	}
+	return e.err.Error()
+}
+
 func (e *dockerError) Unwrap() []error { return []error{e.kind, e.err} }
 
 // authMarkers are the fragments registries and the engine use when a pull

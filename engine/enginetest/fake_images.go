@@ -24,6 +24,19 @@ func (f *Fake) SetImage(ref string) string {
 	return id
 }
 
+// TagImage gives the local image ref the extra name newRef, like docker
+// tag.
+func (f *Fake) TagImage(ref, newRef string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	img := f.findImage(ref)
+	if img == nil {
+		return notFound("no such image: %s", ref)
+	}
+	f.storeImage(normalizeRef(newRef), img.ID, img.Size)
+	return nil
+}
+
 // SetRegistryImage makes ref pullable and returns the ID a pull yields. With
 // auth set, a pull must present the same Username and Password, or fails
 // with runtime.ErrAuth. Calling it again for ref publishes a new image.

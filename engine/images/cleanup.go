@@ -1,0 +1,129 @@
+package images
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/open-ecs/ecs-agent/engine/runtime"
+	"github.com/open-ecs/ecs-agent/internal/logging"
+	"github.com/open-ecs/ecs-agent/statemanager"
+)
+
+// Run removes unused images every ECS_IMAGE_CLEANUP_INTERVAL until ctx
+// ends. Cleanup is off with ECS_DISABLE_IMAGE_CLEANUP and with the
+// prefer-cached behaviour, which relies on cached images staying.
+func (m *Manager) Run(ctx context.Context) error {
+	if m.cfg.ImageCleanupDisabled || m.cfg.ImagePullBehavior == BehaviorPreferCached {
+		m.log.Info("image cleanup is off",
+			logging.KeyReason, "ECS_DISABLE_IMAGE_CLEANUP=true or ECS_IMAGE_PULL_BEHAVIOR=prefer-cached")
+		<-ctx.Done()
+		return nil
+	}
+	interval := m.cfg.ImageCleanupInterval
+	if interval <= 0 {
+		interval = 30 * time.Minute
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			m.Cleanup(ctx)
+		}
+	}
+}
+
+// Cleanup runs one cleanup cycle: it removes up to
+// ECS_NUM_IMAGES_DELETE_PER_CYCLE tracked images that no container uses,
+// pulled more than ECS_IMAGE_MINIMUM_CLEANUP_AGE ago and not listed in
+// ECS_EXCLUDE_UNTRACKED_IMAGE, least recently used first. It returns the
+// IDs it removed.
+func (m *Manager) Cleanup(ctx context.Context) []string {
+	var removed []string
+	for _, s := range m.candidates() {
+		if ctx.Err() != nil {
+			break
+		}
+		if m.inUse(s.ImageID) {
+			continue // a container started using it since candidates ran
+		}
+		if err := m.remove(ctx, s); err != nil {
+			m.log.Warn("image cleanup: removing image failed", keyImageID, s.ImageID,
+				logging.KeyImage, s.Names, logging.KeyError, err)
+			continue
+		}
+		m.log.Info("image cleanup: removed image", keyImageID, s.ImageID, logging.KeyImage, s.Names)
+		removed = append(removed, s.ImageID)
+	}
+	return removed
+}
+
+// inUse reports whether a container uses the image with id.
+func (m *Manager) inUse(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, name := range m.users {
+		if s := m.stateByName(name); s != nil && s.ImageID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// candidates picks this cycle's images under m.mu.
+func (m *Manager) candidates() []ImageState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inUse := make(map[string]bool)
+	for _, name := range m.users {
+		if s := m.stateByName(name); s != nil {
+			inUse[s.ImageID] = true
+		}
+	}
+	excluded := make(map[string]bool)
+	for _, e := range m.cfg.ImageCleanupExclusionList {
+		excluded[Normalize(e)] = true
+	}
+	cutoff := m.now().Add(-m.cfg.MinimumImageDeletionAge)
+	var out []ImageState
+	for _, s := range m.states {
+		if inUse[s.ImageID] || s.PulledAt.After(cutoff) || excluded[s.ImageID] {
+			continue
+		}
+		if slices.ContainsFunc(s.Names, func(n string) bool { return excluded[n] || m.flights[n] != nil }) {
+			continue
+		}
+		out = append(out, s.clone())
+	}
+	slices.SortFunc(out, func(a, b ImageState) int { return a.LastUsedAt.Compare(b.LastUsedAt) })
+	if n := m.cfg.NumImagesToDeletePerCycle; n > 0 && len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+// remove deletes an image's tags and then the image, and forgets it. An
+// image already gone from Docker is forgotten too.
+func (m *Manager) remove(ctx context.Context, s ImageState) error {
+	// Removing by ID fails when several names point at the image, so the
+	// names go first; the last one removes the image itself.
+	for _, name := range s.Names {
+		if err := m.rt.RemoveImage(ctx, name); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return err
+		}
+	}
+	if err := m.rt.RemoveImage(ctx, s.ImageID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.states, s.ImageID)
+	if err := m.store.Delete(statemanager.BucketImages, s.ImageID); err != nil {
+		m.log.Warn("image cleanup: forgetting image state failed", keyImageID, s.ImageID, logging.KeyError, err)
+	}
+	return nil
+}
