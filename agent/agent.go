@@ -6,7 +6,9 @@
 //	→ host resources → EC2 identity (IMDS, 5 s budget, configured region fallback)
 //	→ state (agent.db or memory; host / cluster checks)
 //	→ RegisterContainerInstance (re-register with the saved ARN)
-//	→ persist metadata → introspection server → ACS session (until ctx ends)
+//	→ persist metadata → introspection server → image manager and task engine
+//	(wait until the engine has reconciled its saved tasks with Docker)
+//	→ state-change submitter → payload handler → ACS session (until ctx ends)
 //
 // On ctx cancel the supervisor stops the long-lived goroutines in reverse
 // start order, then the state file is closed. Containers are never touched
@@ -24,9 +26,11 @@ import (
 
 	"github.com/open-ecs/ecs-agent/acs"
 	"github.com/open-ecs/ecs-agent/agent/introspection"
+	"github.com/open-ecs/ecs-agent/agent/statechange"
 	"github.com/open-ecs/ecs-agent/config"
 	"github.com/open-ecs/ecs-agent/ec2metadata"
 	"github.com/open-ecs/ecs-agent/engine/dockerapi"
+	"github.com/open-ecs/ecs-agent/engine/runtime"
 	"github.com/open-ecs/ecs-agent/internal/backoff"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 	"github.com/open-ecs/ecs-agent/version"
@@ -45,6 +49,10 @@ const (
 
 // shutdownGrace bounds how long each component gets to stop.
 const shutdownGrace = 3 * time.Second
+
+// engineShutdownGrace is longer: task workers finish the Docker call and the
+// state write they are in before the state file is closed.
+const engineShutdownGrace = 15 * time.Second
 
 // DockerClient is what Run needs from the Docker engine.
 type DockerClient interface {
@@ -73,10 +81,16 @@ type Options struct {
 	Docker DockerClient
 	// IMDS replaces the EC2 metadata client.
 	IMDS IdentityResolver
-	// OnReady is called once registration is done and introspection serves.
+	// Runtime replaces the Docker client as the task engine's container
+	// runtime (tests use engine/enginetest's fake). Required when Docker is
+	// set to something that is not a runtime.Runtime.
+	Runtime runtime.Runtime
+	// OnReady is called once registration is done, the task engine is ready
+	// and the ACS session has started.
 	OnReady func(Status)
 
 	// Test seams.
+	newTaskSystem  func(engineDeps) (taskSystem, error)
 	memInfoPath    string
 	registerPolicy *retryPolicy
 	dockerBackoff  time.Duration
@@ -103,7 +117,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	log := baseLog
 	log.Info("starting", logging.KeyVersion, version.String(), logging.KeyCluster, cfg.Cluster)
 
-	docker := opts.Docker
+	docker, rt := opts.Docker, opts.Runtime
 	if docker == nil {
 		c, err := dockerapi.New(cfg.DockerEndpoint)
 		if err != nil {
@@ -111,6 +125,13 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		}
 		defer c.Close()
 		docker = c
+	}
+	if rt == nil {
+		r, ok := docker.(runtime.Runtime)
+		if !ok {
+			return errors.New("agent: Options.Runtime is required when Options.Docker is not a container runtime")
+		}
+		rt = r
 	}
 	dv, err := dockerVersion(ctx, docker, opts.dockerBackoff, log)
 	if err != nil {
@@ -172,6 +193,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		Resources:   res,
 		Docker:      dv,
 		Custom:      cfg.InstanceAttributes,
+		Caps:        engineCapabilities(cfg, dv),
 		Tags:        cfg.ContainerInstanceTags,
 	}, pol, log)
 	if err != nil {
@@ -187,7 +209,20 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	if err != nil {
 		return fmt.Errorf("introspection server (ECS_INTROSPECTION_ADDR=%s): %w", cfg.IntrospectionAddr, err)
 	}
-	intro := introspection.New(introspection.Options{Logger: log})
+	build := opts.newTaskSystem
+	if build == nil {
+		build = newTaskSystem
+	}
+	tasks, err := build(engineDeps{Runtime: rt, Store: store, Config: cfg, Resources: res, Logger: log})
+	if err != nil {
+		_ = ln.Close()
+		return terminal(fmt.Errorf("task engine: %w", err))
+	}
+	introOpts := introspection.Options{Logger: log}
+	if tasks.Engine != nil {
+		introOpts.Tasks = introspectionTasks(tasks.Engine)
+	}
+	intro := introspection.New(introOpts)
 	intro.Publish(&introspection.Snapshot{Metadata: introspection.MetadataResponse{
 		Cluster:              cfg.Cluster,
 		ContainerInstanceArn: reg.ContainerInstanceARN,
@@ -198,8 +233,21 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	defer sup.stop(shutdownGrace)
 	sup.start("introspection", func(ctx context.Context) error { return intro.Serve(ctx, ln) })
 
+	var handler *acsHandler
+	if tasks.Engine != nil {
+		if err := startTaskSystem(ctx, sup, tasks, log); err != nil {
+			return err
+		}
+		sup.start("statechange", statechange.New(statechange.Options{
+			Source: tasks.Engine, API: api, Cluster: cfg.Cluster, Logger: baseLog,
+		}).Run)
+		handler = newACSHandler(tasks.Engine, nil, log)
+	} else {
+		log.Warn("no task engine: task payloads are not acknowledged")
+	}
+
 	endpoints := newPollEndpoints(api, cfg.Cluster, reg.ContainerInstanceARN, log)
-	session := acs.NewSession(acs.Options{
+	acsOpts := acs.Options{
 		DiscoverEndpoint:     endpoints.ACS,
 		OnConnected:          endpoints.Connected,
 		Cluster:              cfg.Cluster,
@@ -211,7 +259,17 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		Credentials:          awsCfg.Credentials,
 		TLSConfig:            acsTLS,
 		Logger:               baseLog, // acs adds the instance ARN itself
-	})
+	}
+	if handler != nil {
+		acsOpts.Handler = handler.Handle
+	}
+	session := acs.NewSession(acsOpts)
+	if handler != nil {
+		// The handler replies through the session it serves; Handle is only
+		// called once session.Run has started.
+		handler.send = session
+		sup.start("payloads", handler.Run)
+	}
 	sup.start("acs", session.Run)
 
 	if opts.OnReady != nil {

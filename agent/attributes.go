@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/open-ecs/ecs-agent/config"
 	"github.com/open-ecs/ecs-agent/engine/dockerapi"
 )
 
@@ -18,7 +19,48 @@ const (
 	attrAvailabilityZone = "ecs.availability-zone" // returned by the backend, never sent
 
 	capabilityPrefixLegacy = "com.amazonaws.ecs.capability."
+	capabilityPrefix       = "ecs.capability."
 )
+
+// Capabilities the task engine provides (reference §4). They are advertised
+// only when the engine runs, so the backend never places a task this agent
+// cannot honour.
+const (
+	capContainerOrdering   = capabilityPrefix + "container-ordering"
+	capContainerPortRange  = capabilityPrefix + "network.container-port-range"
+	capRestartPolicy       = capabilityPrefix + "container-restart-policy"
+	capHealthCheck         = capabilityPrefix + "container-health-check"
+	capPrivileged          = capabilityPrefixLegacy + "privileged-container"
+	capLoggingDriverPrefix = capabilityPrefixLegacy + "logging-driver."
+
+	// healthCheckAPI is the first Docker API with container health checks.
+	healthCheckAPI = "1.24"
+)
+
+// loggingDriverAPI is the first Docker API version of each log driver the
+// engine can configure. awsfirelens is left out: it needs a FireLens log
+// router container, which the engine does not provide.
+var loggingDriverAPI = map[string]string{
+	"json-file": "1.18", "syslog": "1.18", "journald": "1.19", "gelf": "1.20", "fluentd": "1.20",
+	"awslogs": "1.21", "splunk": "1.22", "logentries": "1.25", "sumologic": "1.29", "none": "1.19",
+}
+
+// engineCapabilities lists the capabilities of the task engine under cfg.
+func engineCapabilities(cfg *config.Config, docker dockerapi.VersionInfo) []string {
+	caps := []string{capContainerOrdering, capContainerPortRange, capRestartPolicy}
+	if !cfg.DisableDockerHealthCheck && docker.Supports(healthCheckAPI) {
+		caps = append(caps, capHealthCheck)
+	}
+	if !cfg.PrivilegedDisabled {
+		caps = append(caps, capPrivileged)
+	}
+	for _, d := range cfg.AvailableLoggingDrivers {
+		if api, ok := loggingDriverAPI[d]; ok && docker.Supports(api) {
+			caps = append(caps, capLoggingDriverPrefix+d)
+		}
+	}
+	return caps
+}
 
 // dockerRemoteAPIVersions are the docker-remote-api capabilities the
 // incumbent advertises: 1.17 to 1.32, except 1.26, 1.27 and 1.31.
@@ -39,13 +81,13 @@ func cpuArchitecture(goarch string) string {
 	}
 }
 
-// registrationAttributes lists what this agent really supports today: the
-// OS attributes and the Docker API versions the engine accepts. Capabilities
-// that depend on the task engine (logging drivers, privileged, task IAM
-// roles, ECR) are added with the engine, not promised before. custom
+// registrationAttributes lists what this agent really supports: the OS
+// attributes, the Docker API versions the engine accepts and caps (the task
+// engine's capabilities, see engineCapabilities). Task IAM roles, ECR and
+// the rest are not promised before they work. custom
 // (ECS_INSTANCE_ATTRIBUTES) is included only on first registration, as the
 // incumbent does; pass nil on re-registration.
-func registrationAttributes(docker dockerapi.VersionInfo, custom map[string]string) []ecstypes.Attribute {
+func registrationAttributes(docker dockerapi.VersionInfo, caps []string, custom map[string]string) []ecstypes.Attribute {
 	attrs := []ecstypes.Attribute{
 		{Name: aws.String(attrOSType), Value: aws.String("linux")},
 		{Name: aws.String(attrOSFamily), Value: aws.String("LINUX")},
@@ -55,6 +97,9 @@ func registrationAttributes(docker dockerapi.VersionInfo, custom map[string]stri
 		if docker.Supports(v) {
 			attrs = append(attrs, ecstypes.Attribute{Name: aws.String(capabilityPrefixLegacy + "docker-remote-api." + v)})
 		}
+	}
+	for _, c := range caps {
+		attrs = append(attrs, ecstypes.Attribute{Name: aws.String(c)})
 	}
 	names := make([]string, 0, len(custom))
 	for k := range custom {

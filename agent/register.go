@@ -60,6 +60,7 @@ type registerRequest struct {
 	Resources   HostResources
 	Docker      dockerapi.VersionInfo
 	Custom      map[string]string // ECS_INSTANCE_ATTRIBUTES
+	Caps        []string          // the task engine's capabilities
 	Tags        map[string]string // ECS_CONTAINER_INSTANCE_TAGS
 }
 
@@ -82,7 +83,7 @@ func (r registerRequest) input() *ecs.RegisterContainerInstanceInput {
 		InstanceIdentityDocument:          aws.String(r.Identity.Document),
 		InstanceIdentityDocumentSignature: aws.String(r.Identity.Signature),
 		TotalResources:                    r.Resources.registrationResources(),
-		Attributes:                        registrationAttributes(r.Docker, custom),
+		Attributes:                        registrationAttributes(r.Docker, r.Caps, custom),
 		VersionInfo: &ecstypes.VersionInfo{
 			AgentVersion:  aws.String(version.Version),
 			AgentHash:     aws.String(version.GitHash),

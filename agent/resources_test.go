@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/open-ecs/ecs-agent/config"
 	"github.com/open-ecs/ecs-agent/engine/dockerapi"
 )
 
@@ -65,7 +66,9 @@ func TestRegistrationResourcesWireShape(t *testing.T) {
 
 func TestRegistrationAttributes(t *testing.T) {
 	docker := dockerapi.VersionInfo{ServerVersion: "20.10.24", APIVersion: "1.41", MinAPIVersion: "1.12"}
-	attrs := registrationAttributes(docker, map[string]string{"stack": "prod", "az-pref": "b"})
+	cfg := config.Default()
+	cfg.AvailableLoggingDrivers = []string{"json-file", "awslogs", "awsfirelens"}
+	attrs := registrationAttributes(docker, engineCapabilities(cfg, docker), map[string]string{"stack": "prod", "az-pref": "b"})
 	got := map[string]string{}
 	var order []string
 	for _, a := range attrs {
@@ -90,16 +93,23 @@ func TestRegistrationAttributes(t *testing.T) {
 	assert.ElementsMatch(t, []string{"1.17", "1.18", "1.19", "1.20", "1.21", "1.22", "1.23", "1.24",
 		"1.25", "1.28", "1.29", "1.30", "1.32"}, apis, "1.26, 1.27 and 1.31 are never advertised")
 
+	for _, name := range []string{
+		"ecs.capability.container-ordering", "ecs.capability.network.container-port-range",
+		"ecs.capability.container-restart-policy", "ecs.capability.container-health-check",
+		"com.amazonaws.ecs.capability.privileged-container",
+		"com.amazonaws.ecs.capability.logging-driver.json-file", "com.amazonaws.ecs.capability.logging-driver.awslogs",
+	} {
+		assert.Contains(t, got, name)
+	}
 	for name := range got {
-		assert.NotContains(t, name, "logging-driver", "no engine capabilities yet")
-		assert.NotContains(t, name, "privileged")
+		assert.NotContains(t, name, "awsfirelens", "no FireLens router")
 		assert.NotContains(t, name, "task-iam-role")
 		assert.NotEqual(t, "ecs.availability-zone", name, "the backend sets the AZ")
 	}
 }
 
 func TestRegistrationAttributesOldEngine(t *testing.T) {
-	attrs := registrationAttributes(dockerapi.VersionInfo{APIVersion: "1.24", MinAPIVersion: "1.18"}, nil)
+	attrs := registrationAttributes(dockerapi.VersionInfo{APIVersion: "1.24", MinAPIVersion: "1.18"}, nil, nil)
 	var apis []string
 	for _, a := range attrs {
 		if v, ok := strings.CutPrefix(*a.Name, "com.amazonaws.ecs.capability.docker-remote-api."); ok {
@@ -107,6 +117,18 @@ func TestRegistrationAttributesOldEngine(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"1.18", "1.19", "1.20", "1.21", "1.22", "1.23", "1.24"}, apis)
+}
+
+func TestEngineCapabilitiesFollowConfig(t *testing.T) {
+	cfg := config.Default()
+	cfg.PrivilegedDisabled = true
+	cfg.DisableDockerHealthCheck = true
+	cfg.AvailableLoggingDrivers = []string{"none", "gelf"}
+	caps := engineCapabilities(cfg, dockerapi.VersionInfo{APIVersion: "1.19", MinAPIVersion: "1.12"})
+	assert.Equal(t, []string{
+		"ecs.capability.container-ordering", "ecs.capability.network.container-port-range",
+		"ecs.capability.container-restart-policy", "com.amazonaws.ecs.capability.logging-driver.none",
+	}, caps, "no privileged, no health check, gelf needs API 1.20")
 }
 
 func TestCPUArchitecture(t *testing.T) {

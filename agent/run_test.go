@@ -16,6 +16,7 @@ import (
 	"github.com/open-ecs/ecs-agent/config"
 	"github.com/open-ecs/ecs-agent/ec2metadata"
 	"github.com/open-ecs/ecs-agent/engine/dockerapi"
+	"github.com/open-ecs/ecs-agent/engine/enginetest"
 	"github.com/open-ecs/ecs-agent/statemanager"
 	"github.com/open-ecs/ecs-agent/version"
 )
@@ -77,6 +78,7 @@ func newHarness(t *testing.T) *harness {
 		imds: fakeIMDS{ident: ec2metadata.Identity{InstanceID: "i-0001", AvailabilityZone: "us-west-2a"}}}
 	h.opts = Options{
 		Docker:         &fakeDocker{info: dockerapi.VersionInfo{ServerVersion: "20.10.24", APIVersion: "1.41", MinAPIVersion: "1.12"}},
+		Runtime:        enginetest.NewFake(),
 		memInfoPath:    writeMemInfo(t, 4*1024*1024),
 		registerPolicy: &fastPolicy,
 		dockerBackoff:  time.Millisecond,

@@ -44,6 +44,7 @@ type ecsStub struct {
 	dropAttr  string // leave this attribute out of the echo
 	nextARN   int
 	userAgent string
+	stsc      []map[string]any
 }
 
 func newECSStub(t *testing.T) *ecsStub {
@@ -127,6 +128,9 @@ func (s *ecsStub) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.writeJSON(w, map[string]any{"endpoint": s.srv.URL, "telemetryEndpoint": s.srv.URL + "/tcs"})
+	case "SubmitTaskStateChange":
+		s.stsc = append(s.stsc, in)
+		s.writeJSON(w, map[string]any{"acknowledgment": "ok"})
 	default:
 		s.writeErr(w, stubError{400, "UnknownOperationException"})
 	}
@@ -229,3 +233,9 @@ func (s *ecsStub) set(f func(s *ecsStub)) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+func (s *ecsStub) stateChanges() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]map[string]any(nil), s.stsc...)
+}

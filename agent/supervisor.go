@@ -28,6 +28,7 @@ type supervisor struct {
 
 type proc struct {
 	name   string
+	grace  time.Duration // 0: the grace passed to stop
 	cancel context.CancelFunc
 	exited chan struct{}
 }
@@ -37,8 +38,14 @@ func newSupervisor(parent context.Context, log *slog.Logger) *supervisor {
 }
 
 func (s *supervisor) start(name string, run func(ctx context.Context) error) {
+	s.startWithGrace(name, 0, run)
+}
+
+// startWithGrace is start for a component that needs longer than the
+// default grace to stop (0 means the default).
+func (s *supervisor) startWithGrace(name string, grace time.Duration, run func(ctx context.Context) error) {
 	ctx, cancel := context.WithCancel(s.parent)
-	p := &proc{name: name, cancel: cancel, exited: make(chan struct{})}
+	p := &proc{name: name, grace: grace, cancel: cancel, exited: make(chan struct{})}
 	s.mu.Lock()
 	s.procs = append(s.procs, p)
 	s.mu.Unlock()
@@ -79,11 +86,15 @@ func (s *supervisor) stop(grace time.Duration) {
 	for i := len(procs) - 1; i >= 0; i-- {
 		p := procs[i]
 		p.cancel()
-		t := time.NewTimer(grace)
+		wait := grace
+		if p.grace > 0 {
+			wait = p.grace
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-p.exited:
 		case <-t.C:
-			s.log.Warn("component did not stop in time", logging.KeyComponent, p.name, logging.KeyDuration, grace)
+			s.log.Warn("component did not stop in time", logging.KeyComponent, p.name, logging.KeyDuration, wait)
 		}
 		t.Stop()
 	}
