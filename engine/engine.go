@@ -232,6 +232,13 @@ func (e *Engine) AddTask(ctx context.Context, wt *wire.Task) error {
 		return ErrNotRunning // persisted: the next Run picks it up
 	}
 	e.register(w)
+	if t.DesiredStatus == statusRunning {
+		// Queue for host resources here, not in the worker, so that tasks
+		// queue in the order they arrived.
+		if n := taskNeed(t); e.res.impossible(n) == "" {
+			w.grant = e.res.acquire(t.ARN, n)
+		}
+	}
 	ctxRun := e.runCtx
 	e.wg.Go(func() { w.run(ctxRun, func() {}) })
 	e.log.Info("task added", logging.KeyTask, t.ARN, logging.KeyTaskFamily, t.Family)

@@ -240,12 +240,14 @@ func (w *worker) step(ctx context.Context) {
 				}
 			}
 		}
+		if t.DesiredStatus != statusStopped && !t.ResourcesAcquired && !w.waitResources() &&
+			t.DesiredStatus != statusStopped {
+			break // queued for host resources
+		}
 		if t.DesiredStatus == statusStopped {
 			for _, c := range t.Containers {
 				c.DesiredStatus = statusStopped
 			}
-		} else if !t.ResourcesAcquired && !w.waitResources() {
-			break
 		}
 		for _, c := range t.Containers {
 			if !w.inflight[c.Name] && w.advance(ctx, c, now) {
