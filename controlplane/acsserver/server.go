@@ -71,6 +71,11 @@ type Options struct {
 	// (AckRequest, IAMRoleCredentialsAckRequest, ...). It runs on the
 	// connection's reader goroutine: slow work must be handed off.
 	OnMessage func(containerInstanceARN string, msg any)
+	// OnConnect is called for every new session once it is registered, so
+	// that Send reaches it (for example to resend what the instance has not
+	// acknowledged). It runs on the connection's goroutine before the
+	// session serves: slow work must be handed off.
+	OnConnect func(containerInstanceARN string)
 }
 
 // Server is the ACS endpoint. It is an http.Handler.
@@ -175,6 +180,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.Info("agent connected to ACS",
 		logging.KeyVersion, q.Get("agentVersion"), "agentHash", q.Get("agentHash"),
 		logging.KeyDockerVersion, q.Get("dockerVersion"), "sendCredentials", q.Get("sendCredentials"))
+	if s.o.OnConnect != nil {
+		s.o.OnConnect(arn)
+	}
 	reason := sess.run()
 	s.unregister(sess)
 	close(sess.done)
