@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -227,4 +228,21 @@ func stopOf(t *wire.Task) *wire.Task {
 	c := *t
 	c.DesiredStatus = StatusStopped
 	return &c
+}
+
+func wireScratchVolume(name string) wire.Volume {
+	return wire.Volume{Name: name, Type: wire.VolumeTypeDocker, DockerVolumeConfiguration: &wire.DockerVolumeConfiguration{Scope: wire.ScopeTask, Driver: "local"}}
+}
+
+func wireMount(volume, path string) wire.MountPoint {
+	return wire.MountPoint{SourceVolume: volume, ContainerPath: path}
+}
+
+// spec0Volume is the docker volume name in the first bind of "main".
+func (h *harness) spec0Volume(t *testing.T) string {
+	var host struct{ Binds []string }
+	require.NoError(t, json.Unmarshal(h.rt.spec("main").HostConfig, &host))
+	require.NotEmpty(t, host.Binds)
+	name, _, _ := strings.Cut(host.Binds[0], ":")
+	return name
 }
