@@ -105,9 +105,10 @@ func (c *Client) InspectContainer(ctx context.Context, idOrName string) (runtime
 // containerFromInspect converts Docker's inspect document. Every pointer in
 // it may be nil on odd engines, so each is checked.
 func containerFromInspect(r container.InspectResponse) runtime.Container {
-	out := runtime.Container{ImageID: r.Image}
+	var out runtime.Container
 	if r.ContainerJSONBase != nil {
 		out.ID = r.ID
+		out.ImageID = r.Image
 		out.Name = strings.TrimPrefix(r.Name, "/")
 		out.CreatedAt = parseDockerTime(r.Created)
 		if s := r.State; s != nil {

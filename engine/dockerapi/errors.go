@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/client"
 
 	"github.com/open-ecs/ecs-agent/engine/runtime"
 )
@@ -62,7 +61,7 @@ func classify(err error, conflict bool) error {
 		return err
 	}
 	switch {
-	case client.IsErrNotFound(err):
+	case cerrdefs.IsNotFound(err):
 		return &dockerError{kind: runtime.ErrNotFound, err: err}
 	case conflict && cerrdefs.IsConflict(err):
 		return &dockerError{kind: runtime.ErrConflict, err: err}

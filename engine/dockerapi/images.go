@@ -24,8 +24,9 @@ var errInactive = errors.New("pull inactivity timer fired")
 func (c *Client) PullImage(ctx context.Context, ref string, opts runtime.PullOptions) error {
 	var po image.PullOptions
 	if a := opts.Auth; a != nil {
+		// Email is not sent: registries ignore it since API 1.23.
 		enc, err := registry.EncodeAuthConfig(registry.AuthConfig{
-			Username: a.Username, Password: a.Password, Email: a.Email,
+			Username: a.Username, Password: a.Password,
 			ServerAddress: a.ServerAddress, IdentityToken: a.IdentityToken,
 		})
 		if err != nil {
