@@ -303,3 +303,35 @@ func TestTaskDefinitionWireShape(t *testing.T) {
 		assert.Contains(t, c, member, "ECS sends [] for an empty %s", member)
 	}
 }
+
+// Concurrent registrations of one family get distinct, gapless revisions:
+// reading the last revision and writing the next happen in one transaction.
+func TestRegisterTaskDefinitionConcurrent(t *testing.T) {
+	f := newFixture(t)
+	const n = 8
+	revs := make(chan int32, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			out, err := f.ecs.RegisterTaskDefinition(context.Background(), webDef("web"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			revs <- out.TaskDefinition.Revision
+		}()
+	}
+	seen := map[int32]bool{}
+	for range n {
+		select {
+		case err := <-errs:
+			require.NoError(t, err)
+		case r := <-revs:
+			assert.False(t, seen[r], "revision %d given twice", r)
+			seen[r] = true
+		}
+	}
+	for r := int32(1); r <= n; r++ {
+		assert.True(t, seen[r], "revision %d missing", r)
+	}
+}

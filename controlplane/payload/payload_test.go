@@ -3,6 +3,7 @@ package payload
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -309,4 +310,20 @@ func TestParseSizes(t *testing.T) {
 		_, err := ParseMemory(s)
 		assert.ErrorIs(t, err, ErrInvalidSize, s)
 	}
+}
+
+// FuzzParseSizes checks that no input panics and that what parses is a
+// positive size.
+func FuzzParseSizes(f *testing.F) {
+	for _, s := range []string{"1024", "1 vCPU", "0.5 GB", "512", "NaN gb", "-0 vcpu", "1e9 GB", " 2 MiB "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, parse := range []func(string) (int, error){ParseCPU, ParseMemory} {
+			n, err := parse(s)
+			if err == nil && s != "" && n <= 0 && strings.TrimSpace(s) != "" {
+				t.Errorf("%q parsed as %d", s, n)
+			}
+		}
+	})
 }

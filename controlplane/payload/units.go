@@ -24,10 +24,14 @@ func ParseCPU(s string) (int, error) {
 // returns MiB; "" is 0.
 func ParseMemory(s string) (int, error) {
 	v := strings.ToLower(strings.TrimSpace(s))
-	if n, ok := strings.CutSuffix(v, "mib"); ok {
-		v = n
-	} else if n, ok := strings.CutSuffix(v, "mb"); ok {
-		v = n
+	for _, unit := range []string{"mib", "mb"} {
+		if n, ok := strings.CutSuffix(v, unit); ok {
+			if strings.TrimSpace(n) == "" {
+				return 0, fmt.Errorf("%q: %w", s, ErrInvalidSize)
+			}
+			v = strings.TrimSpace(n)
+			break
+		}
 	}
 	return parseSize(v, "gb", 1024)
 }
