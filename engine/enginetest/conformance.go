@@ -36,6 +36,7 @@ func RunConformance(t *testing.T, newRuntime func(t *testing.T) Harness) {
 		{"NameConflict", testNameConflict},
 		{"NotFound", testNotFound},
 		{"Events", testEvents},
+		{"EventsEndWithContext", testEventsEnd},
 		{"HealthEvents", testHealthEvents},
 		{"LabelsAndList", testLabelsAndList},
 		{"PortBindings", testPortBindings},
@@ -405,4 +406,26 @@ func testRemoveRunning(t *testing.T, s *suite) {
 	_, err := s.rt.InspectContainer(t.Context(), id)
 	require.ErrorIs(t, err, runtime.ErrNotFound)
 	require.ErrorIs(t, s.rt.RemoveContainer(t.Context(), id), runtime.ErrNotFound)
+}
+
+func testEventsEnd(t *testing.T, s *suite) {
+	ctx, cancel := context.WithCancel(t.Context())
+	evc, errc := s.rt.Events(ctx)
+	cancel()
+	deadline := time.After(waitTimeout)
+	for open := true; open; {
+		select {
+		case _, open = <-evc:
+		case <-deadline:
+			t.Fatal("the event channel stays open after the context ended")
+		}
+	}
+	select {
+	case err := <-errc:
+		require.NoError(t, err, "a cancelled context is not a stream error")
+	case <-deadline:
+		t.Fatal("no value on the error channel after the context ended")
+	}
+	_, open := <-errc
+	assert.False(t, open, "the error channel is closed")
 }

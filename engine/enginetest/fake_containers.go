@@ -249,10 +249,7 @@ func (f *Fake) exit(fc *fakeContainer, code int) {
 	fc.c.State = runtime.StateExited
 	fc.c.ExitCode = code
 	fc.c.FinishedAt = f.now()
-	fc.c.Ports = nil
-	if fc.c.Health != "" {
-		fc.c.Health = runtime.HealthUnhealthy
-	}
+	fc.c.Ports = nil // Docker reports no bindings for a stopped container
 	close(fc.exited)
 	f.emit(fc, runtime.EventDie, &code)
 }
