@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/open-ecs/ecs-agent/agent/statechange"
 	"github.com/open-ecs/ecs-agent/version"
 )
 
@@ -30,6 +31,7 @@ type ecsAPI interface {
 	RegisterContainerInstance(ctx context.Context, in *ecs.RegisterContainerInstanceInput, opts ...func(*ecs.Options)) (*ecs.RegisterContainerInstanceOutput, error)
 	CreateCluster(ctx context.Context, in *ecs.CreateClusterInput, opts ...func(*ecs.Options)) (*ecs.CreateClusterOutput, error)
 	DiscoverPollEndpoint(ctx context.Context, in *ecs.DiscoverPollEndpointInput, opts ...func(*ecs.Options)) (*ecs.DiscoverPollEndpointOutput, error)
+	statechange.API
 }
 
 var _ ecsAPI = (*ecs.Client)(nil)
