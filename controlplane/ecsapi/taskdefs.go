@@ -385,7 +385,8 @@ func (a *API) listTaskDefinitions(_ context.Context, _ *http.Request, body []byt
 			return internal("list task definitions", err)
 		}
 		for _, td := range all {
-			if td.Status == in.Status && strings.HasPrefix(td.Family, in.FamilyPrefix) {
+			// Despite its name, ECS matches familyPrefix as the whole family.
+			if td.Status == in.Status && (in.FamilyPrefix == "" || td.Family == in.FamilyPrefix) {
 				keys = append(keys, taskDefListKey(td.Family, td.Revision))
 			}
 		}
@@ -431,14 +432,15 @@ type listTaskDefinitionFamiliesInput struct {
 }
 
 // listTaskDefinitionFamilies lists families with an ACTIVE revision
-// (status ACTIVE, the default), families with none (INACTIVE), or all.
+// (status ACTIVE), families with none (INACTIVE), or all (ALL, the default,
+// as in ECS).
 func (a *API) listTaskDefinitionFamilies(_ context.Context, _ *http.Request, body []byte) (any, error) {
 	var in listTaskDefinitionFamiliesInput
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
 	if in.Status == "" {
-		in.Status = store.StatusActive
+		in.Status = "ALL"
 	}
 	if !slices.Contains([]string{store.StatusActive, store.StatusInactive, "ALL"}, in.Status) {
 		return nil, invalidParam("status must be ACTIVE, INACTIVE or ALL, not %q.", in.Status)

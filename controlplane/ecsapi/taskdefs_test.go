@@ -193,12 +193,19 @@ func TestListTaskDefinitions(t *testing.T) {
 	want = append(want, tdARNPrefix+"a-b:1", tdARNPrefix+"b:1")
 	assert.Equal(t, want, all)
 
-	desc := listAllTaskDefs(t, f, &ecs.ListTaskDefinitionsInput{MaxResults: aws.Int32(5), FamilyPrefix: aws.String("a"),
+	desc := listAllTaskDefs(t, f, &ecs.ListTaskDefinitionsInput{MaxResults: aws.Int32(5), Sort: types.SortOrderDesc})
+	require.Len(t, desc, 11)
+	assert.Equal(t, tdARNPrefix+"b:1", desc[0])
+	assert.Equal(t, tdARNPrefix+"a-b:1", desc[1])
+	assert.Equal(t, tdARNPrefix+"a:10", desc[2])
+	assert.Equal(t, tdARNPrefix+"a:1", desc[10])
+
+	// familyPrefix names a whole family, as in ECS: "a" is not "a-b".
+	onlyA := listAllTaskDefs(t, f, &ecs.ListTaskDefinitionsInput{MaxResults: aws.Int32(3), FamilyPrefix: aws.String("a"),
 		Sort: types.SortOrderDesc})
-	require.Len(t, desc, 10)
-	assert.Equal(t, tdARNPrefix+"a-b:1", desc[0])
-	assert.Equal(t, tdARNPrefix+"a:10", desc[1])
-	assert.Equal(t, tdARNPrefix+"a:1", desc[9])
+	require.Len(t, onlyA, 9)
+	assert.Equal(t, tdARNPrefix+"a:10", onlyA[0])
+	assert.Equal(t, tdARNPrefix+"a:1", onlyA[8])
 
 	inactive := listAllTaskDefs(t, f, &ecs.ListTaskDefinitionsInput{Status: types.TaskDefinitionStatusInactive})
 	assert.Equal(t, []string{tdARNPrefix + "a:3"}, inactive)
@@ -250,7 +257,10 @@ func TestListTaskDefinitionFamilies(t *testing.T) {
 			in.NextToken = out.NextToken
 		}
 	}
-	assert.Equal(t, []string{"web", "worker"}, families(&ecs.ListTaskDefinitionFamiliesInput{MaxResults: aws.Int32(1)}))
+	assert.Equal(t, []string{"batch", "web", "worker"}, families(&ecs.ListTaskDefinitionFamiliesInput{MaxResults: aws.Int32(1)}),
+		"every family by default")
+	assert.Equal(t, []string{"web", "worker"}, families(&ecs.ListTaskDefinitionFamiliesInput{MaxResults: aws.Int32(1),
+		Status: types.TaskDefinitionFamilyStatusActive}))
 	assert.Equal(t, []string{"batch"}, families(&ecs.ListTaskDefinitionFamiliesInput{
 		Status: types.TaskDefinitionFamilyStatusInactive}))
 	assert.Equal(t, []string{"batch", "web", "worker"}, families(&ecs.ListTaskDefinitionFamiliesInput{
