@@ -270,6 +270,11 @@ func testHealthEvents(t *testing.T, s *suite) {
 	require.NoError(t, err)
 	assert.Equal(t, runtime.HealthHealthy, c.Health)
 
+	require.NoError(t, s.rt.StopContainer(t.Context(), id, 10*time.Second))
+	c, err = s.rt.InspectContainer(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, runtime.HealthUnhealthy, c.Health, "a stopped container is unhealthy")
+
 	plain := s.create(t, "nohealth", s.config(s.h.RunCmd, nil, nil), nil)
 	c, err = s.rt.InspectContainer(t.Context(), plain)
 	require.NoError(t, err)

@@ -250,6 +250,11 @@ func (f *Fake) exit(fc *fakeContainer, code int) {
 	fc.c.ExitCode = code
 	fc.c.FinishedAt = f.now()
 	fc.c.Ports = nil // Docker reports no bindings for a stopped container
+	if fc.c.Health != "" {
+		// Docker marks a stopped container with a health check unhealthy
+		// (without an event).
+		fc.c.Health = runtime.HealthUnhealthy
+	}
 	close(fc.exited)
 	f.emit(fc, runtime.EventDie, &code)
 }
