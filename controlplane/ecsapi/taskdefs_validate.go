@@ -363,7 +363,7 @@ func (v *taskDefValidator) healthCheck(c store.ContainerDefinition) error {
 		min, mx int
 	}{
 		{"interval", hc.Interval, 5, 300},
-		{"timeout", hc.Timeout, 2, 120},
+		{"timeout", hc.Timeout, 2, 60},
 		{"retries", hc.Retries, 1, 10},
 		{"startPeriod", hc.StartPeriod, 0, 300},
 	} {
@@ -416,9 +416,6 @@ func (v *taskDefValidator) misc(c store.ContainerDefinition) error {
 			return containerErr(c.Name, "dockerLabels keys must not be empty.")
 		}
 	}
-	if c.Hostname != "" && v.mode == store.NetworkModeHost {
-		return containerErr(c.Name, "hostname cannot be set in host network mode.")
-	}
 	return nil
 }
 
@@ -430,6 +427,20 @@ func (v *taskDefValidator) taskTotals() error {
 	}
 	if v.taskCPU > 0 && cpu > v.taskCPU {
 		return clientErr(CodeClientException, "cpu: the containers' cpu adds up to %d units, more than the task cpu (%d units).", cpu, v.taskCPU)
+	}
+	// What the containers reserve (memoryReservation, else memory) must fit
+	// in the task memory.
+	reserved := 0
+	for _, c := range v.td.ContainerDefinitions {
+		switch {
+		case c.MemoryReservation != nil:
+			reserved += *c.MemoryReservation
+		case c.Memory != nil:
+			reserved += *c.Memory
+		}
+	}
+	if v.taskMemMB > 0 && reserved > v.taskMemMB {
+		return clientErr(CodeClientException, "memory: the containers reserve %d MiB (memoryReservation, else memory), more than the task memory (%d MiB).", reserved, v.taskMemMB)
 	}
 	return nil
 }

@@ -93,7 +93,8 @@ func TestRegisterTaskDefinitionValidation(t *testing.T) {
 		{"tmpfs", tdBody([]string{`{"name":"a","image":"i","memory":64,"linuxParameters":{"tmpfs":[{"containerPath":"/t","size":0}]}}`}, ""), CodeClientException, []string{"'a'", "linuxParameters.tmpfs"}},
 		{"extra host ip", tdBody([]string{`{"name":"a","image":"i","memory":64,"extraHosts":[{"hostname":"db","ipAddress":"nope"}]}`}, ""), CodeClientException, []string{"'a'", "extraHosts", "ipAddress"}},
 		{"env name", tdBody([]string{`{"name":"a","image":"i","memory":64,"environment":[{"value":"x"}]}`}, ""), CodeClientException, []string{"'a'", "environment"}},
-		{"hostname in host mode", tdBody([]string{`{"name":"a","image":"i","memory":64,"hostname":"h"}`}, `"networkMode":"host"`), CodeClientException, []string{"'a'", "hostname", "host network mode"}},
+		{"health timeout", tdBody([]string{`{"name":"a","image":"i","memory":64,"healthCheck":{"command":["CMD","true"],"timeout":61}}`}, ""), CodeClientException, []string{"'a'", "healthCheck.timeout", "60"}},
+		{"reservations above task memory", tdBody([]string{`{"name":"a","image":"i","memoryReservation":300}`, `{"name":"b","image":"i","memory":300}`}, `"memory":"512"`), CodeClientException, []string{"memory", "600 MiB", "512 MiB"}},
 		{"too many tags", tdBody([]string{ok}, `"tags":[`+strings.Repeat(`{"key":"k","value":"v"},`, 50)+`{"key":"k"}]`), CodeInvalidParameter, []string{"Tags"}},
 		{"wrong type", `{"family":"f","containerDefinitions":[{"name":"a","image":"i","memory":"64"}]}`, CodeSerialization, []string{"memory"}},
 	}
@@ -129,6 +130,7 @@ func TestRegisterTaskDefinitionAccepts(t *testing.T) {
 		"task memory only":        tdBody([]string{`{"name":"a","image":"i"}`}, `"memory":"0.5 GB","cpu":"256"`),
 		"reservation only":        tdBody([]string{`{"name":"a","image":"i","memoryReservation":64}`}, ""),
 		"host mode same ports":    tdBody([]string{`{"name":"a","image":"i","memory":64,"portMappings":[{"containerPort":80,"hostPort":80},{"containerPort":81}]}`}, `"networkMode":"host"`),
+		"hostname in host mode":   tdBody([]string{`{"name":"a","image":"i","memory":64,"hostname":"h"}`}, `"networkMode":"host"`),
 		"none mode":               tdBody([]string{ok}, `"networkMode":"none"`),
 		"port range in bridge":    tdBody([]string{`{"name":"a","image":"i","memory":64,"portMappings":[{"containerPortRange":"8000-8010","protocol":"udp"}]}`}, `"networkMode":"bridge"`),
 		"healthy dependency":      tdBody([]string{`{"name":"db","image":"i","memory":64,"healthCheck":{"command":["CMD","true"]}}`, `{"name":"a","image":"i","memory":64,"dependsOn":[{"containerName":"db","condition":"HEALTHY"}],"links":["db"]}`}, ""),
