@@ -24,6 +24,7 @@ const (
 	maxRestartAttemptSecs  = 1800
 	maxIgnoredExitCodes    = 50
 	maxPlacementConstraint = 10
+	maxPortRanges          = 100
 )
 
 var (
@@ -251,6 +252,9 @@ func (v *taskDefValidator) ports(c store.ContainerDefinition) error {
 	if len(c.PortMappings) > 0 && v.mode == store.NetworkModeNone {
 		return containerErr(c.Name, "portMappings are not allowed in network mode none.")
 	}
+	if err := v.portOverlaps(c); err != nil {
+		return err
+	}
 	for _, pm := range c.PortMappings {
 		if pm.Protocol != "" && pm.Protocol != "tcp" && pm.Protocol != "udp" {
 			return containerErr(c.Name, "portMappings protocol %q is invalid; use tcp or udp.", pm.Protocol)
@@ -277,6 +281,51 @@ func (v *taskDefValidator) ports(c store.ContainerDefinition) error {
 	return nil
 }
 
+// portOverlaps enforces ECS's rules that a container port appears in one
+// mapping only (ranges included) and that a container has at most
+// maxPortRanges ranges. Malformed mappings are left to ports.
+func (v *taskDefValidator) portOverlaps(c store.ContainerDefinition) error {
+	used := map[string]bool{} // "<protocol>/<port>"
+	ranges := 0
+	for _, pm := range c.PortMappings {
+		proto := pm.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		lo, hi, ok := parsePortRange(pm.ContainerPortRange)
+		switch {
+		case ok:
+			ranges++
+		case pm.ContainerPortRange == "" && pm.ContainerPort != nil:
+			lo, hi = *pm.ContainerPort, *pm.ContainerPort
+		default:
+			continue
+		}
+		for p := lo; p <= hi; p++ {
+			key := proto + "/" + strconv.Itoa(p)
+			if used[key] {
+				return containerErr(c.Name, "portMappings: container port %d/%s appears in more than one mapping; each port may be mapped once.", p, proto)
+			}
+			used[key] = true
+		}
+	}
+	if ranges > maxPortRanges {
+		return containerErr(c.Name, "portMappings can have at most %d containerPortRange entries.", maxPortRanges)
+	}
+	return nil
+}
+
+// parsePortRange reads "first-last" with 1 <= first < last <= 65535.
+func parsePortRange(r string) (first, last int, ok bool) {
+	lo, hi, found := strings.Cut(r, "-")
+	a, errA := strconv.Atoi(lo)
+	b, errB := strconv.Atoi(hi)
+	if !found || errA != nil || errB != nil || a < 1 || b > 65535 || a >= b {
+		return 0, 0, false
+	}
+	return a, b, true
+}
+
 func (v *taskDefValidator) portRange(name string, pm store.PortMapping) error {
 	if v.mode != store.NetworkModeBridge {
 		return containerErr(name, "portMappings containerPortRange is supported only in bridge network mode.")
@@ -284,10 +333,7 @@ func (v *taskDefValidator) portRange(name string, pm store.PortMapping) error {
 	if pm.HostPort != nil || pm.ContainerPort != nil {
 		return containerErr(name, "portMappings containerPortRange %q must be given without containerPort and hostPort; host ports are assigned.", pm.ContainerPortRange)
 	}
-	lo, hi, ok := strings.Cut(pm.ContainerPortRange, "-")
-	a, errA := strconv.Atoi(lo)
-	b, errB := strconv.Atoi(hi)
-	if !ok || errA != nil || errB != nil || a < 1 || b > 65535 || a >= b {
+	if _, _, ok := parsePortRange(pm.ContainerPortRange); !ok {
 		return containerErr(name, "portMappings containerPortRange %q is invalid; use first-last with 1 <= first < last <= 65535.", pm.ContainerPortRange)
 	}
 	return nil

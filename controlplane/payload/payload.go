@@ -25,6 +25,10 @@ import (
 // launchTypeEC2 is the only launch type of this control plane.
 const launchTypeEC2 = "EC2"
 
+// defaultRestartAttemptPeriod is ECS's default restartAttemptPeriod in
+// seconds; it is sent explicitly so the agent need not know it.
+const defaultRestartAttemptPeriod = 300
+
 // noOverrides is what the wire overrides members carry: the overrides are
 // already applied.
 const noOverrides = "{}"
@@ -196,7 +200,7 @@ func restartPolicy(rp *store.RestartPolicy) *wire.RestartPolicy {
 	return &wire.RestartPolicy{
 		Enabled:              isTrue(rp.Enabled),
 		IgnoredExitCodes:     rp.IgnoredExitCodes,
-		RestartAttemptPeriod: intOr(rp.RestartAttemptPeriod, 0),
+		RestartAttemptPeriod: intOr(rp.RestartAttemptPeriod, defaultRestartAttemptPeriod),
 	}
 }
 

@@ -327,3 +327,13 @@ func FuzzParseSizes(f *testing.F) {
 		}
 	})
 }
+
+func TestTaskRestartPolicyDefault(t *testing.T) {
+	def := webDefinition()
+	def.ContainerDefinitions[1].RestartPolicy = &store.RestartPolicy{Enabled: ptr(true)}
+	task, err := Task(def, webInput)
+	require.NoError(t, err)
+	require.NotNil(t, task.Containers[1].RestartPolicy)
+	assert.Equal(t, wire.RestartPolicy{Enabled: true, RestartAttemptPeriod: 300}, *task.Containers[1].RestartPolicy,
+		"the ECS default period is sent explicitly")
+}
