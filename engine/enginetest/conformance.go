@@ -180,6 +180,7 @@ func testLifecycle(t *testing.T, s *suite) {
 }
 
 func testStopRunning(t *testing.T, s *suite) {
+	next := s.events(t)
 	id := s.create(t, "stop", s.config(s.h.RunCmd, nil, nil), nil)
 	require.NoError(t, s.rt.StartContainer(t.Context(), id))
 	c, err := s.rt.InspectContainer(t.Context(), id)
@@ -193,6 +194,10 @@ func testStopRunning(t *testing.T, s *suite) {
 	assert.Equal(t, runtime.StateExited, c.State)
 	assert.Equal(t, 143, c.ExitCode, "the command exits 143 on SIGTERM")
 	assert.False(t, c.FinishedAt.IsZero())
+	ev := next(id, action(runtime.EventDie))
+	require.NotNil(t, ev.ExitCode)
+	assert.Equal(t, 143, *ev.ExitCode)
+	next(id, action(runtime.EventStop))
 
 	require.NoError(t, s.rt.StopContainer(t.Context(), id, time.Second), "stopping a stopped container")
 }
