@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
+	rt "github.com/open-ecs/ecs-agent/engine/runtime"
 	"github.com/open-ecs/ecs-agent/statemanager"
 )
 
@@ -150,5 +151,51 @@ func TestTwoAgentsShareDocker(t *testing.T) {
 		assert.Equal(t, "running", info.State)
 		var rec containerRecord
 		require.Error(t, a.store.Get(statemanager.BucketContainers, "tb-main", &rec))
+	})
+}
+
+func TestCreateTimeoutThatReachedDockerIsAdopted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		first := true
+		h.rt.onCreate = func(ctx context.Context, spec rt.CreateSpec) (string, bool, error) {
+			if !first {
+				return "", false, nil
+			}
+			first = false
+			_, err := h.rt.Fake.CreateContainer(ctx, spec)
+			require.NoError(t, err)
+			return "", true, context.DeadlineExceeded
+		}
+		h.start()
+		task := newTask("late", "main")
+		h.add(task)
+		synctest.Wait()
+		assert.Equal(t, StatusRunning, h.snap(task.ARN).KnownStatus)
+		assert.Len(t, h.rt.Containers(), 1)
+	})
+}
+
+func TestCallsAfterCleanupAndShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.cfg.TaskCleanupWaitDuration = time.Second
+		h.start()
+		task := newTask("gone", "main")
+		task.Containers[0].Command = exitCmd(0)
+		h.add(task)
+		synctest.Wait()
+		r := h.mustReport(task.ARN)
+		require.Equal(t, StatusStopped, r.Status)
+		require.NoError(t, h.e.MarkReported(context.Background(), task.ARN, r.Version))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Empty(t, h.e.Snapshot())
+		assert.NoError(t, h.e.MarkReported(context.Background(), task.ARN, r.Version), "a cleaned-up task is no error")
+		assert.Empty(t, h.rt.Containers())
+
+		e := h.e
+		h.stop()
+		assert.ErrorIs(t, e.AddTask(context.Background(), newTask("late", "main")), ErrNotRunning)
 	})
 }

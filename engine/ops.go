@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -151,9 +152,11 @@ func (w *worker) launchCreate(ctx context.Context, c *container, now time.Time) 
 			cctx, cancel := context.WithTimeout(ctx, timeoutOr(e.o.Config.ContainerCreateTimeout, 4*time.Minute))
 			defer cancel()
 			id, err := e.o.Runtime.CreateContainer(cctx, spec)
-			if errors.Is(err, rt.ErrConflict) {
-				// Our own persisted name: a create that succeeded before a
-				// crash or timeout. Adopt it rather than make a duplicate.
+			if err != nil && ctx.Err() == nil {
+				// The name is ours and unique: if a container has it, the
+				// create reached Docker (an earlier attempt, or this one
+				// before a timeout). Adopt it rather than leak it or make
+				// a duplicate.
 				info, ierr := e.inspectContainer(ctx, spec.Name)
 				if ierr == nil && info.Labels[LabelTaskARN] == t.ARN {
 					id, err = info.ID, nil
@@ -520,7 +523,11 @@ func (w *worker) cleanupDue(ctx context.Context) bool {
 		return false
 	}
 	if w.cleanupAt.IsZero() {
-		w.cleanupAt = now.Add(w.e.o.Config.TaskCleanupWaitDuration)
+		wait := w.e.o.Config.TaskCleanupWaitDuration
+		if j := w.e.o.Config.TaskCleanupWaitDurationJitter; j > 0 {
+			wait += rand.N(j)
+		}
+		w.cleanupAt = now.Add(wait)
 	}
 	if now.Before(w.cleanupAt) {
 		w.wakeAt(w.cleanupAt)
@@ -539,6 +546,13 @@ func (w *worker) cleanupDue(ctx context.Context) bool {
 func (w *worker) cleanup(ctx context.Context) error {
 	t, e := w.t, w.e
 	for _, c := range t.Containers {
+		if c.DockerID == "" && c.DockerName != "" {
+			// A create whose outcome was never recorded: remove the
+			// container only if it is this task's.
+			if info, err := e.inspectContainer(ctx, c.DockerName); err == nil && info.Labels[LabelTaskARN] == t.ARN {
+				c.DockerID = info.ID
+			}
+		}
 		if c.DockerID != "" {
 			rctx, cancel := context.WithTimeout(ctx, removeTimeout)
 			err := e.o.Runtime.RemoveContainer(rctx, c.DockerID)

@@ -39,6 +39,8 @@ type inbox struct {
 	signal chan struct{} // buffer 1
 
 	mu         sync.Mutex
+	gone       bool  // the worker ended: answer at once with goneErr
+	goneErr    error // nil after cleanup (nothing left to persist), else why
 	desired    status
 	ack        uint64
 	waiters    []chan error // answered after the next save
@@ -70,6 +72,11 @@ func (w *worker) poke() {
 func (w *worker) post(update func(in *inbox)) chan error {
 	done := make(chan error, 1)
 	w.in.mu.Lock()
+	if w.in.gone {
+		done <- w.in.goneErr
+		w.in.mu.Unlock()
+		return done
+	}
 	update(&w.in)
 	w.in.waiters = append(w.in.waiters, done)
 	w.in.mu.Unlock()
@@ -118,6 +125,21 @@ func (w *worker) take() (desired status, ack uint64, waiters []chan error, ids m
 	return
 }
 
+// end answers everyone still waiting on the worker: after cleanup there is
+// nothing left to persist; after shutdown the engine is not running.
+func (w *worker) end(ctx context.Context) {
+	w.in.mu.Lock()
+	defer w.in.mu.Unlock()
+	w.in.gone = true
+	if ctx.Err() != nil {
+		w.in.goneErr = ErrNotRunning
+	}
+	for _, done := range w.in.waiters {
+		done <- w.in.goneErr
+	}
+	w.in.waiters = nil
+}
+
 func (w *worker) wakeAt(t time.Time) {
 	if w.next.IsZero() || t.Before(w.next) {
 		w.next = t
@@ -129,6 +151,7 @@ func (w *worker) wakeAt(t time.Time) {
 func (w *worker) run(ctx context.Context, ready func()) {
 	var once sync.Once
 	defer once.Do(ready)
+	defer w.end(ctx)
 	if w.loaded {
 		w.reconcile(ctx)
 	}
@@ -156,6 +179,9 @@ func (w *worker) run(ctx context.Context, ready func()) {
 
 		waiters = w.wait(ctx)
 		if ctx.Err() != nil {
+			for _, done := range waiters {
+				done <- ErrNotRunning
+			}
 			return
 		}
 	}
@@ -396,9 +422,10 @@ func (w *worker) depsResolved(c *container, now time.Time) (bool, string) {
 // gives host resources back once everything stopped.
 func (w *worker) updateTaskStatus(now time.Time) {
 	t := w.t
-	allStopped, essStopped, running := true, true, true
+	allStopped, essStopped, running, hasEssential := true, true, true, false
 	lowest := statusStopped
 	for _, c := range t.Containers {
+		hasEssential = hasEssential || c.Essential
 		if c.KnownStatus != statusStopped {
 			allStopped = false
 			lowest = min(lowest, c.KnownStatus)
@@ -423,6 +450,9 @@ func (w *worker) updateTaskStatus(now time.Time) {
 		t.KnownStatus = known
 		t.KnownTime = now.UTC()
 		w.log.Info("task status", logging.KeyKnownStatus, known.String())
+	}
+	if !hasEssential {
+		essStopped = allStopped
 	}
 	if essStopped && t.ExecutionStoppedAt == nil && (t.KnownStatus >= statusCreated || allStopped) {
 		at := now.UTC()
