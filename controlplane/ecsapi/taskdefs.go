@@ -145,6 +145,7 @@ type registerTaskDefinitionInput struct {
 	Volumes                 []store.Volume              `json:"volumes"`
 	PlacementConstraints    []store.PlacementConstraint `json:"placementConstraints"`
 	RequiresCompatibilities []string                    `json:"requiresCompatibilities"`
+	RuntimePlatform         *store.RuntimePlatform      `json:"runtimePlatform"`
 	CPU                     string                      `json:"cpu"`
 	Memory                  string                      `json:"memory"`
 	Tags                    []store.Tag                 `json:"tags"`
@@ -162,6 +163,7 @@ func (in registerTaskDefinitionInput) taskDefinition() store.TaskDefinition {
 		Volumes:                 in.Volumes,
 		PlacementConstraints:    in.PlacementConstraints,
 		RequiresCompatibilities: in.RequiresCompatibilities,
+		RuntimePlatform:         in.RuntimePlatform,
 		CPU:                     in.CPU,
 		Memory:                  in.Memory,
 		Tags:                    in.Tags,

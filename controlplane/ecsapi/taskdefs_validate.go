@@ -106,6 +106,14 @@ func (v *taskDefValidator) taskLevel() error {
 			return invalidParam("requiresCompatibilities %q is invalid; use EC2 or EXTERNAL.", c)
 		}
 	}
+	if rp := td.RuntimePlatform; rp != nil {
+		if rp.OperatingSystemFamily != "" && rp.OperatingSystemFamily != "LINUX" {
+			return invalidParam("runtimePlatform.operatingSystemFamily %q is not supported by this control plane; use LINUX.", rp.OperatingSystemFamily)
+		}
+		if rp.CPUArchitecture != "" && rp.CPUArchitecture != "X86_64" && rp.CPUArchitecture != "ARM64" {
+			return invalidParam("runtimePlatform.cpuArchitecture %q is invalid; use X86_64 or ARM64.", rp.CPUArchitecture)
+		}
+	}
 	if len(td.PlacementConstraints) > maxPlacementConstraint {
 		return invalidParam("placementConstraints can have at most %d items.", maxPlacementConstraint)
 	}

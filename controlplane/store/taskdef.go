@@ -45,6 +45,7 @@ type TaskDefinition struct {
 	PlacementConstraints    []PlacementConstraint `json:"placementConstraints"`
 	Compatibilities         []string              `json:"compatibilities"`
 	RequiresCompatibilities []string              `json:"requiresCompatibilities,omitempty"`
+	RuntimePlatform         *RuntimePlatform      `json:"runtimePlatform,omitempty"`
 	RegisteredAt            time.Time             `json:"registeredAt,omitzero"`
 	DeregisteredAt          time.Time             `json:"deregisteredAt,omitzero"`
 	RegisteredBy            string                `json:"registeredBy,omitempty"`
@@ -59,6 +60,12 @@ func (td TaskDefinition) Container(name string) (ContainerDefinition, bool) {
 		}
 	}
 	return ContainerDefinition{}, false
+}
+
+// RuntimePlatform is the OS and CPU architecture a task definition is for.
+type RuntimePlatform struct {
+	CPUArchitecture       string `json:"cpuArchitecture,omitempty"`       // X86_64 or ARM64
+	OperatingSystemFamily string `json:"operatingSystemFamily,omitempty"` // LINUX here
 }
 
 // PlacementConstraint is a task definition placement constraint (memberOf).
