@@ -2,14 +2,20 @@ package controlplane
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/open-ecs/ecs-agent/acs/wire"
 )
 
 // findAWSCLI returns the aws CLI, or skips (fails under CI=true) without it.
@@ -159,4 +165,75 @@ func TestIntegrationAWSCLI(t *testing.T) {
 	wrong := cli{t: t, bin: bin, url: cp.url, secret: "wrong-secret"}
 	stderr = wrong.fails("InvalidSignatureException", nil, "list-clusters")
 	assert.Contains(t, stderr, "The request signature we calculated does not match the signature you provided.")
+}
+
+// TestIntegrationAWSCLITasks runs, describes and stops a task with the aws
+// CLI; the agent is its real ACS session (acking payloads) plus
+// SubmitTaskStateChange through the SDK.
+func TestIntegrationAWSCLITasks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs the aws CLI")
+	}
+	bin := findAWSCLI(t)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	cp := start(t, t.TempDir(), nil)
+	aws := cli{t: t, bin: bin, url: cp.url, secret: testSecret}
+	client := sdkClient(cp.url)
+	ctx := context.Background()
+
+	aws.ok("create-cluster")
+	reg := aws.ok("register-container-instance",
+		"--total-resources", "name=CPU,type=INTEGER,integerValue=1024", "name=MEMORY,type=INTEGER,integerValue=512")
+	instance := dig(reg, "containerInstance", "containerInstanceArn").(string)
+	agent := connectAgent(t, client, instance, true)
+
+	aws.ok("register-task-definition", "--family", "cli",
+		"--container-definitions", `[{"name":"web","image":"ecs-agent-test/busybox:latest","memory":200,"portMappings":[{"containerPort":80,"hostPort":8080}]}]`)
+	run := aws.ok("run-task", "--task-definition", "cli", "--count", "3", "--started-by", "cli-test")
+	require.Len(t, run["tasks"], 1, "port 8080 fits once: %v", run)
+	assert.Equal(t, "RESOURCE:PORTS", dig(run, "failures", 0, "reason"))
+	taskARN := dig(run, "tasks", 0, "taskArn").(string)
+	assert.Equal(t, "PENDING", dig(run, "tasks", 0, "lastStatus"))
+	assert.Equal(t, taskARN, nextPayload(t, agent).Tasks[0].ARN)
+
+	_, err := client.SubmitTaskStateChange(ctx, &ecs.SubmitTaskStateChangeInput{
+		Task: sdkaws.String(taskARN), Status: sdkaws.String("RUNNING"),
+		Containers: []types.ContainerStateChange{{ContainerName: sdkaws.String("web"), Status: sdkaws.String("RUNNING"),
+			RuntimeId: sdkaws.String("c0ffee"),
+			NetworkBindings: []types.NetworkBinding{{BindIP: sdkaws.String("0.0.0.0"), ContainerPort: sdkaws.Int32(80),
+				HostPort: sdkaws.Int32(8080), Protocol: types.TransportProtocolTcp}}}},
+	})
+	require.NoError(t, err)
+	desc := aws.ok("describe-tasks", "--tasks", taskARN)
+	assert.Equal(t, "RUNNING", dig(desc, "tasks", 0, "lastStatus"))
+	assert.Equal(t, "c0ffee", dig(desc, "tasks", 0, "containers", 0, "runtimeId"))
+	assert.EqualValues(t, 8080, dig(desc, "tasks", 0, "containers", 0, "networkBindings", 0, "hostPort"))
+	assert.NotNil(t, dig(desc, "tasks", 0, "startedAt"))
+	list := aws.ok("list-tasks", "--started-by", "cli-test")
+	assert.Equal(t, []any{taskARN}, list["taskArns"])
+	dci := aws.ok("describe-container-instances", "--container-instances", instance)
+	assert.EqualValues(t, 1, dig(dci, "containerInstances", 0, "runningTasksCount"))
+	assert.EqualValues(t, 312, dig(dci, "containerInstances", 0, "remainingResources", 1, "integerValue"))
+
+	stopped := aws.ok("stop-task", "--task", taskARN, "--reason", "cli says stop")
+	assert.Equal(t, "STOPPED", dig(stopped, "task", "desiredStatus"))
+	var p *wire.PayloadMessage
+	for p == nil || p.Tasks[0].DesiredStatus != "STOPPED" {
+		p = nextPayload(t, agent)
+	}
+	_, err = client.SubmitTaskStateChange(ctx, &ecs.SubmitTaskStateChangeInput{
+		Task: sdkaws.String(taskARN), Status: sdkaws.String("STOPPED"),
+		Containers: []types.ContainerStateChange{{ContainerName: sdkaws.String("web"), Status: sdkaws.String("STOPPED"), ExitCode: sdkaws.Int32(0)}},
+	})
+	require.NoError(t, err)
+	desc = aws.ok("describe-tasks", "--tasks", taskARN)
+	assert.Equal(t, "STOPPED", dig(desc, "tasks", 0, "lastStatus"))
+	assert.Equal(t, "cli says stop", dig(desc, "tasks", 0, "stoppedReason"))
+	assert.Equal(t, "UserInitiated", dig(desc, "tasks", 0, "stopCode"))
+	assert.EqualValues(t, 0, dig(desc, "tasks", 0, "containers", 0, "exitCode"))
+	list = aws.ok("list-tasks", "--desired-status", "STOPPED")
+	assert.Equal(t, []any{taskARN}, list["taskArns"])
+	dci = aws.ok("describe-container-instances", "--container-instances", instance)
+	assert.EqualValues(t, 512, dig(dci, "containerInstances", 0, "remainingResources", 1, "integerValue"))
+	aws.fails("ClientException", nil, "run-task", "--task-definition", "nope")
 }

@@ -9,6 +9,11 @@
 //	GET  /ws    ACS (the agent dials <DiscoverPollEndpoint endpoint>/ws)
 //	     /tcs/  reserved for TCS (DiscoverPollEndpoint telemetryEndpoint = <base>/tcs)
 //
+// Tasks: RunTask and StartTask place tasks with package scheduler; the
+// tasks they create, and those StopTask stops, are sent to their agents as
+// ACS PayloadMessages by package delivery, again and again until the agent
+// acknowledges them (also after a restart of the control plane).
+//
 // The base URL handed out by DiscoverPollEndpoint is Options.AdvertiseURL, or
 // when empty the scheme and Host of the DiscoverPollEndpoint request itself.
 //
@@ -33,6 +38,7 @@ import (
 	"time"
 
 	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
+	"github.com/open-ecs/ecs-agent/controlplane/delivery"
 	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
@@ -68,6 +74,9 @@ type Options struct {
 
 	HeartbeatInterval     time.Duration // ACS heartbeat; 0 = acsserver default
 	MaxConnectionLifetime time.Duration // ACS session lifetime; 0 = acsserver default
+	// RedeliverInterval is how often unacknowledged tasks are sent to their
+	// agents again; 0 = delivery.DefaultRedeliverInterval.
+	RedeliverInterval time.Duration
 }
 
 // Server is a control plane instance.
@@ -77,6 +86,7 @@ type Server struct {
 	store   *store.Bolt
 	api     *ecsapi.API
 	acs     *acsserver.Server
+	deliver *delivery.Deliverer
 	handler http.Handler
 	tls     *tls.Config
 
@@ -137,8 +147,16 @@ func New(o Options) (*Server, error) {
 
 	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig}
 	verifier := &sigv4.Verifier{Service: "ecs", Region: o.Region, Credentials: creds}
+	s.deliver = delivery.New(delivery.Options{
+		Store: st,
+		// s.acs is set below, before Serve starts the deliverer.
+		Sender:            delivery.SenderFunc(func(arn string, msg any) error { return s.acs.Send(arn, msg) }),
+		RedeliverInterval: o.RedeliverInterval,
+		Logger:            o.Logger,
+	})
 	s.api = ecsapi.New(ecsapi.Options{
-		Store:        st,
+		// Task writes the API commits are offered to the deliverer.
+		Store:        delivery.Watch(st, s.deliver),
 		Region:       o.Region,
 		AccountID:    o.AccountID,
 		AdvertiseURL: o.AdvertiseURL,
@@ -159,6 +177,8 @@ func New(o Options) (*Server, error) {
 		HeartbeatInterval:     o.HeartbeatInterval,
 		MaxConnectionLifetime: o.MaxConnectionLifetime,
 		Logger:                o.Logger,
+		OnMessage:             s.deliver.HandleMessage,
+		OnConnect:             s.deliver.Connected,
 	})
 	// No ACS session survives a restart.
 	if err := s.api.MarkAllDisconnected(); err != nil {
@@ -209,6 +229,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	deliverCtx, stopDelivery := context.WithCancel(context.Background())
+	deliverDone := make(chan struct{})
+	go func() {
+		defer close(deliverDone)
+		_ = s.deliver.Run(deliverCtx) // returns nil when its context ends
+	}()
+	defer func() {
+		stopDelivery()
+		<-deliverDone
+	}()
 
 	select {
 	case err := <-errc:
