@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -309,4 +310,52 @@ func TestNewSkipsUnreadableState(t *testing.T) {
 	require.Len(t, states, 1)
 	assert.Equal(t, "sha256:good", states[0].ImageID)
 	assert.Contains(t, e.logs.String(), "ignoring unreadable image state")
+}
+
+func TestPullProgressIsRateLimited(t *testing.T) {
+	e := newEnv(t, nil)
+	e.rt.SetRegistryImage(app, nil)
+	_, err := e.manager(t).Pull(bg, app)
+	require.NoError(t, err)
+	// The fake reports two lines at the same instant: only the first is logged.
+	assert.Equal(t, 1, strings.Count(e.logs.String(), "image pull progress"))
+	assert.Contains(t, e.logs.String(), "level=DEBUG")
+}
+
+func TestUseAndReleasePersistLastUsed(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.rt.SetRegistryImage(app, nil)
+	m := e.manager(t)
+	_, err := m.Pull(bg, app)
+	require.NoError(t, err)
+
+	e.clock.Advance(time.Minute)
+	m.Use(app, "task/web")
+	var s ImageState
+	require.NoError(t, e.store.Get(statemanager.BucketImages, id, &s))
+	assert.Equal(t, e.clock.Now(), s.LastUsedAt.UTC())
+
+	e.clock.Advance(time.Minute)
+	m.Release("task/web")
+	m.Release("task/web") // a second release is a no-op
+	m.Release("never/used")
+	require.NoError(t, e.store.Get(statemanager.BucketImages, id, &s))
+	assert.Equal(t, e.clock.Now(), s.LastUsedAt.UTC())
+	assert.Equal(t, []string{app}, s.Names)
+	assert.True(t, s.PullSucceeded)
+
+	m.Use("127.0.0.1:5000/untracked:1", "task/side") // not pulled by us: nothing to update
+	assert.Len(t, m.States(), 1)
+}
+
+func TestImageStateJSONRoundTrip(t *testing.T) {
+	in := ImageState{ImageID: "sha256:x", Names: []string{"a:1"}, Size: 42,
+		PulledAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), LastUsedAt: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), PullSucceeded: true}
+	b, err := json.Marshal(in)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Image":{"ImageID":"sha256:x","Names":["a:1"],"Size":42},
+		"PulledAt":"2026-01-01T00:00:00Z","LastUsedAt":"2026-01-02T00:00:00Z","PullSucceeded":true}`, string(b))
+	var out ImageState
+	require.NoError(t, json.Unmarshal(b, &out))
+	assert.Equal(t, in, out)
 }
