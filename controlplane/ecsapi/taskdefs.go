@@ -178,7 +178,7 @@ func (a *API) registerTaskDefinition(_ context.Context, _ *http.Request, body []
 		return nil, err
 	}
 	td := in.taskDefinition()
-	if err := validateTaskDefinition(&td); err != nil {
+	if err := validateTaskDefinition(td); err != nil {
 		return nil, err
 	}
 	if err := validateTags(td.Tags); err != nil {

@@ -53,8 +53,8 @@ type taskDefValidator struct {
 
 // validateTaskDefinition checks a task definition as RegisterTaskDefinition
 // receives it.
-func validateTaskDefinition(td *store.TaskDefinition) error {
-	v := &taskDefValidator{td: *td, byName: map[string]store.ContainerDefinition{}, volumes: map[string]bool{}}
+func validateTaskDefinition(td store.TaskDefinition) error {
+	v := &taskDefValidator{td: td, byName: map[string]store.ContainerDefinition{}, volumes: map[string]bool{}}
 	for _, check := range []func() error{v.taskLevel, v.volumeList, v.containerNames} {
 		if err := check(); err != nil {
 			return err
