@@ -17,8 +17,9 @@
 //     after start, "exit N" (N > 0) or "false" unhealthy; any other test
 //     stays "starting" until SetHealth.
 //
-// Test knobs: SetImage, SetRegistryImage, Exit, SetHealth, FailNext,
-// SetError, Calls, BlockPulls, PullsWaiting, BreakEvents, SetNow.
+// Test knobs: SetImage, TagImage, SetRegistryImage, Exit, OOMKill,
+// SetHealth, FailNext, SetError, Calls, BlockPulls, PullsWaiting,
+// BreakEvents, SetNow, Containers.
 package enginetest
 
 import (

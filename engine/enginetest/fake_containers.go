@@ -218,6 +218,7 @@ func (f *Fake) StartContainer(ctx context.Context, id string) error {
 	fc.c.StartedAt = f.now()
 	fc.c.FinishedAt = time.Time{}
 	fc.c.ExitCode = 0
+	fc.c.OOMKilled = false
 	fc.exited = make(chan struct{})
 	fc.c.Ports = nil
 	for _, p := range fc.portSpecs {
@@ -394,6 +395,24 @@ func (f *Fake) Exit(id string, code int) error {
 		return fmt.Errorf("container %s is %s, not running", id, fc.c.State)
 	}
 	f.exit(fc, code)
+	return nil
+}
+
+// OOMKill makes a running container die as the kernel's OOM killer ends
+// it: an oom event, then die with 137, and OOMKilled set.
+func (f *Fake) OOMKill(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fc := f.find(id)
+	if fc == nil {
+		return notFound("no such container: %s", id)
+	}
+	if fc.c.State != runtime.StateRunning {
+		return fmt.Errorf("container %s is %s, not running", id, fc.c.State)
+	}
+	fc.c.OOMKilled = true
+	f.emit(fc, runtime.EventOOM, nil)
+	f.exit(fc, 137)
 	return nil
 }
 

@@ -234,3 +234,23 @@ func TestFakeConcurrentUse(t *testing.T) {
 	wg.Wait()
 	assert.Empty(t, f.Containers())
 }
+
+func TestFakeOOMKill(t *testing.T) {
+	f := NewFake()
+	f.SetImage(TestImage)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	id := create(t, f, "c", `{"Image":"`+TestImage+`","Cmd":["sleep","10"]}`)
+	require.NoError(t, f.StartContainer(bg, id))
+	evc, _ := f.Events(ctx)
+	require.NoError(t, f.OOMKill(id))
+	assert.Equal(t, runtime.EventOOM, (<-evc).Action)
+	die := <-evc
+	assert.Equal(t, runtime.EventDie, die.Action)
+	assert.Equal(t, 137, *die.ExitCode)
+	c, err := f.InspectContainer(bg, id)
+	require.NoError(t, err)
+	assert.True(t, c.OOMKilled)
+	assert.Equal(t, 137, c.ExitCode)
+	require.Error(t, f.OOMKill(id))
+}
