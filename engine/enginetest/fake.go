@@ -19,7 +19,7 @@
 //
 // Test knobs: SetImage, TagImage, SetRegistryImage, Exit, OOMKill,
 // SetHealth, FailNext, SetError, Calls, BlockPulls, PullsWaiting,
-// BreakEvents, SetNow, Containers.
+// BreakEvents, SetNow, SetIPv6Bindings, Containers.
 package enginetest
 
 import (
@@ -61,6 +61,7 @@ type Fake struct {
 	pullGate   chan struct{} // non-nil while pulls are blocked
 	pullsWait  int
 	nextPort   uint16
+	ipv6       bool // report "::" bindings too
 }
 
 type registryImage struct {
@@ -92,6 +93,14 @@ func (f *Fake) SetNow(now func() time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.now = now
+}
+
+// SetIPv6Bindings makes inspect report every published port a second
+// time with HostIP "::", as Docker 20.10 does on hosts with IPv6.
+func (f *Fake) SetIPv6Bindings(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ipv6 = on
 }
 
 // FailNext makes the next call of method (a runtime.Runtime method name,

@@ -228,6 +228,12 @@ func (f *Fake) StartContainer(ctx context.Context, id string) error {
 		}
 		if p.HostIP == "" {
 			p.HostIP = "0.0.0.0"
+			if f.ipv6 {
+				v6 := p
+				v6.HostIP = "::"
+				fc.c.Ports = append(fc.c.Ports, p, v6)
+				continue
+			}
 		}
 		fc.c.Ports = append(fc.c.Ports, p)
 	}

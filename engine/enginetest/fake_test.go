@@ -254,3 +254,28 @@ func TestFakeOOMKill(t *testing.T) {
 	assert.Equal(t, 137, c.ExitCode)
 	require.Error(t, f.OOMKill(id))
 }
+
+func TestFakePortBindings(t *testing.T) {
+	f := NewFake()
+	f.SetImage(TestImage)
+	f.SetIPv6Bindings(true)
+	id, err := f.CreateContainer(bg, runtime.CreateSpec{Name: "p",
+		Config:     []byte(`{"Image":"` + TestImage + `","Cmd":["sleep","1"]}`),
+		HostConfig: []byte(`{"PortBindings":{"80/tcp":[{"HostPort":"0"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}]}}`)})
+	require.NoError(t, err)
+	c, err := f.InspectContainer(bg, id)
+	require.NoError(t, err)
+	assert.Empty(t, c.Ports, "no bindings before start")
+	require.NoError(t, f.StartContainer(bg, id))
+	c, err = f.InspectContainer(bg, id)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []runtime.PortBinding{
+		{ContainerPort: 80, HostPort: firstHostPort, HostIP: "0.0.0.0", Protocol: "tcp"},
+		{ContainerPort: 80, HostPort: firstHostPort, HostIP: "::", Protocol: "tcp"},
+		{ContainerPort: 53, HostPort: 5353, HostIP: "127.0.0.1", Protocol: "udp"},
+	}, c.Ports)
+	require.NoError(t, f.StopContainer(bg, id, time.Second))
+	c, err = f.InspectContainer(bg, id)
+	require.NoError(t, err)
+	assert.Empty(t, c.Ports, "no bindings after stop")
+}
