@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/open-ecs/ecs-agent/controlplane/payload"
 	"github.com/open-ecs/ecs-agent/controlplane/scheduler"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
@@ -74,12 +75,13 @@ func (in *launchInput) validate() error {
 
 // launch is a validated RunTask or StartTask inside its transaction.
 type launch struct {
-	in       launchInput
-	cluster  store.Cluster
-	td       store.TaskDefinition
+	in      launchInput
+	cluster store.Cluster
+	td      store.TaskDefinition
+	// resolved is td with the overrides applied: what the task runs.
+	resolved store.TaskDefinition
 	need     scheduler.Resources
 	group    string
-	override taskOverride
 }
 
 // prepare resolves the cluster and task definition and computes the need.
@@ -98,15 +100,18 @@ func (a *API) prepare(tx store.Tx, in launchInput) (*launch, error) {
 	if td.Status == store.StatusInactive {
 		return nil, clientErr(CodeClientException, "TaskDefinition %s is inactive: run an ACTIVE revision.", td.ARN)
 	}
-	o, err := parseOverrides(in.Overrides, td)
+	resolved, err := payload.Resolve(td, in.Overrides)
+	if errors.Is(err, payload.ErrInvalidOverride) {
+		return nil, invalidParam("%s", err.Error())
+	}
 	if err != nil {
-		return nil, err
+		return nil, internal("apply overrides", err)
 	}
 	group := in.Group
 	if group == "" {
 		group = "family:" + td.Family
 	}
-	return &launch{in: in, cluster: c, td: td, need: taskNeed(td, o), group: group, override: o}, nil
+	return &launch{in: in, cluster: c, td: td, resolved: resolved, need: taskNeed(resolved), group: group}, nil
 }
 
 // newTask builds the PENDING task placed on instance.
@@ -140,14 +145,14 @@ func (a *API) newTask(l *launch, ci store.ContainerInstance) store.Task {
 			PortsTCP: l.need.PortsTCP, PortsUDP: l.need.PortsUDP,
 		},
 	}
-	if l.td.CPU != "" || l.override.CPU != "" {
+	// Task-level sizes show in ECS units (CPU units, MiB) when set.
+	if l.resolved.CPU != "" {
 		t.CPU = strconv.Itoa(l.need.CPU)
 	}
-	if l.td.Memory != "" || l.override.Memory != "" {
+	if l.resolved.Memory != "" {
 		t.Memory = strconv.Itoa(l.need.MemoryMiB)
 	}
-	for _, c := range l.td.ContainerDefinitions {
-		co := l.override.container(c.Name)
+	for _, c := range l.resolved.ContainerDefinitions {
 		tc := store.TaskContainer{
 			ContainerARN:    a.arnPrefix() + "container/" + l.cluster.Name + "/" + id + "/" + uuid.NewString(),
 			TaskARN:         arn,
@@ -158,27 +163,15 @@ func (a *API) newTask(l *launch, ci store.ContainerInstance) store.Task {
 			CPU:             strconv.Itoa(c.CPU),
 			Essential:       c.IsEssential(),
 		}
-		if co.CPU != nil {
-			tc.CPU = strconv.Itoa(*co.CPU)
+		if c.Memory != nil {
+			tc.Memory = strconv.Itoa(*c.Memory)
 		}
-		if m := firstSet(co.Memory, c.Memory); m != nil {
-			tc.Memory = strconv.Itoa(*m)
-		}
-		if m := firstSet(co.MemoryReservation, c.MemoryReservation); m != nil {
-			tc.MemoryReservation = strconv.Itoa(*m)
+		if c.MemoryReservation != nil {
+			tc.MemoryReservation = strconv.Itoa(*c.MemoryReservation)
 		}
 		t.Containers = append(t.Containers, tc)
 	}
 	return t
-}
-
-func firstSet(ps ...*int) *int {
-	for _, p := range ps {
-		if p != nil {
-			return p
-		}
-	}
-	return nil
 }
 
 func attributeValue(attrs []store.Attribute, name string) string {
@@ -347,7 +340,7 @@ func (a *API) startTask(_ context.Context, _ *http.Request, body []byte) (any, e
 				return internal("place task", err)
 			}
 			if len(res.Placements) == 0 {
-				reason := store.StatusInactive
+				reason := ci.Status // not ACTIVE: DRAINING or INACTIVE
 				if len(res.Failures) > 0 {
 					reason = res.Failures[0].Reason
 				}

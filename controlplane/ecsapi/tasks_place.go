@@ -1,7 +1,6 @@
 package ecsapi
 
 import (
-	"encoding/json"
 	"strconv"
 
 	"github.com/open-ecs/ecs-agent/controlplane/payload"
@@ -9,68 +8,12 @@ import (
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 )
 
-// taskOverride is the part of the ECS TaskOverride that changes what a task
-// reserves; the whole override is stored and delivered as given.
-type taskOverride struct {
-	ContainerOverrides []containerOverride `json:"containerOverrides"`
-	CPU                string              `json:"cpu"`
-	Memory             string              `json:"memory"`
-}
-
-type containerOverride struct {
-	Name              string `json:"name"`
-	CPU               *int   `json:"cpu"`
-	Memory            *int   `json:"memory"`
-	MemoryReservation *int   `json:"memoryReservation"`
-}
-
-// parseOverrides validates the overrides against the task definition.
-func parseOverrides(raw json.RawMessage, td store.TaskDefinition) (taskOverride, error) {
-	var o taskOverride
-	if len(raw) == 0 || string(raw) == "null" {
-		return o, nil
-	}
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return o, invalidParam("overrides is not a valid TaskOverride.")
-	}
-	for _, co := range o.ContainerOverrides {
-		if _, ok := td.Container(co.Name); !ok {
-			return o, invalidParam("overrides: container %q is not in the task definition %s.", co.Name, td.ARN)
-		}
-	}
-	if _, err := payload.ParseCPU(o.CPU); err != nil {
-		return o, invalidParam("overrides.cpu %q is not CPU units or vCPUs.", o.CPU)
-	}
-	if _, err := payload.ParseMemory(o.Memory); err != nil {
-		return o, invalidParam("overrides.memory %q is not MiB or GB.", o.Memory)
-	}
-	return o, nil
-}
-
-func (o taskOverride) container(name string) containerOverride {
-	for _, co := range o.ContainerOverrides {
-		if co.Name == name {
-			return co
-		}
-	}
-	return containerOverride{}
-}
-
-// taskNeed is what a task of td with overrides o reserves on its instance.
-func taskNeed(td store.TaskDefinition, o taskOverride) scheduler.Resources {
+// taskNeed is what a task of td (overrides applied) reserves on its
+// instance.
+func taskNeed(td store.TaskDefinition) scheduler.Resources {
 	var containers []scheduler.ContainerNeed
 	for _, c := range td.ContainerDefinitions {
-		co := o.container(c.Name)
 		n := scheduler.ContainerNeed{CPU: c.CPU, Memory: deref(c.Memory), MemoryReservation: deref(c.MemoryReservation)}
-		if co.CPU != nil {
-			n.CPU = *co.CPU
-		}
-		if co.Memory != nil {
-			n.Memory = *co.Memory
-		}
-		if co.MemoryReservation != nil {
-			n.MemoryReservation = *co.MemoryReservation
-		}
 		for _, pm := range c.PortMappings {
 			port := staticHostPort(td.NetworkMode, pm)
 			if port == 0 {
@@ -84,16 +27,10 @@ func taskNeed(td store.TaskDefinition, o taskOverride) scheduler.Resources {
 		}
 		containers = append(containers, n)
 	}
-	cpuStr, memStr := td.CPU, td.Memory
-	if o.CPU != "" {
-		cpuStr = o.CPU
-	}
-	if o.Memory != "" {
-		memStr = o.Memory
-	}
-	// Validated at registration (task definition) or above (overrides).
-	cpu, _ := payload.ParseCPU(cpuStr)
-	mem, _ := payload.ParseMemory(memStr)
+	// Validated at registration (task definition) or by payload.Resolve
+	// (overrides).
+	cpu, _ := payload.ParseCPU(td.CPU)
+	mem, _ := payload.ParseMemory(td.Memory)
 	return scheduler.TaskNeed(cpu, mem, containers)
 }
 

@@ -3,6 +3,7 @@ package ecsapi
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -300,4 +301,64 @@ func TestRunTaskOverridesChangeReservation(t *testing.T) {
 	require.Len(t, run.Tasks, 1)
 	assert.EqualValues(t, 3800, remaining(t, f, "o", inst, "MEMORY"))
 	assert.EqualValues(t, 100, aws.ToInt32(run.Tasks[0].Overrides.ContainerOverrides[0].Memory))
+}
+
+// Concurrent RunTasks cannot oversubscribe an instance: placement and the
+// task writes share one transaction.
+func TestConcurrentRunTasksRespectResources(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	connectedInstance(t, f, "r", "i-r")
+	register(t, f, appDef("app", 0))
+	var wg sync.WaitGroup
+	placed := make(chan int, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := f.ecs.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("r"), TaskDefinition: aws.String("app")})
+			if assert.NoError(t, err) {
+				placed <- len(out.Tasks)
+			}
+		}()
+	}
+	wg.Wait()
+	close(placed)
+	total := 0
+	for n := range placed {
+		total += n
+	}
+	assert.Equal(t, 2, total, "3900 MiB holds two tasks of 1500 MiB")
+}
+
+func TestListTasksPaging(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	connectedInstance(t, f, "l", "i-l")
+	small := appDef("tiny", 0)
+	small.ContainerDefinitions[0].Memory = aws.Int32(10)
+	register(t, f, small)
+	var want []string
+	for range 2 {
+		out, err := f.ecs.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("l"), TaskDefinition: aws.String("tiny"), Count: aws.Int32(3)})
+		require.NoError(t, err)
+		for _, tk := range out.Tasks {
+			want = append(want, aws.ToString(tk.TaskArn))
+		}
+	}
+	var got []string
+	in := &ecs.ListTasksInput{Cluster: aws.String("l"), MaxResults: aws.Int32(4)}
+	pages := 0
+	for {
+		out, err := f.ecs.ListTasks(ctx, in)
+		require.NoError(t, err)
+		got = append(got, out.TaskArns...)
+		pages++
+		if out.NextToken == nil {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	assert.Equal(t, 2, pages)
+	assert.ElementsMatch(t, want, got)
 }
