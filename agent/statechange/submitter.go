@@ -111,6 +111,9 @@ type taskState struct {
 	notBefore time.Time // backing off until then
 	bo        *backoff.Backoff
 	failures  int
+	// acked is the newest version ECS accepted; a report the engine has not
+	// yet dropped after MarkReported is not sent again.
+	acked uint64
 }
 
 // result is what a send goroutine hands back to Run.
@@ -171,7 +174,7 @@ func (s *Submitter) schedule(ctx context.Context, tasks map[string]*taskState, i
 			tasks[r.TaskARN] = st
 		}
 		switch {
-		case st.inFlight:
+		case st.inFlight, r.Version <= st.acked:
 			continue
 		case now.Before(st.notBefore):
 			if next.IsZero() || st.notBefore.Before(next) {
@@ -202,6 +205,7 @@ func (s *Submitter) done(tasks map[string]*taskState, r result) {
 	}
 	st.inFlight = false
 	if r.err == nil {
+		st.acked = max(st.acked, r.version)
 		st.bo.Reset()
 		st.failures = 0
 		st.notBefore = time.Time{}

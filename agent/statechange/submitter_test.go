@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ type fakeSource struct {
 	marked  []string // "arn@version"
 	markErr error
 	changed chan struct{}
+	scans   atomic.Int64 // Reports calls
 }
 
 func newFakeSource() *fakeSource {
@@ -49,6 +51,7 @@ func (f *fakeSource) put(r engine.TaskReport) {
 }
 
 func (f *fakeSource) Reports() []engine.TaskReport {
+	f.scans.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]engine.TaskReport, 0, len(f.reports))
@@ -303,4 +306,34 @@ func TestTruncateKeepsUTF8(t *testing.T) {
 	assert.Equal(t, "ab", truncate("abcdef", 2))
 	assert.Equal(t, "a", truncate("aé", 2)) // é is 2 bytes: not split
 	assert.Empty(t, truncate("é", 1))
+}
+
+// stickySource keeps reports after MarkReported, like an engine that drops
+// them a little later; the submitter must not resend an accepted version.
+type stickySource struct{ *fakeSource }
+
+func (s stickySource) MarkReported(_ context.Context, arn string, version uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.marked = append(s.marked, fmt.Sprintf("%s@%d", arn, version))
+	return nil
+}
+
+func TestAcceptedVersionIsNotResent(t *testing.T) {
+	srv := newECSServer(t)
+	src := stickySource{newFakeSource()}
+	src.put(engine.TaskReport{TaskARN: "arn:task/1", Version: 1, Status: engine.StatusRunning})
+	startSubmitter(t, src, srv.client(), func(o *Options) { o.Tick, o.TickJitter = time.Millisecond, time.Millisecond })
+
+	require.Eventually(t, func() bool { return len(src.markedList()) == 1 }, waitFor, time.Millisecond)
+	// Several scans later the same version has still been sent once; a
+	// newer one goes out.
+	scans := src.scans.Load()
+	require.Eventually(t, func() bool { return src.scans.Load() >= scans+5 }, waitFor, time.Millisecond)
+	assert.Len(t, srv.requests(), 1)
+	src.put(engine.TaskReport{TaskARN: "arn:task/1", Version: 2, Status: engine.StatusStopped})
+	require.Eventually(t, func() bool { return len(src.markedList()) == 2 }, waitFor, time.Millisecond)
+	reqs := srv.requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "STOPPED", reqs[1]["status"])
 }
