@@ -59,8 +59,9 @@ type deregisterInput struct {
 }
 
 // deregisterContainerInstance marks the instance INACTIVE and tells the ACS
-// server to drop its sessions. Force matters once tasks are placed; with no
-// tasks there is nothing to refuse.
+// server to drop its sessions. Without force it refuses while tasks that
+// are not STOPPED are on the instance; with force those tasks are orphaned,
+// as in ECS: they keep their records but nothing places on the instance.
 func (a *API) deregisterContainerInstance(_ context.Context, _ *http.Request, body []byte) (any, error) {
 	var in deregisterInput
 	if err := decode(body, &in); err != nil {
@@ -86,6 +87,11 @@ func (a *API) deregisterContainerInstance(_ context.Context, _ *http.Request, bo
 		}
 		if ci.Status == store.StatusInactive {
 			return nil
+		}
+		if in.Force == nil || !*in.Force {
+			if err := a.refuseWithTasks(tx, ci); err != nil {
+				return err
+			}
 		}
 		ci.Status = store.StatusInactive
 		ci.AgentConnected = false

@@ -197,3 +197,18 @@ func withTasks(out instanceOut, registered []store.Resource, tasks []store.Task)
 	}
 	return out
 }
+
+// refuseWithTasks fails a deregistration without force while the instance
+// has tasks that are not STOPPED.
+func (a *API) refuseWithTasks(tx store.Tx, ci store.ContainerInstance) error {
+	tasks, err := tx.Tasks(ci.Cluster)
+	if err != nil {
+		return internal("list tasks", err)
+	}
+	for _, t := range tasks {
+		if t.ContainerInstanceARN == ci.ARN && t.Holds() {
+			return invalidParam("Found running tasks on the instance: stop them first, or deregister with force to orphan them.")
+		}
+	}
+	return nil
+}

@@ -362,3 +362,17 @@ func TestListTasksPaging(t *testing.T) {
 	assert.Equal(t, 2, pages)
 	assert.ElementsMatch(t, want, got)
 }
+
+func TestDeregisterInstanceWithTasksNeedsForce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	inst := connectedInstance(t, f, "d", "i-d")
+	register(t, f, appDef("app", 0))
+	_, err := f.ecs.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("d"), TaskDefinition: aws.String("app")})
+	require.NoError(t, err)
+	_, err = f.ecs.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{Cluster: aws.String("d"), ContainerInstance: aws.String(inst)})
+	requireAPIErrorMentions(t, err, CodeInvalidParameter, "running tasks", "force")
+	out, err := f.ecs.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{Cluster: aws.String("d"), ContainerInstance: aws.String(inst), Force: aws.Bool(true)})
+	require.NoError(t, err)
+	assert.Equal(t, "INACTIVE", aws.ToString(out.ContainerInstance.Status))
+}
