@@ -41,7 +41,7 @@ func Resolve(def store.TaskDefinition, overrides json.RawMessage) (store.TaskDef
 	var o TaskOverride
 	if len(overrides) > 0 && string(overrides) != "null" {
 		if err := json.Unmarshal(overrides, &o); err != nil {
-			return def, fmt.Errorf("overrides are not ECS TaskOverride JSON: %w: %w", ErrInvalidOverride, err)
+			return def, fmt.Errorf("overrides is not ECS TaskOverride JSON (%s): %w", err.Error(), ErrInvalidOverride)
 		}
 	}
 	// Copy the containers so that overriding never writes through to the
@@ -49,13 +49,13 @@ func Resolve(def store.TaskDefinition, overrides json.RawMessage) (store.TaskDef
 	def.ContainerDefinitions = append([]store.ContainerDefinition(nil), def.ContainerDefinitions...)
 	if o.CPU != "" {
 		if _, err := ParseCPU(o.CPU); err != nil {
-			return def, fmt.Errorf("overrides.cpu: %w: %w", ErrInvalidOverride, err)
+			return def, fmt.Errorf("overrides.cpu %q is neither CPU units (\"512\") nor vCPUs (\"0.5 vCPU\"): %w", o.CPU, ErrInvalidOverride)
 		}
 		def.CPU = o.CPU
 	}
 	if o.Memory != "" {
 		if _, err := ParseMemory(o.Memory); err != nil {
-			return def, fmt.Errorf("overrides.memory: %w: %w", ErrInvalidOverride, err)
+			return def, fmt.Errorf("overrides.memory %q is neither MiB (\"512\") nor GB (\"0.5 GB\"): %w", o.Memory, ErrInvalidOverride)
 		}
 		def.Memory = o.Memory
 	}

@@ -269,19 +269,21 @@ func TestTaskOverrides(t *testing.T) {
 }
 
 func TestTaskOverrideErrors(t *testing.T) {
-	for name, raw := range map[string]string{
-		"unknown container":   `{"containerOverrides":[{"name":"nope"}]}`,
-		"not json":            `{"containerOverrides":`,
-		"bad cpu":             `{"cpu":"lots"}`,
-		"bad memory":          `{"memory":"-1"}`,
-		"reservation > limit": `{"containerOverrides":[{"name":"app","memoryReservation":4096}]}`,
-		"unnamed env":         `{"containerOverrides":[{"name":"app","environment":[{"value":"x"}]}]}`,
+	for raw, mentions := range map[string]string{
+		`{"containerOverrides":[{"name":"nope"}]}`: `"nope"`,
+		`{"containerOverrides":`:                   "TaskOverride JSON",
+		`{"cpu":"lots"}`:                           `overrides.cpu "lots"`,
+		`{"memory":"-1"}`:                          `overrides.memory "-1"`,
+		`{"containerOverrides":[{"name":"app","memoryReservation":4096}]}`:      "memoryReservation",
+		`{"containerOverrides":[{"name":"app","environment":[{"value":"x"}]}]}`: "environment",
+		`{"containerOverrides":[{"name":"app","cpu":-5}]}`:                      "cpu",
 	} {
 		in := webInput
 		in.Overrides = json.RawMessage(raw)
 		_, err := Task(webDefinition(), in)
-		require.Error(t, err, name)
-		assert.True(t, errors.Is(err, ErrInvalidOverride), "%s: %v", name, err)
+		require.Error(t, err, raw)
+		assert.True(t, errors.Is(err, ErrInvalidOverride), "%s: %v", raw, err)
+		assert.Contains(t, err.Error(), mentions)
 	}
 	for _, raw := range []string{"", "null", "{}"} {
 		in := webInput
