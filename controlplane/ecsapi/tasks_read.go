@@ -64,6 +64,9 @@ func taskView(t store.Task, withTags bool) taskOut {
 		out.Overrides, _ = json.Marshal(map[string]any{"containerOverrides": names, "inferenceAcceleratorOverrides": []any{}})
 	}
 	for _, c := range t.Containers {
+		if c.NetworkBindings == nil {
+			c.NetworkBindings = []store.NetworkBinding{}
+		}
 		out.Containers = append(out.Containers, containerOut{TaskContainer: c})
 	}
 	if withTags {

@@ -376,3 +376,23 @@ func TestDeregisterInstanceWithTasksNeedsForce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "INACTIVE", aws.ToString(out.ContainerInstance.Status))
 }
+
+// The wire shape carries the ECS members only: epoch-second timestamps and
+// none of the control plane's bookkeeping.
+func TestDescribeTasksWireShape(t *testing.T) {
+	f := newFixture(t)
+	connectedInstance(t, f, "w", "i-w")
+	register(t, f, appDef("app", 0))
+	run, err := f.ecs.RunTask(context.Background(), &ecs.RunTaskInput{Cluster: aws.String("w"), TaskDefinition: aws.String("app")})
+	require.NoError(t, err)
+	resp := rawCall(t, f.srv.URL, "DescribeTasks", `{"cluster":"w","tasks":["`+aws.ToString(run.Tasks[0].TaskArn)+`"]}`, true)
+	require.Equal(t, 200, resp.status, string(resp.raw))
+	task := resp.body["tasks"].([]any)[0].(map[string]any)
+	for _, internal := range []string{"id", "cluster", "family", "revision", "reserved", "delivery"} {
+		assert.NotContains(t, task, internal)
+	}
+	assert.IsType(t, float64(0), task["createdAt"])
+	container := task["containers"].([]any)[0].(map[string]any)
+	assert.NotContains(t, container, "essential")
+	assert.Equal(t, []any{}, container["networkBindings"])
+}
