@@ -218,11 +218,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		_ = ln.Close()
 		return terminal(fmt.Errorf("task engine: %w", err))
 	}
-	introOpts := introspection.Options{Logger: log}
-	if tasks.Engine != nil {
-		introOpts.Tasks = introspectionTasks(tasks.Engine)
-	}
-	intro := introspection.New(introOpts)
+	intro := introspection.New(introspection.Options{Logger: log, Tasks: introspectionTasks(tasks.Engine)})
 	intro.Publish(&introspection.Snapshot{Metadata: introspection.MetadataResponse{
 		Cluster:              cfg.Cluster,
 		ContainerInstanceArn: reg.ContainerInstanceARN,
@@ -233,21 +229,16 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	defer sup.stop(shutdownGrace)
 	sup.start("introspection", func(ctx context.Context) error { return intro.Serve(ctx, ln) })
 
-	var handler *acsHandler
-	if tasks.Engine != nil {
-		if err := startTaskSystem(ctx, sup, tasks, log); err != nil {
-			return err
-		}
-		sup.start("statechange", statechange.New(statechange.Options{
-			Source: tasks.Engine, API: api, Cluster: cfg.Cluster, Logger: baseLog,
-		}).Run)
-		handler = newACSHandler(tasks.Engine, nil, log)
-	} else {
-		log.Warn("no task engine: task payloads are not acknowledged")
+	if err := startTaskSystem(ctx, sup, tasks, log); err != nil {
+		return err
 	}
+	sup.start("statechange", statechange.New(statechange.Options{
+		Source: tasks.Engine, API: api, Cluster: cfg.Cluster, Logger: baseLog,
+	}).Run)
+	handler := newACSHandler(tasks.Engine, nil, log)
 
 	endpoints := newPollEndpoints(api, cfg.Cluster, reg.ContainerInstanceARN, log)
-	acsOpts := acs.Options{
+	session := acs.NewSession(acs.Options{
 		DiscoverEndpoint:     endpoints.ACS,
 		OnConnected:          endpoints.Connected,
 		Cluster:              cfg.Cluster,
@@ -259,17 +250,12 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		Credentials:          awsCfg.Credentials,
 		TLSConfig:            acsTLS,
 		Logger:               baseLog, // acs adds the instance ARN itself
-	}
-	if handler != nil {
-		acsOpts.Handler = handler.Handle
-	}
-	session := acs.NewSession(acsOpts)
-	if handler != nil {
-		// The handler replies through the session it serves; Handle is only
-		// called once session.Run has started.
-		handler.send = session
-		sup.start("payloads", handler.Run)
-	}
+		Handler:              handler.Handle,
+	})
+	// The handler replies through the session it serves; Handle is only
+	// called once session.Run has started.
+	handler.send = session
+	sup.start("payloads", handler.Run)
 	sup.start("acs", session.Run)
 
 	if opts.OnReady != nil {
