@@ -268,13 +268,17 @@ func (e *Engine) signalChanged() {
 func (e *Engine) Reports() []TaskReport {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []TaskReport
-	for _, p := range e.pubs {
+	var arns []string
+	for arn, p := range e.pubs {
 		if p.report.Version > p.sent {
-			out = append(out, p.report)
+			arns = append(arns, arn)
 		}
 	}
-	slices.SortFunc(out, func(a, b TaskReport) int { return strings.Compare(a.TaskARN, b.TaskARN) })
+	slices.Sort(arns)
+	out := make([]TaskReport, 0, len(arns))
+	for _, arn := range arns {
+		out = append(out, e.pubs[arn].report)
+	}
 	return out
 }
 

@@ -196,36 +196,34 @@ func (w *worker) wait(ctx context.Context) (waiters []chan error) {
 		defer tm.Stop()
 		timer = tm.C
 	}
-	{
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-w.in.signal:
-			var desired status
-			var ack uint64
-			var ids map[string]bool
-			var all bool
-			desired, ack, waiters, ids, all = w.take()
-			if desired > w.t.DesiredStatus {
-				w.stopTask("")
-			}
-			if ack > w.t.SentVersion {
-				w.t.SentVersion = min(ack, w.t.ReportVersion)
-			}
-			if all || len(ids) > 0 {
-				w.refresh(ctx, ids, all)
-			}
-		case r := <-w.results:
-			if ctx.Err() != nil {
-				return nil // an operation cut short by shutdown says nothing
-			}
-			delete(w.inflight, r.key)
-			w.apply(ctx, r)
-		case <-w.grant:
-			w.grant = nil
-			w.t.ResourcesAcquired = true
-		case <-timer:
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-w.in.signal:
+		var desired status
+		var ack uint64
+		var ids map[string]bool
+		var all bool
+		desired, ack, waiters, ids, all = w.take()
+		if desired > w.t.DesiredStatus {
+			w.stopTask("")
 		}
+		if ack > w.t.SentVersion {
+			w.t.SentVersion = min(ack, w.t.ReportVersion)
+		}
+		if all || len(ids) > 0 {
+			w.refresh(ctx, ids, all)
+		}
+	case r := <-w.results:
+		if ctx.Err() != nil {
+			return nil // an operation cut short by shutdown says nothing
+		}
+		delete(w.inflight, r.key)
+		w.apply(ctx, r)
+	case <-w.grant:
+		w.grant = nil
+		w.t.ResourcesAcquired = true
+	case <-timer:
 	}
 	return waiters
 }
