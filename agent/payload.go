@@ -15,6 +15,11 @@ import (
 // desiredStopped is the ACS desiredStatus of a task being stopped.
 const desiredStopped = "STOPPED"
 
+// maxQueuedPayloads bounds the payloads waiting for the engine. ACS
+// redelivers what is not acknowledged, so when the engine is stuck the
+// newest are dropped rather than held in memory without limit.
+const maxQueuedPayloads = 256
+
 // taskAdder is what payload handling needs from the task engine: AddTask
 // returns once the task (or its new desired status) is persisted, and is
 // idempotent for a task it already knows, so a redelivered payload is
@@ -104,8 +109,16 @@ func validatePayload(m *wire.PayloadMessage) error {
 
 func (h *acsHandler) enqueue(m *wire.PayloadMessage) {
 	h.mu.Lock()
-	h.queue = append(h.queue, m)
+	full := len(h.queue) >= maxQueuedPayloads
+	if !full {
+		h.queue = append(h.queue, m)
+	}
 	h.mu.Unlock()
+	if full {
+		h.log.Warn("too many ACS payloads waiting for the task engine; dropping this one (ACS will redeliver it)",
+			logging.KeyMessageID, m.MessageID, logging.KeyCount, maxQueuedPayloads)
+		return
+	}
 	select {
 	case h.pending <- struct{}{}:
 	default:

@@ -155,3 +155,17 @@ func TestOtherMessagesAcked(t *testing.T) {
 		wire.IAMRoleCredentialsAckRequest{MessageID: "cred", CredentialsID: "c-1", Expiration: "2026-01-01T00:00:00Z"},
 	}, snd.messages())
 }
+
+func TestPayloadQueueIsBounded(t *testing.T) {
+	eng := &fakeEngine{gate: make(chan struct{})}
+	h, snd := startHandler(t, eng)
+	for range maxQueuedPayloads + 10 {
+		h.Handle(t.Context(), payload("m", task("t", "RUNNING")))
+	}
+	close(eng.gate)
+	// One payload may have been taken off the queue before it filled.
+	require.Eventually(t, func() bool {
+		n := len(snd.messages())
+		return n == maxQueuedPayloads || n == maxQueuedPayloads+1
+	}, 5*time.Second, time.Millisecond)
+}
