@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -197,5 +198,58 @@ func TestCallsAfterCleanupAndShutdown(t *testing.T) {
 		e := h.e
 		h.stop()
 		assert.ErrorIs(t, e.AddTask(context.Background(), newTask("late", "main")), ErrNotRunning)
+	})
+}
+
+func TestStopWhileQueuedForResources(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.res = HostResources{MemoryMiB: 1000}
+		h.start()
+		a, b, c := newTask("qa", "main"), newTask("qb", "main"), newTask("qc", "main")
+		a.Memory, b.Memory, c.Memory = 600, 600, 300
+		h.add(a)
+		h.add(b)
+		h.add(c)
+		synctest.Wait()
+		require.Equal(t, StatusPending, h.snap(c.ARN).KnownStatus)
+		h.add(stopOf(b))
+		synctest.Wait()
+		assert.Equal(t, StatusStopped, h.mustReport(b.ARN).Status)
+		assert.Equal(t, StatusRunning, h.snap(c.ARN).KnownStatus, "c moves up once b leaves the queue")
+		assert.Equal(t, 2, h.rt.Calls("CreateContainer"))
+	})
+}
+
+func TestStaticPortWaitsForTheHolder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.start()
+		a, b := newTask("pa", "main"), newTask("pb", "main")
+		for _, tk := range []*wire.Task{a, b} {
+			tk.Containers[0].PortMappings = []wire.PortMapping{{ContainerPort: 80, HostPort: 8080}}
+			h.add(tk)
+		}
+		synctest.Wait()
+		assert.Equal(t, StatusRunning, h.snap(a.ARN).KnownStatus)
+		assert.Equal(t, StatusPending, h.snap(b.ARN).KnownStatus, "host port 8080 is taken")
+		h.add(stopOf(a))
+		synctest.Wait()
+		assert.Equal(t, StatusRunning, h.snap(b.ARN).KnownStatus)
+	})
+}
+
+func TestCreateErrorOfEssentialStopsTask(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.start()
+		h.rt.SetError("CreateContainer", errors.New("no space left on device"))
+		task := newTask("createerr", "main", "side")
+		h.add(task)
+		synctest.Wait()
+		r := h.mustReport(task.ARN)
+		assert.Equal(t, StatusStopped, r.Status)
+		assert.Contains(t, r.Reason, "CannotCreateContainerError: no space left on device")
+		assert.Empty(t, h.rt.Containers())
 	})
 }
