@@ -6,9 +6,10 @@
 //	GET /v1/tasks     {"Tasks":[...]}; ?dockerid= or ?taskarn= for one task
 //	GET /license      license text
 //
-// Handlers read the latest published Snapshot through an atomic pointer, so
-// a slow client never holds up the engine. Other paths get 404 and other
-// methods 405.
+// Handlers read the latest published Snapshot through an atomic pointer and,
+// for /v1/tasks, call Options.Tasks, which returns copies of the engine's
+// state; a slow client never holds up the engine. Other paths get 404 and
+// other methods 405.
 package introspection
 
 import (
