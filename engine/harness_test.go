@@ -100,7 +100,7 @@ type harness struct {
 	t      *testing.T
 	rt     *recorder
 	images *testImages
-	store  *statemanager.Memory
+	store  statemanager.Store
 	cfg    *config.Config
 	res    HostResources
 	e      *Engine

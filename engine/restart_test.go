@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/open-ecs/ecs-agent/acs/wire"
 	rt "github.com/open-ecs/ecs-agent/engine/runtime"
 	"github.com/open-ecs/ecs-agent/statemanager"
 )
@@ -196,4 +197,41 @@ func TestRelistCorrectsMissedEvents(t *testing.T) {
 		assert.Equal(t, StatusStopped, h.mustReport(task.ARN).Status)
 		h.rt.SetError("Events", nil)
 	})
+}
+
+// The same restart on a real agent.db: what the engine stores survives the
+// file's JSON round trip without a spurious new report.
+func TestRestartOnBoltStore(t *testing.T) {
+	dir := t.TempDir()
+	open := func() statemanager.Store {
+		s, err := statemanager.OpenBolt(dir, statemanager.BoltOptions{})
+		require.NoError(t, err)
+		return s
+	}
+	h := newHarness(t)
+	h.store = open()
+	h.start()
+	task := newTask("bolt", "main")
+	task.Containers[0].PortMappings = []wire.PortMapping{{ContainerPort: 80}}
+	h.add(task)
+	var r TaskReport
+	require.Eventually(t, func() bool {
+		var ok bool
+		r, ok = h.report(task.ARN)
+		return ok && r.Status == StatusRunning
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, h.e.MarkReported(context.Background(), task.ARN, r.Version))
+	id := h.snap(task.ARN).container("main").DockerID
+
+	h.stop()
+	require.NoError(t, h.store.Close())
+	h.store = open()
+	defer h.store.Close()
+	h.start()
+	s := h.snap(task.ARN)
+	assert.Equal(t, StatusRunning, s.KnownStatus)
+	assert.Equal(t, id, s.container("main").DockerID)
+	_, pending := h.report(task.ARN)
+	assert.False(t, pending, "nothing changed, nothing to resend")
+	h.stop()
 }
