@@ -45,6 +45,7 @@ type ecsStub struct {
 	nextARN   int
 	userAgent string
 	stsc      []map[string]any
+	acs       http.Handler // serves /ws when set
 }
 
 func newECSStub(t *testing.T) *ecsStub {
@@ -69,6 +70,13 @@ func (s *ecsStub) writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (s *ecsStub) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	acs := s.acs
+	s.mu.Unlock()
+	if acs != nil && r.URL.Path == "/ws" {
+		acs.ServeHTTP(w, r)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/" {
 		http.NotFound(w, r) // includes the ACS websocket path: the session just backs off
 		return
