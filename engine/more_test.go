@@ -253,3 +253,37 @@ func TestCreateErrorOfEssentialStopsTask(t *testing.T) {
 		assert.Empty(t, h.rt.Containers())
 	})
 }
+
+func TestStopFailureIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.start()
+		task := newTask("stopretry", "main")
+		h.add(task)
+		synctest.Wait()
+		h.rt.FailNext("StopContainer", errors.New("daemon busy"))
+		h.add(stopOf(task))
+		synctest.Wait()
+		assert.Equal(t, StatusRunning, h.mustReport(task.ARN).Status)
+		time.Sleep(retryDelay)
+		synctest.Wait()
+		assert.Equal(t, StatusStopped, h.mustReport(task.ARN).Status)
+		assert.Equal(t, 2, h.rt.Calls("StopContainer"))
+	})
+}
+
+func TestContainerRemovedUnderneathStopsTask(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.start()
+		task := newTask("removed", "main", "side")
+		h.add(task)
+		synctest.Wait()
+		require.NoError(t, h.rt.RemoveContainer(context.Background(), h.snap(task.ARN).container("main").DockerID))
+		synctest.Wait()
+		r := h.mustReport(task.ARN)
+		assert.Equal(t, StatusStopped, r.Status)
+		assert.Contains(t, r.Reason, "ContainerVanishedError")
+		assert.Equal(t, StatusStopped, r.container("side").Status)
+	})
+}
