@@ -22,7 +22,6 @@ const (
 	kindPull        = "CannotPullContainerError"
 	kindCreate      = "CannotCreateContainerError"
 	kindStart       = "CannotStartContainerError"
-	kindStop        = "CannotStopContainerError"
 	kindVanished    = "ContainerVanishedError"
 	kindResources   = "ResourceInitializationError"
 	kindDepFailed   = "DependencyError"
@@ -308,12 +307,9 @@ func validatePort(pm portMapping) error {
 		return fmt.Errorf("port mapping protocol %q is not tcp or udp", pm.Protocol)
 	}
 	if pm.ContainerPortRange != "" {
-		lo, hi, err := parseRange(pm.ContainerPortRange)
-		if err != nil {
+		if _, _, err := parseRange(pm.ContainerPortRange); err != nil {
 			return fmt.Errorf("containerPortRange: %w", err)
 		}
-		_ = lo
-		_ = hi
 		if pm.HostPort != 0 || pm.ContainerPort != 0 {
 			return fmt.Errorf("containerPortRange %q cannot be combined with containerPort or hostPort", pm.ContainerPortRange)
 		}

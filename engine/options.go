@@ -121,7 +121,7 @@ func timeoutOr(d, def time.Duration) time.Duration {
 	return def
 }
 
-// errorf builds a stop reason "<Kind>: <message>" capped at 1024 bytes, the
+// reasonf builds a stop reason "<Kind>: <message>" capped at 1024 bytes, the
 // limit SubmitTaskStateChange accepts.
 func reasonf(kind, format string, args ...any) string {
 	s := kind + ": " + fmt.Sprintf(format, args...)
