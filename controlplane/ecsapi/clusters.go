@@ -67,6 +67,24 @@ func liveInstanceCount(tx store.Tx, cluster string) (int, error) {
 	return n, nil
 }
 
+// taskCounts counts a cluster's tasks by last status, as DescribeClusters
+// reports them.
+func taskCounts(tx store.Tx, cluster string) (running, pending int, err error) {
+	tasks, err := tx.Tasks(cluster)
+	if err != nil {
+		return 0, 0, internal("list tasks", err)
+	}
+	for _, t := range tasks {
+		switch t.LastStatus {
+		case store.TaskRunning:
+			running++
+		case store.TaskPending:
+			pending++
+		}
+	}
+	return running, pending, nil
+}
+
 func validateTags(tags []store.Tag) error {
 	if len(tags) > 50 {
 		return invalidParam("Tags can have at most 50 entries.")
@@ -238,7 +256,11 @@ func (a *API) describeClusters(_ context.Context, _ *http.Request, body []byte) 
 			if err != nil {
 				return clusterOut{}, nil, err
 			}
-			return clusterView(c, live, withSettings, withTags), nil, nil
+			out := clusterView(c, live, withSettings, withTags)
+			if out.RunningTasksCount, out.PendingTasksCount, err = taskCounts(tx, c.Name); err != nil {
+				return clusterOut{}, nil, err
+			}
+			return out, nil, nil
 		})
 		return err
 	})

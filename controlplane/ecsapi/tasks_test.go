@@ -99,6 +99,10 @@ func TestTaskLifecycle(t *testing.T) {
 		Cluster: aws.String("c"), ContainerInstances: []string{inst}})
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, d.ContainerInstances[0].PendingTasksCount)
+	dc, err := f.ecs.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{"c"}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, dc.Clusters[0].PendingTasksCount)
+	assert.EqualValues(t, 0, dc.Clusters[0].RunningTasksCount)
 
 	list, err := f.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("c"), Family: aws.String("app"), StartedBy: aws.String("me")})
 	require.NoError(t, err)
