@@ -169,3 +169,22 @@ func TestPayloadQueueIsBounded(t *testing.T) {
 		return n == maxQueuedPayloads || n == maxQueuedPayloads+1
 	}, 5*time.Second, time.Millisecond)
 }
+
+func TestPayloadNotAckedWhenStoppedMidway(t *testing.T) {
+	eng := &fakeEngine{gate: make(chan struct{})} // AddTask waits until its ctx ends
+	snd := &fakeSender{}
+	h := newACSHandler(eng, snd, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	h.Handle(ctx, payload("m1", task("t1", "RUNNING")))
+	h.Handle(ctx, payload("m2", task("t2", "RUNNING")))
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return on cancel")
+	}
+	assert.Empty(t, snd.messages(), "nothing persisted, nothing acknowledged")
+}

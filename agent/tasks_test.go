@@ -167,3 +167,25 @@ func TestRunEngineFailureBeforeReady(t *testing.T) {
 	err := h.runErr()
 	require.ErrorContains(t, err, "tasks bucket unreadable")
 }
+
+func TestRunCancelWhileTheEngineLoadsIsCleanStop(t *testing.T) {
+	h := newHarness(t)
+	eng := newFakeTaskEngine() // never ready
+	withFakeEngine(h, eng)
+	ctx, cancel := context.WithCancel(t.Context())
+	opts := h.opts
+	opts.IMDS = h.imds
+	opts.OnReady = func(Status) { t.Error("ready without an engine") }
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, h.cfg, opts) }()
+	require.Eventually(t, func() bool { r, _, _ := eng.state(); return r }, 10*time.Second, time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	_, stopped, _ := eng.state()
+	assert.True(t, stopped)
+}

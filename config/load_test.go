@@ -428,3 +428,9 @@ func TestMaxConcurrentStarts(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "ECS_MAX_CONCURRENT_STARTS", ce.Key)
 }
+
+func TestMaxConcurrentStartsFromJSON(t *testing.T) {
+	c, _, _, js := mustLoad(t, fixture{json: `{"MaxConcurrentStarts": 2}`})
+	assert.Equal(t, 2, c.MaxConcurrentStarts)
+	assert.Equal(t, js, c.Source("ECS_MAX_CONCURRENT_STARTS"))
+}

@@ -337,3 +337,25 @@ func TestAcceptedVersionIsNotResent(t *testing.T) {
 	require.Len(t, reqs, 2)
 	assert.Equal(t, "STOPPED", reqs[1]["status"])
 }
+
+func TestRunReturnsWithSendsInFlight(t *testing.T) {
+	srv := newECSServer(t)
+	srv.block = make(chan struct{})
+	t.Cleanup(func() { close(srv.block) }) // let the server's handlers end before it closes
+	src := newFakeSource()
+	src.put(engine.TaskReport{TaskARN: "arn:task/1", Version: 1, Status: engine.StatusRunning})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- New(Options{Source: src, API: srv.client(), Cluster: "prod", Tick: time.Hour}).Run(ctx)
+	}()
+	require.Eventually(t, func() bool { return len(srv.requests()) == 1 }, waitFor, time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(waitFor):
+		t.Fatal("Run did not return while a send was blocked")
+	}
+	assert.Empty(t, src.markedList(), "an unconfirmed send is not marked reported")
+}
