@@ -19,7 +19,7 @@ var featureSettings = []setting{
 	{key: "ECS_POLLING_METRICS_WAIT_DURATION", fields: []string{"PollingMetricsWaitDuration"}, def: "10s", defDoc: "10s (clamped to 5s–20s)",
 		codec: clamped(durationOf(func(c *Config) *time.Duration { return &c.PollingMetricsWaitDuration }), 5*time.Second, 20*time.Second),
 		help:  "Interval between stats polls."},
-	{key: "ECS_DISABLE_DOCKER_HEALTH_CHECK", fields: []string{"DisableDockerHealthCheck"}, def: "false",
+	{key: "ECS_DISABLE_DOCKER_HEALTH_CHECK", fields: []string{"DisableDockerHealthCheck"}, def: "false", supported: true,
 		codec: boolOf(func(c *Config) *bool { return &c.DisableDockerHealthCheck }),
 		help:  "Do not advertise or report container health checks."},
 	{key: "ECS_ENABLE_GPU_SUPPORT", fields: []string{"GPUSupportEnabled"}, def: "false",
