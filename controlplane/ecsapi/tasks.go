@@ -235,7 +235,7 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		}
 		res, err := scheduler.Place(placementInstances(instances, tasks), scheduler.Request{
 			Count:       count,
-			Need:        scheduler.Need{Resources: l.need, Group: l.group},
+			Need:        l.schedulerNeed(),
 			Strategies:  in.PlacementStrategy,
 			Constraints: constraints,
 		})
@@ -334,7 +334,7 @@ func (a *API) startTask(_ context.Context, _ *http.Request, body []byte) (any, e
 				return internal("list tasks", err)
 			}
 			res, err := scheduler.Place(placementInstances([]store.ContainerInstance{ci}, tasks), scheduler.Request{
-				Count: 1, Need: scheduler.Need{Resources: l.need, Group: l.group},
+				Count: 1, Need: l.schedulerNeed(),
 			})
 			if err != nil {
 				return internal("place task", err)
@@ -420,4 +420,15 @@ func (a *API) stopTask(_ context.Context, _ *http.Request, body []byte) (any, er
 		a.log.Info("task stop requested", logging.KeyTask, t.ARN, logging.KeyReason, t.StoppedReason)
 	}
 	return map[string]any{"task": taskView(t, true)}, nil
+}
+
+// schedulerNeed is what the scheduler must find room for: the task's
+// resources, its group (for distinctInstance and spread) and the
+// attributes its task definition requires of an instance.
+func (l *launch) schedulerNeed() scheduler.Need {
+	n := scheduler.Need{Resources: l.need, Group: l.group}
+	for _, a := range l.td.RequiresAttributes {
+		n.Attributes = append(n.Attributes, scheduler.RequiredAttribute{Name: a.Name, Value: a.Value})
+	}
+	return n
 }

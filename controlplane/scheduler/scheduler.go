@@ -23,6 +23,7 @@ const (
 	ReasonPorts            = "RESOURCE:PORTS"
 	ReasonPortsUDP         = "RESOURCE:PORTS_UDP"
 	ReasonAgent            = "AGENT"
+	ReasonAttribute        = "ATTRIBUTE"
 	ReasonMemberOf         = "MemberOf placement constraint unsatisfied."
 	ReasonDistinctInstance = "DistinctInstance placement constraint unsatisfied."
 )
@@ -66,6 +67,16 @@ type Instance struct {
 type Need struct {
 	Resources
 	Group string
+	// Attributes are the task definition's requiresAttributes: each name
+	// must be an attribute of the instance, with the same value when one
+	// is given (nil value: any).
+	Attributes []RequiredAttribute
+}
+
+// RequiredAttribute is one entry of a task definition's requiresAttributes.
+type RequiredAttribute struct {
+	Name  string
+	Value *string
 }
 
 // Strategy is a placement strategy: random; spread with field instanceId,
@@ -184,6 +195,8 @@ func (c *candidate) check(n Need, distinct bool) string {
 	switch {
 	case !c.AgentConnected:
 		return ReasonAgent
+	case !c.hasAttributes(n.Attributes):
+		return ReasonAttribute
 	case !c.memberOf:
 		return ReasonMemberOf
 	case distinct && c.Groups[n.Group] > 0:
@@ -198,6 +211,17 @@ func (c *candidate) check(n Need, distinct bool) string {
 		return ReasonPortsUDP
 	}
 	return ""
+}
+
+// hasAttributes reports whether the instance has every required attribute.
+func (c *candidate) hasAttributes(req []RequiredAttribute) bool {
+	for _, a := range req {
+		v, ok := c.Attributes[a.Name]
+		if !ok || (a.Value != nil && *a.Value != v) {
+			return false
+		}
+	}
+	return true
 }
 
 func portsTaken(want []int, lists ...[]int) bool {

@@ -54,6 +54,25 @@ func TestPlace(t *testing.T) {
 			failures:  []Failure{{"a", ReasonMemory}},
 		},
 		{
+			name: "required attributes: only the instance that has them",
+			instances: []Instance{inst("a"), inst("b", func(i *Instance) {
+				i.Attributes["ecs.capability.container-ordering"] = ""
+				i.Attributes["ecs.os-type"] = "linux"
+			})},
+			req: Request{Count: 1, Need: Need{Attributes: []RequiredAttribute{
+				{Name: "ecs.capability.container-ordering"},
+				{Name: "ecs.os-type", Value: ptr("linux")},
+			}}},
+			want:     []string{"b"},
+			failures: nil,
+		},
+		{
+			name:      "required attribute value differs",
+			instances: []Instance{inst("a", func(i *Instance) { i.Attributes["ecs.os-type"] = "windows" })},
+			req:       Request{Count: 1, Need: Need{Attributes: []RequiredAttribute{{Name: "ecs.os-type", Value: ptr("linux")}}}},
+			failures:  []Failure{{"a", ReasonAttribute}},
+		},
+		{
 			name:      "cpu exhausted by running tasks",
 			instances: []Instance{inst("a", func(i *Instance) { i.Used.CPU = 2000 })},
 			req:       Request{Count: 1, Need: need(100, 10)},
@@ -289,3 +308,5 @@ func TestTaskNeed(t *testing.T) {
 	assert.Equal(t, 1024, got.CPU)
 	assert.Equal(t, 2048, got.MemoryMiB)
 }
+
+func ptr(s string) *string { return &s }
