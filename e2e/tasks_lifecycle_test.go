@@ -98,3 +98,30 @@ func TestE2EAgentRestartWhileStopped(t *testing.T) {
 	assert.Equal(t, "0", exitCode(task.container(t, "main")))
 	assert.Equal(t, []string{id}, containersWithLabel(t, "com.amazonaws.ecs.task-arn", arn), "no new container")
 }
+
+// TestE2ETwoAgentsShareDocker runs two agents (separate data directories and
+// control planes) on one Docker host: restarting one and stopping its task
+// leaves the other's container alone.
+func TestE2ETwoAgentsShareDocker(t *testing.T) {
+	a := startTaskCluster(t)
+	b := startTaskCluster(t)
+	arnA := a.runOne(t, a.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper))))
+	arnB := b.runOne(t, b.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper))))
+	idA := a.awaitStatus(t, arnA, "RUNNING").container(t, "main").RuntimeID
+	idB := b.awaitStatus(t, arnB, "RUNNING").container(t, "main").RuntimeID
+	require.NotEqual(t, idA, idB)
+
+	a.agent.stop(t, syscall.SIGKILL)
+	a.startAgent(t)
+	waitFor(t, 30*time.Second, "the restarted agent to show its task", func() bool {
+		return a.agent.introspect(t, "/v1/tasks?taskarn="+arnA, nil) == http.StatusOK
+	})
+	assert.Equal(t, http.StatusNotFound, a.agent.introspect(t, "/v1/tasks?dockerid="+idB, nil), "agent A claims B's container")
+	a.stopTask(t, arnA, "e2e: done")
+	a.awaitStatus(t, arnA, "STOPPED")
+
+	st, ok := inspectContainer(t, idB)
+	require.True(t, ok)
+	assert.True(t, st.State.Running, "B's container still runs")
+	assert.Equal(t, "RUNNING", b.describe(t, arnB)[0].LastStatus)
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -231,4 +232,22 @@ func TestE2EStopTimeout(t *testing.T) {
 	assert.Equal(t, 137, st.State.ExitCode, "killed by SIGKILL")
 	assert.False(t, st.State.OOMKilled)
 	t.Logf("the container finished %s after stop-task", st.State.FinishedAt.Sub(began).Round(10*time.Millisecond))
+}
+
+// TestE2EHostPortTaken maps a static host port that another process on the
+// host already listens on: the task stops with a reason and the agent stays up.
+func TestE2EHostPortTaken(t *testing.T) {
+	tc := startTaskCluster(t)
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	port := l.Addr().(*net.TCPAddr).Port
+
+	web := containerDef("web", true, `mkdir -p /www && exec httpd -f -p 8080 -h /www`)
+	web["portMappings"] = []map[string]any{{"containerPort": 8080, "hostPort": port, "protocol": "tcp"}}
+	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), web)))
+	task := tc.awaitStatus(t, arn, "STOPPED")
+	assert.NotEmpty(t, task.StoppedReason, "the task says why: %s", task)
+	t.Logf("task stopped: %s", task)
+	require.False(t, tc.agent.proc.exited(), "the agent exited: %v", tc.agent.proc.err)
 }
