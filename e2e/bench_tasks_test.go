@@ -240,6 +240,7 @@ func BenchmarkE2ETaskStartOverhead(b *testing.B) {
 		b.ReportMetric(ms(dp95), "docker-create-start-p95-ms")
 		b.ReportMetric(ms(percentile(userSeen, 50)), "runtask-to-running-p50-ms")
 		b.ReportMetric(ms(percentile(userSeen, 95)), "runtask-to-running-p95-ms")
+		b.ReportMetric(loadAverage(b), "host-load1")
 	}
 }
 
@@ -304,6 +305,7 @@ func BenchmarkE2ETaskBurst(b *testing.B) {
 		b.ReportMetric(idle.cpuPercent, "idle-CPU-%")
 		b.ReportMetric(loaded.rssMiB, "100-tasks-RSS-MiB")
 		b.ReportMetric(loaded.cpuPercent, "100-tasks-CPU-%")
+		b.ReportMetric(loadAverage(b), "host-load1")
 	}
 }
 
@@ -407,6 +409,21 @@ func cpuTicks(b *testing.B, pid int) int64 {
 		b.Fatalf("/proc/%d/stat utime/stime: %v %v", pid, err1, err2)
 	}
 	return utime + stime
+}
+
+// loadAverage is the host's one-minute load average: the benchmarks report
+// it because a busy machine slows Docker and the agent alike.
+func loadAverage(b *testing.B) float64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		b.Fatal(err)
+	}
+	load, err := strconv.ParseFloat(strings.Fields(string(data))[0], 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return load
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {
