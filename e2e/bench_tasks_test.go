@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
@@ -44,7 +43,6 @@ const (
 // pulls and logs at info level, an SDK client and a one-container task definition.
 type benchCluster struct {
 	*taskCluster
-	api    *ecs.Client
 	docker *client.Client
 	def    string
 }
@@ -56,11 +54,6 @@ func startBenchCluster(b *testing.B) *benchCluster {
 	main["memory"] = 16
 	main["cpu"] = 2
 	bc := &benchCluster{taskCluster: tc, def: tc.register(b, taskDef(uniqueName(b), main))}
-	bc.api = ecs.New(ecs.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(tc.cp.endpoint),
-		Credentials:  awscreds.NewStaticCredentialsProvider(testCreds.accessKey, testCreds.secretKey, ""),
-	})
 	dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		b.Fatal(err)
