@@ -86,10 +86,13 @@ func (bc *benchCluster) awaitRunningLogged(b *testing.B, arns []string, timeout 
 	b.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		_, running, stopped := agentLogTimes(bc.agent.proc.out.String(), arns)
-		for _, arn := range arns {
-			if _, ok := stopped[arn]; ok {
+		running := map[string]time.Time{}
+		for arn, m := range agentLogTimes(bc.agent.proc.out.String(), arns) {
+			if _, ok := m["submitted=STOPPED"]; ok {
 				b.Fatalf("task %s STOPPED", arn)
+			}
+			if at, ok := m["submitted=RUNNING"]; ok {
+				running[arn] = at
 			}
 		}
 		if len(running) == len(arns) {
@@ -222,7 +225,10 @@ func BenchmarkE2ETaskStartOverhead(b *testing.B) {
 			arns = append(arns, arn...)
 		}
 		bc.awaitRunning(b, arns, time.Minute) // what the agent reported, DescribeTasks shows
-		agentEach := agentStartTimes(b, bc.agent, arns)
+		agentEach, phases := agentStartTimes(b, bc.agent, arns)
+		for name, ds := range phases {
+			b.ReportMetric(ms(percentile(ds, 50)), "phase-"+name+"-p50-ms")
+		}
 		dp50, dp95 := percentile(dockerEach, 50), percentile(dockerEach, 95)
 		ap50, ap95 := percentile(agentEach, 50), percentile(agentEach, 95)
 		b.ReportMetric(ms(ap50-dp50), "overhead-p50-ms")
@@ -304,58 +310,81 @@ func BenchmarkE2ETaskBurst(b *testing.B) {
 
 // agentStartTimes reads the agent's log: for each task, the time from the
 // engine taking the payload's task ("task added", the first record naming
-// it) to the record of its RUNNING state change being accepted.
-func agentStartTimes(b *testing.B, a *agent, arns []string) []time.Duration {
+// it) to the record of its RUNNING state change being accepted; and the
+// phases in between, for finding where the time goes.
+func agentStartTimes(b *testing.B, a *agent, arns []string) (total []time.Duration, phases map[string][]time.Duration) {
 	b.Helper()
-	added, running, _ := agentLogTimes(a.proc.out.String(), arns)
-	var out []time.Duration
-	for _, arn := range arns {
-		f, ok1 := added[arn]
-		r, ok2 := running[arn]
-		if !ok1 || !ok2 {
-			b.Fatalf("the agent's log has no payload or RUNNING submission record for %s", arn)
-		}
-		out = append(out, r.Sub(f))
+	times := agentLogTimes(a.proc.out.String(), arns)
+	phases = map[string][]time.Duration{}
+	steps := []struct{ key, label string }{
+		{logAdded, "added"}, {"known=PULLED", "pulled"}, {"known=CREATED", "created"},
+		{"known=RUNNING", "running"}, {"submitted=RUNNING", "submitted"},
 	}
-	return out
+	for _, arn := range arns {
+		m := times[arn]
+		for i, step := range steps {
+			if _, ok := m[step.key]; !ok {
+				b.Fatalf("the agent's log has no %s record for %s", step.key, arn)
+			}
+			if i > 0 {
+				prev := steps[i-1]
+				name := prev.label + "-to-" + step.label
+				phases[name] = append(phases[name], m[step.key].Sub(m[prev.key]))
+			}
+		}
+		total = append(total, m["submitted=RUNNING"].Sub(m[logAdded]))
+	}
+	return total, phases
 }
 
+// logAdded is the key of a task's first record in agentLogTimes.
+const logAdded = "first=added"
+
 // agentLogTimes finds, for each task of arns, the time of the first log
-// record naming it and of its RUNNING and STOPPED submissions.
-func agentLogTimes(log string, arns []string) (first, running, stopped map[string]time.Time) {
-	first, running, stopped = map[string]time.Time{}, map[string]time.Time{}, map[string]time.Time{}
-	want := make(map[string]bool, len(arns))
+// record naming it (logAdded), of each known status ("known=RUNNING") and
+// of each accepted state change ("submitted=RUNNING").
+func agentLogTimes(log string, arns []string) map[string]map[string]time.Time {
+	times := make(map[string]map[string]time.Time, len(arns))
 	for _, arn := range arns {
-		want[arn] = true
+		times[arn] = map[string]time.Time{}
 	}
 	sc := bufio.NewScanner(strings.NewReader(log))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		i := strings.Index(line, "task=")
-		if i < 0 {
-			continue
-		}
-		arn, _, _ := strings.Cut(line[i+len("task="):], " ")
-		if !want[arn] {
+		arn := logField(line, "task")
+		m, ok := times[arn]
+		if !ok {
 			continue
 		}
 		ts, ok := logTime(line)
 		if !ok {
 			continue
 		}
-		if _, seen := first[arn]; !seen {
-			first[arn] = ts
+		key := ""
+		switch {
+		case strings.Contains(line, "submitted task state change"):
+			key = "submitted=" + logField(line, "status")
+		case strings.Contains(line, `msg="task status"`):
+			key = "known=" + logField(line, "knownStatus")
 		}
-		if strings.Contains(line, "submitted task state change") {
-			for status, m := range map[string]map[string]time.Time{"status=RUNNING": running, "status=STOPPED": stopped} {
-				if _, seen := m[arn]; !seen && strings.Contains(line, status) {
-					m[arn] = ts
-				}
+		for _, k := range []string{logAdded, key} {
+			if _, seen := m[k]; k != "" && !seen {
+				m[k] = ts
 			}
 		}
 	}
-	return first, running, stopped
+	return times
+}
+
+// logField is the value of key= in a slog text record (unquoted values only).
+func logField(line, key string) string {
+	i := strings.Index(line, " "+key+"=")
+	if i < 0 {
+		return ""
+	}
+	v, _, _ := strings.Cut(line[i+len(key)+2:], " ")
+	return v
 }
 
 // logTime parses the time= field of a slog text record.
