@@ -90,6 +90,10 @@ func TestE2ETwoContainerTask(t *testing.T) {
 	var byID introspectionTask
 	require.Equal(t, http.StatusOK, tc.agent.introspect(t, "/v1/tasks?dockerid="+w.RuntimeID, &byID))
 	assert.Equal(t, arn, byID.Arn)
+	var byShortID introspectionTask
+	require.Equal(t, http.StatusOK, tc.agent.introspect(t, "/v1/tasks?dockerid="+w.RuntimeID[:12], &byShortID), "a short Docker ID")
+	assert.Equal(t, arn, byShortID.Arn)
+	assert.Equal(t, http.StatusBadRequest, tc.agent.introspect(t, "/v1/tasks?dockerid="+w.RuntimeID+"&taskarn="+arn, nil), "both parameters")
 	var byARN introspectionTask
 	require.Equal(t, http.StatusOK, tc.agent.introspect(t, "/v1/tasks?taskarn="+arn, &byARN))
 	assert.Equal(t, arn, byARN.Arn)
