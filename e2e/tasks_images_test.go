@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -61,12 +62,7 @@ func TestE2EPullRegistryWrongAuth(t *testing.T) {
 // TestE2EPullPreferCached runs an image that only exists locally, named after
 // a registry that does not exist: prefer-cached uses it without pulling.
 func TestE2EPullPreferCached(t *testing.T) {
-	requireTools(t, "docker")
-	requireImage(t, testImage)
-	ref := fmt.Sprintf("registry.invalid:5999/ecs-test/%s:cached", uniqueName(t))
-	require.NoError(t, exec.Command("docker", "tag", testImage, ref).Run())
-	t.Cleanup(func() { _ = exec.Command("docker", "rmi", ref).Run() })
-
+	ref := cachedOnlyImage(t)
 	tc := startTaskCluster(t, "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached")
 	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), ref)))
 	task := tc.awaitStatus(t, arn, "RUNNING")
@@ -95,12 +91,53 @@ func TestE2EPullOnce(t *testing.T) {
 	second := tc.runOne(t, def)
 	tc.awaitStatus(t, second, "RUNNING")
 	assert.Equal(t, afterFirst, manifestRequests(t, repo), "the second task pulled %s again", ref)
-	for _, arn := range []string{first, second} {
+
+	// The agent remembers the pull across a restart (agent.db).
+	tc.agent.stop(t, syscall.SIGKILL)
+	tc.startAgent(t)
+	third := tc.runOne(t, def)
+	tc.awaitStatus(t, third, "RUNNING")
+	assert.Equal(t, afterFirst, manifestRequests(t, repo), "the restarted agent pulled %s again", ref)
+
+	for _, arn := range []string{first, second, third} {
 		tc.stopTask(t, arn, "e2e: done")
 	}
-	for _, arn := range []string{first, second} {
+	for _, arn := range []string{first, second, third} {
 		tc.awaitStatus(t, arn, "STOPPED")
 	}
+}
+
+// cachedOnlyImage tags the test image with the name of a registry that does
+// not exist, so that any pull of it fails; the cleanup removes the tag.
+func cachedOnlyImage(t *testing.T) string {
+	t.Helper()
+	requireTools(t, "docker")
+	requireImage(t, testImage)
+	ref := fmt.Sprintf("registry.invalid:5999/ecs-test/%s:cached", uniqueName(t))
+	require.NoError(t, dockerCmd("tag", testImage, ref))
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", ref).Run() })
+	return ref
+}
+
+// TestE2EPullDefaultFallsBackToCache: with the default behaviour a failed
+// pull uses the cached image.
+func TestE2EPullDefaultFallsBackToCache(t *testing.T) {
+	ref := cachedOnlyImage(t)
+	tc := startTaskCluster(t)
+	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), ref)))
+	tc.awaitStatus(t, arn, "RUNNING")
+	tc.stopTask(t, arn, "e2e: done")
+	tc.awaitStatus(t, arn, "STOPPED")
+}
+
+// TestE2EPullAlwaysFails: with ECS_IMAGE_PULL_BEHAVIOR=always a failed pull
+// stops the task even though the image is cached.
+func TestE2EPullAlwaysFails(t *testing.T) {
+	ref := cachedOnlyImage(t)
+	tc := startTaskCluster(t, "ECS_IMAGE_PULL_BEHAVIOR=always")
+	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), ref)))
+	task := tc.awaitStatus(t, arn, "STOPPED")
+	assert.Contains(t, task.StoppedReason+task.container(t, "main").Reason, "CannotPullContainerError", "task: %s", task)
 }
 
 // TestE2EImageNotFound runs a task whose image exists nowhere: the task
