@@ -46,6 +46,7 @@ type ecsContainer struct {
 	ExitCode        *int             `json:"exitCode"`
 	Reason          string           `json:"reason"`
 	RuntimeID       string           `json:"runtimeId"`
+	HealthStatus    string           `json:"healthStatus"`
 	NetworkBindings []networkBinding `json:"networkBindings"`
 }
 
@@ -241,7 +242,7 @@ func (tc *taskCluster) describeSDK(t testing.TB, arn string) (ecsTask, bool) {
 	}
 	for _, c := range x.Containers {
 		ec := ecsContainer{Name: aws.ToString(c.Name), LastStatus: aws.ToString(c.LastStatus), Reason: aws.ToString(c.Reason),
-			RuntimeID: aws.ToString(c.RuntimeId)}
+			RuntimeID: aws.ToString(c.RuntimeId), HealthStatus: string(c.HealthStatus)}
 		if c.ExitCode != nil {
 			code := int(*c.ExitCode)
 			ec.ExitCode = &code

@@ -255,3 +255,36 @@ func TestE2EHostPortTaken(t *testing.T) {
 	t.Logf("task stopped: %s", task)
 	require.False(t, tc.agent.proc.exited(), "the agent exited: %v", tc.agent.proc.err)
 }
+
+// TestE2EDependsOnHealthy starts the app only once web's Docker health check
+// passes.
+func TestE2EDependsOnHealthy(t *testing.T) {
+	tc := startTaskCluster(t)
+	web := containerDef("web", true, `mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www`)
+	web["healthCheck"] = map[string]any{
+		"command":  []string{"CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1"},
+		"interval": 5, "timeout": 2, "retries": 3,
+	}
+	web["stopTimeout"] = 2
+	app := containerDef("app", true, sleeper)
+	app["dependsOn"] = []map[string]any{{"containerName": "web", "condition": "HEALTHY"}}
+	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), web, app)))
+
+	task := tc.awaitStatus(t, arn, "RUNNING")
+	// ECS learns container health over TCS, not from state changes; the
+	// control plane shows it only once it has a telemetry endpoint.
+	t.Logf("describe-tasks healthStatus of web: %q", task.container(t, "web").HealthStatus)
+	webState, ok := inspectContainer(t, task.container(t, "web").RuntimeID)
+	require.True(t, ok)
+	appState, ok := inspectContainer(t, task.container(t, "app").RuntimeID)
+	require.True(t, ok)
+	health, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", webState.ID).Output()
+	require.NoError(t, err)
+	assert.Equal(t, "healthy", strings.TrimSpace(string(health)))
+	// Docker runs the first check one interval after the start.
+	assert.GreaterOrEqual(t, appState.State.StartedAt.Sub(webState.State.StartedAt), 4*time.Second,
+		"app started %s after web, before web's first health check", appState.State.StartedAt.Sub(webState.State.StartedAt))
+
+	tc.stopTask(t, arn, "e2e: done")
+	tc.awaitStatus(t, arn, "STOPPED")
+}
