@@ -47,6 +47,8 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 		Version:       wt.Version,
 		ClusterARN:    wt.TaskClusterARN,
 		NetworkMode:   strings.ToLower(wt.NetworkMode),
+		PIDMode:       strings.ToLower(wt.PIDMode),
+		IPCMode:       strings.ToLower(wt.IPCMode),
 		CPU:           int(math.Round(wt.CPU * 1024)),
 		MemoryMiB:     wt.Memory,
 		DesiredStatus: desiredFromWire(wt.DesiredStatus),
@@ -81,6 +83,9 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 	default:
 		fail(reasonf(kindNetworkMode, "network mode %q is not supported by this agent; use bridge, host or none", wt.NetworkMode))
 	}
+	if err := validateNamespaceModes(t); err != nil {
+		fail(reasonf(kindInvalid, "%v", err))
+	}
 	if wt.ARN == "" {
 		fail(reasonf(kindInvalid, "the task has no arn"))
 	}
@@ -94,6 +99,28 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 		fail(reasonf(kindInvalid, "%v", err))
 	}
 	return t, reason
+}
+
+// validateNamespaceModes accepts the pidMode and ipcMode values this agent
+// can honour: unset (each container private) and host. ipcMode none is
+// Docker's own. Sharing one namespace among the task's containers ("task")
+// needs a namespace-holder container that this agent does not run yet.
+func validateNamespaceModes(t *task) error {
+	for _, m := range []struct{ field, value string }{{"pidMode", t.PIDMode}, {"ipcMode", t.IPCMode}} {
+		switch m.value {
+		case "", "host":
+		case "none":
+			if m.field == "ipcMode" {
+				continue
+			}
+			return fmt.Errorf("%s %q is not valid; use host or leave it unset", m.field, m.value)
+		case "task":
+			return fmt.Errorf("%s \"task\" is not supported by this agent yet; use host or leave it unset", m.field)
+		default:
+			return fmt.Errorf("%s %q is not valid; use host or leave it unset", m.field, m.value)
+		}
+	}
+	return nil
 }
 
 func volumeFromWire(t *task, wv wire.Volume) (*volume, error) {
@@ -147,6 +174,7 @@ func containerFromWire(wc *wire.Container) (*container, error) {
 		StartTimeout:    wc.StartTimeout,
 		StopTimeout:     wc.StopTimeout,
 		RestartPolicy:   wc.RestartPolicy,
+		LinuxParameters: wc.LinuxParameters,
 		DesiredStatus:   statusRunning,
 	}
 	if wc.DockerConfig != nil {

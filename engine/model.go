@@ -103,6 +103,8 @@ type task struct {
 	Version            string     `json:"Version"`
 	ClusterARN         string     `json:"ClusterArn,omitempty"`
 	NetworkMode        string     `json:"NetworkMode"`
+	PIDMode            string     `json:"PidMode,omitempty"`
+	IPCMode            string     `json:"IpcMode,omitempty"`
 	CPU                int        `json:"Cpu,omitempty"`    // shares (vCPU×1024)
 	MemoryMiB          int        `json:"Memory,omitempty"` // task-level memory
 	DesiredStatus      status     `json:"DesiredStatus"`
@@ -162,25 +164,26 @@ type portMapping struct {
 
 // container is one container of a task, owned by the task's worker.
 type container struct {
-	Name            string              `json:"Name"`
-	Image           string              `json:"Image"`
-	Command         []string            `json:"Command,omitempty"`
-	EntryPoint      []string            `json:"EntryPoint,omitempty"`
-	Environment     map[string]string   `json:"environment,omitempty"`
-	Essential       bool                `json:"Essential"`
-	CPU             int                 `json:"Cpu,omitempty"`
-	Memory          int                 `json:"Memory,omitempty"`
-	Links           []string            `json:"Links,omitempty"`
-	PortMappings    []portMapping       `json:"portMappings,omitempty"`
-	MountPoints     []wire.MountPoint   `json:"mountPoints,omitempty"`
-	VolumesFrom     []wire.VolumeFrom   `json:"volumesFrom,omitempty"`
-	DependsOn       []dependency        `json:"dependsOn,omitempty"`
-	DockerConfig    wire.DockerConfig   `json:"dockerConfig"`
-	Privileged      bool                `json:"privileged,omitempty"`
-	HealthCheckType string              `json:"healthCheckType,omitempty"`
-	StartTimeout    int                 `json:"StartTimeout,omitempty"`
-	StopTimeout     int                 `json:"StopTimeout,omitempty"`
-	RestartPolicy   *wire.RestartPolicy `json:"restartPolicy,omitempty"`
+	Name            string                `json:"Name"`
+	Image           string                `json:"Image"`
+	Command         []string              `json:"Command,omitempty"`
+	EntryPoint      []string              `json:"EntryPoint,omitempty"`
+	Environment     map[string]string     `json:"environment,omitempty"`
+	Essential       bool                  `json:"Essential"`
+	CPU             int                   `json:"Cpu,omitempty"`
+	Memory          int                   `json:"Memory,omitempty"`
+	Links           []string              `json:"Links,omitempty"`
+	PortMappings    []portMapping         `json:"portMappings,omitempty"`
+	MountPoints     []wire.MountPoint     `json:"mountPoints,omitempty"`
+	VolumesFrom     []wire.VolumeFrom     `json:"volumesFrom,omitempty"`
+	DependsOn       []dependency          `json:"dependsOn,omitempty"`
+	DockerConfig    wire.DockerConfig     `json:"dockerConfig"`
+	Privileged      bool                  `json:"privileged,omitempty"`
+	HealthCheckType string                `json:"healthCheckType,omitempty"`
+	StartTimeout    int                   `json:"StartTimeout,omitempty"`
+	StopTimeout     int                   `json:"StopTimeout,omitempty"`
+	RestartPolicy   *wire.RestartPolicy   `json:"restartPolicy,omitempty"`
+	LinuxParameters *wire.LinuxParameters `json:"linuxParameters,omitempty"`
 
 	DesiredStatus     status            `json:"desiredStatus"`
 	KnownStatus       status            `json:"KnownStatus"`

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/open-ecs/ecs-agent/acs/wire"
 	"github.com/open-ecs/ecs-agent/config"
 	rt "github.com/open-ecs/ecs-agent/engine/runtime"
 )
@@ -209,7 +210,16 @@ func buildSpec(c *container, in specInput) (rt.CreateSpec, error) {
 	if c.Privileged {
 		host["Privileged"] = true
 	}
+	if t.PIDMode != "" {
+		host["PidMode"] = t.PIDMode
+	}
+	if t.IPCMode != "" {
+		host["IpcMode"] = t.IPCMode
+	}
+	applyLinuxParameters(host, c.LinuxParameters)
 
+	// dockerConfig comes last but for the labels: what the backend put
+	// there is the most specific statement of what the container needs.
 	merge(cfg, ov.config)
 	merge(host, ov.host)
 	labels := map[string]any{}
@@ -271,4 +281,49 @@ func environment(c *container, cfg *config.Config) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// applyLinuxParameters sets the HostConfig fields of a container's
+// linuxParameters. Amazon ECS may also send some of them inside
+// dockerConfig.hostConfig; that overlay is merged afterwards and wins.
+func applyLinuxParameters(host map[string]any, lp *wire.LinuxParameters) {
+	if lp == nil {
+		return
+	}
+	if caps := lp.Capabilities; caps != nil {
+		if len(caps.Add) > 0 {
+			host["CapAdd"] = caps.Add
+		}
+		if len(caps.Drop) > 0 {
+			host["CapDrop"] = caps.Drop
+		}
+	}
+	if lp.InitProcessEnabled != nil && *lp.InitProcessEnabled {
+		host["Init"] = true
+	}
+	if lp.SharedMemorySize != nil && *lp.SharedMemorySize > 0 {
+		host["ShmSize"] = int64(*lp.SharedMemorySize) << 20
+	}
+	var devices []any
+	for _, d := range lp.Devices {
+		perms := ""
+		for _, p := range d.Permissions {
+			if p != "" {
+				perms += string(p)[:1] // read → r, write → w, mknod → m
+			}
+		}
+		if perms == "" {
+			perms = "rwm"
+		}
+		inside := d.ContainerPath
+		if inside == "" {
+			inside = d.HostPath
+		}
+		devices = append(devices, map[string]any{
+			"PathOnHost": d.HostPath, "PathInContainer": inside, "CgroupPermissions": perms,
+		})
+	}
+	if devices != nil {
+		host["Devices"] = devices
+	}
 }

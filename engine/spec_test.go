@@ -149,3 +149,44 @@ func TestStatusJSON(t *testing.T) {
 	assert.Equal(t, statusStopped, s)
 	require.Error(t, json.Unmarshal([]byte(`"BOGUS"`), &s))
 }
+
+func TestSpecLinuxParametersAndNamespaces(t *testing.T) {
+	yes, shm := true, 64
+	wt := newTask("spec", "main")
+	wt.PIDMode, wt.IPCMode = "host", "host"
+	wt.Containers[0].LinuxParameters = &wire.LinuxParameters{
+		Capabilities:       &wire.KernelCapabilities{Add: []string{"NET_ADMIN"}, Drop: []string{"MKNOD"}},
+		InitProcessEnabled: &yes,
+		SharedMemorySize:   &shm,
+		Devices: []wire.Device{{HostPath: "/dev/fuse", Permissions: []wire.DeviceCgroupPermission{
+			wire.DeviceCgroupPermissionRead, wire.DeviceCgroupPermission("write")}}},
+	}
+	wt.Containers[0].DockerConfig = &wire.DockerConfig{HostConfig: `{"ShmSize":1048576}`}
+	_, host := specOf(t, wt, "main", nil)
+	assert.Equal(t, []any{"NET_ADMIN"}, host["CapAdd"])
+	assert.Equal(t, []any{"MKNOD"}, host["CapDrop"])
+	assert.Equal(t, true, host["Init"])
+	assert.EqualValues(t, 1<<20, host["ShmSize"], "dockerConfig.hostConfig wins over linuxParameters")
+	assert.Equal(t, []any{map[string]any{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rw"}}, host["Devices"])
+	assert.Equal(t, "host", host["PidMode"])
+	assert.Equal(t, "host", host["IpcMode"])
+}
+
+func TestTaskNamespaceModeRefused(t *testing.T) {
+	for _, tc := range []struct{ pid, ipc, want string }{
+		{pid: "task", want: `pidMode "task" is not supported`},
+		{ipc: "task", want: `ipcMode "task" is not supported`},
+		{pid: "none", want: `pidMode "none" is not valid`},
+		{ipc: "shareable", want: `ipcMode "shareable" is not valid`},
+	} {
+		wt := newTask("ns", "main")
+		wt.PIDMode, wt.IPCMode = tc.pid, tc.ipc
+		_, reason := fromWire(wt, config.Default())
+		assert.Contains(t, reason, tc.want)
+		assert.Contains(t, reason, kindInvalid)
+	}
+	wt := newTask("ns", "main")
+	wt.IPCMode = "none"
+	_, reason := fromWire(wt, config.Default())
+	assert.Empty(t, reason)
+}
