@@ -375,10 +375,13 @@ func TestCreateAndStartErrors(t *testing.T) {
 		h.start()
 		h.rt.FailNext("StartContainer", assert.AnError)
 		task := newTask("starterr", "main")
+		task.Containers[0].PortMappings = []wire.PortMapping{{ContainerPort: 80}}
 		h.add(task)
 		synctest.Wait()
 		r := h.mustReport(task.ARN)
 		assert.Equal(t, StatusStopped, r.Status)
 		assert.Contains(t, r.Reason, "CannotStartContainerError")
+		assert.Empty(t, r.container("main").NetworkBindings, "a container that never started binds no port")
+		assert.Empty(t, h.snap(task.ARN).container("main").Ports)
 	})
 }

@@ -277,7 +277,8 @@ func (w *worker) apply(ctx context.Context, r result) {
 			t.PullStoppedAt = &at
 		}
 		if r.err != nil {
-			w.failContainer(c, reasonf(kindPull, "pull image %s: %v", c.Image, r.err))
+			// Images.Pull's errors name the image already.
+			w.failContainer(c, reasonf(kindPull, "%v", r.err))
 			return
 		}
 		c.ImageID = r.image.ID

@@ -122,7 +122,9 @@ func (w *worker) report() TaskReport {
 			code := *c.KnownExitCode
 			cr.ExitCode = &code
 		}
-		if c.DockerID != "" {
+		// Ports are bound only once the container started; a container
+		// whose start failed (say, its host port was taken) has none.
+		if !c.StartedAt.IsZero() {
 			cr.NetworkBindings = slices.Clone(c.KnownPortBindings)
 		}
 		r.Containers = append(r.Containers, cr)
@@ -142,9 +144,11 @@ func (w *worker) snapshot() TaskSnapshot {
 			Name: c.Name, DockerID: c.DockerID, DockerName: c.DockerName,
 			Image: c.Image, ImageID: c.ImageID, KnownStatus: c.KnownStatus.backend(),
 			CreatedAt: c.CreatedAt, StartedAt: c.StartedAt,
-			Ports:        slices.Clone(c.KnownPortBindings),
 			Volumes:      slices.Clone(c.Mounts),
 			RestartCount: c.RestartCount, Health: c.Health,
+		}
+		if !c.StartedAt.IsZero() {
+			cs.Ports = slices.Clone(c.KnownPortBindings)
 		}
 		if c.KnownExitCode != nil {
 			code := *c.KnownExitCode
