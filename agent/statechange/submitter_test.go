@@ -359,3 +359,20 @@ func TestRunReturnsWithSendsInFlight(t *testing.T) {
 	}
 	assert.Empty(t, src.markedList(), "an unconfirmed send is not marked reported")
 }
+
+func TestPendingReportsAreNotSent(t *testing.T) {
+	srv := newECSServer(t)
+	src := newFakeSource()
+	src.put(engine.TaskReport{TaskARN: "arn:task/pending", Version: 3, Status: engine.StatusPending})
+	src.put(engine.TaskReport{TaskARN: "arn:task/running", Version: 4, Status: engine.StatusRunning})
+	startSubmitter(t, src, srv.client(), nil)
+
+	require.Eventually(t, func() bool { return len(src.markedList()) == 1 }, waitFor, time.Millisecond)
+	assert.Equal(t, []string{"arn:task/running@4"}, src.markedList())
+
+	src.put(engine.TaskReport{TaskARN: "arn:task/pending", Version: 4, Status: engine.StatusRunning})
+	require.Eventually(t, func() bool { return len(src.markedList()) == 2 }, waitFor, time.Millisecond)
+	reqs := srv.requests()
+	require.Len(t, reqs, 2, "only the RUNNING reports were sent")
+	assert.Equal(t, "arn:task/pending", reqs[1]["task"])
+}
