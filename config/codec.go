@@ -324,7 +324,7 @@ func hostPortOf(p func(*Config) *string) field[string] {
 // the operator sees only a handshake error.
 func endpointOf(p func(*Config) *string) field[string] {
 	return field[string]{
-		ptr: p,
+		ptr:  p,
 		text: identity,
 		json: func(raw json.RawMessage) (string, error) { return jsonString(raw) },
 		check: func(s string) bool {
