@@ -44,7 +44,7 @@ test-integration: dev-setup build ## only the tests against real Docker, aws CLI
 bench: dev-setup build ## benchmarks (results and method in docs/benchmarks.md)
 	ECS_TEST_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem ./...
 
-run: build dev-setup ## start a control plane and an agent on this host (Ctrl-C stops both)
+run: build ## start a control plane and an agent on this host (Ctrl-C stops them)
 	scripts/run.sh
 
 IMAGE    ?= open-ecs/ecs-agent:latest
