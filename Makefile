@@ -12,16 +12,17 @@ STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $$($(GO) env G
 # Test timeouts bound a hung test; CI's limit is far above them.
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: help build check test test-unit test-integration bench run dev-setup image clean
+.PHONY: help build check test test-unit test-integration bench run dev-setup image package clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # Static binaries (no cgo): the agent image is FROM scratch.
 build: export CGO_ENABLED = 0
-build: ## build bin/ecs-agent and bin/ecs-controlplane (static)
+build: ## build bin/ecs-agent, bin/ecs-controlplane and bin/ecs-init (static)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ecs-agent ./cmd/ecs-agent
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ecs-controlplane ./cmd/ecs-controlplane
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ecs-init ./cmd/ecs-init
 
 check: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -43,12 +44,23 @@ test-integration: dev-setup build ## only the tests against real Docker, aws CLI
 bench: dev-setup build ## benchmarks (results and method in docs/benchmarks.md)
 	ECS_TEST_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem ./...
 
-run: build dev-setup ## start a control plane and an agent on this host (Ctrl-C stops both)
+run: build ## start a control plane and an agent on this host (Ctrl-C stops them)
 	scripts/run.sh
 
-IMAGE ?= open-ecs/ecs-agent:latest
-image: build ## build the agent's container image ($(IMAGE))
+IMAGE    ?= open-ecs/ecs-agent:latest
+CP_IMAGE ?= open-ecs/ecs-controlplane:latest
+image: build ## build the agent's and the control plane's images ($(IMAGE), $(CP_IMAGE))
 	scripts/build-image.sh $(BIN)/ecs-agent $(IMAGE)
+	scripts/build-image.sh $(BIN)/ecs-controlplane $(CP_IMAGE) scripts/docker/Dockerfile.controlplane
+
+# The agent package carries the agent image as /var/cache/ecs/ecs-agent.tar
+# for hosts without a registry; ecs-init loads it.
+DIST    := dist
+VERSION := $(shell sed -n 's/^\tVersion = "\(.*\)"/\1/p' version/version.go)
+package: image ## build .deb and .rpm packages of the agent and the control plane into dist/
+	mkdir -p $(DIST)
+	docker save -o $(DIST)/ecs-agent-image.tar $(IMAGE)
+	$(GO) run ./scripts/package -version $(VERSION) -bin $(BIN) -image-tar $(DIST)/ecs-agent-image.tar -out $(DIST)
 
 clean: ## remove build output
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

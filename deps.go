@@ -1,6 +1,6 @@
 //go:build tools
 
-package deps
+package ecsagent
 
 import (
 	_ "github.com/aws/aws-sdk-go-v2/aws"

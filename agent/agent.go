@@ -181,6 +181,9 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	if err != nil {
 		return err
 	}
+	if err := checkCredentials(ctx, awsCfg.Credentials, ident.InstanceID != ""); err != nil {
+		return err
+	}
 	api := newECSClient(awsCfg, cfg.APIEndpoint)
 	pol := defaultRegisterPolicy
 	if opts.registerPolicy != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -136,4 +137,41 @@ func newECSClient(awsCfg aws.Config, apiEndpoint string) *ecs.Client {
 		}
 		o.Retryer = aws.NopRetryer{}
 	})
+}
+
+// credentialsCheckTimeout bounds the first credentials lookup; the SDK's
+// IMDS client retries within it.
+const credentialsCheckTimeout = 30 * time.Second
+
+// errNoCredentials says what to set; the SDK's own error (a chain of
+// provider failures) follows it as the cause.
+const errNoCredentials = "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY " +
+	"(under ecs-init, in /etc/ecs/ecs.config), or AWS_PROFILE with a shared credentials file " +
+	"(AWS_SHARED_CREDENTIALS_FILE), or on EC2 attach an instance role (IAM instance profile)"
+
+// checkCredentials looks the credentials up once before registering, so
+// that an agent without any stops with exit 5 and a message saying what to
+// set, rather than failing registration with the SDK's error and exit 1,
+// which a supervisor restarts forever. onEC2 is true when the instance
+// metadata service answered: there a failure other than "no role attached"
+// (404) may be transient, and is returned as a plain error.
+func checkCredentials(ctx context.Context, creds aws.CredentialsProvider, onEC2 bool) error {
+	if creds == nil {
+		return terminal(errors.New(errNoCredentials))
+	}
+	cctx, cancel := context.WithTimeout(ctx, credentialsCheckTimeout)
+	defer cancel()
+	_, err := creds.Retrieve(cctx)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil: // stopped during start-up: not a credentials problem
+		return fmt.Errorf("AWS credentials: %w", err)
+	}
+	var resp *smithyhttp.ResponseError
+	noRole := errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusNotFound
+	if onEC2 && !noRole {
+		return fmt.Errorf("AWS credentials from the instance role: %w", err)
+	}
+	return terminal(fmt.Errorf("%s (%w)", errNoCredentials, err))
 }

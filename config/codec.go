@@ -318,28 +318,37 @@ func hostPortOf(p func(*Config) *string) field[string] {
 	}
 }
 
-// endpointOf accepts a URL or a bare host[:port]; a bare host gets https://,
-// as in the incumbent.
+// endpointOf accepts a URL or a bare host[:port]. A bare host gets https://,
+// as in the incumbent, and a note that says so: a local control plane
+// written as 127.0.0.1:51677 is then dialled over TLS, and without the note
+// the operator sees only a handshake error.
 func endpointOf(p func(*Config) *string) field[string] {
 	return field[string]{
-		ptr: p,
-		text: func(s string) (string, error) {
-			if !strings.Contains(s, "://") {
-				s = "https://" + s
+		ptr:  p,
+		text: identity,
+		json: func(raw json.RawMessage) (string, error) { return jsonString(raw) },
+		check: func(s string) bool {
+			u, err := url.Parse(withScheme(s))
+			return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+		},
+		adjust: func(s string) (string, string) {
+			if strings.Contains(s, "://") {
+				return s, ""
 			}
-			u, err := url.Parse(s)
-			if err != nil {
-				return "", err
-			}
-			if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return "", errBad
-			}
-			return s, nil
+			return "https://" + s, fmt.Sprintf("no scheme given; using https://%s (write http://%s for a backend without TLS)", s, s)
 		},
 		str:      plain,
 		expected: "a host name or an http(s) URL, like ecs.us-east-1.amazonaws.com or http://127.0.0.1:51677",
 		kind:     "host or URL",
 	}
+}
+
+// withScheme adds https:// to a bare host so that url.Parse reads it as one.
+func withScheme(s string) string {
+	if strings.Contains(s, "://") {
+		return s
+	}
+	return "https://" + s
 }
 
 func dockerHostOf(p func(*Config) *string) field[string] {

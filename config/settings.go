@@ -80,6 +80,13 @@ var ignoredKeys = map[string]string{
 	"ECS_AGENT_PID_NAMESPACE_HOST":             msgECSInit,
 	"ECS_INIT_DOCKER_LOG_FILE_SIZE":            msgECSInit,
 	"ECS_INIT_DOCKER_LOG_FILE_NUM":             msgECSInit,
+	"ECS_INIT_AGENT_MODE":                      msgECSInit,
+	"ECS_INIT_AGENT_IMAGE":                     msgECSInit,
+	"ECS_INIT_AGENT_BINARY":                    msgECSInit,
+	"ECS_INIT_CONTAINER_NAME":                  msgECSInit,
+	"ECS_INIT_CACHE_DIR":                       msgECSInit,
+	"ECS_INIT_LOG_DIR":                         msgECSInit,
+	"ECS_INIT_RUN_DIR":                         msgECSInit,
 }
 
 // silentKeys are ECS_ variables that an agent injects into task containers;

@@ -11,7 +11,7 @@ const (
 var identitySettings = []setting{
 	{key: "ECS_CLUSTER", fields: []string{"Cluster"}, def: "default", supported: true,
 		codec: stringOf(func(c *Config) *string { return &c.Cluster }),
-		help:  "Cluster to register the container instance in. The agent creates it when it does not exist."},
+		help:  "Cluster to register the container instance in. Only the `default` cluster is created when it does not exist; any other cluster must be created first (`aws ecs create-cluster`), or the agent stops with exit code 5."},
 	{key: "AWS_DEFAULT_REGION", aliases: []string{"AWS_REGION"}, fields: []string{"AWSRegion"}, defDoc: "from instance metadata", supported: true,
 		codec: stringOf(func(c *Config) *string { return &c.AWSRegion }),
 		help:  "Region of the ECS backend. Required when instance metadata cannot provide it. AWS_REGION is accepted too; AWS_DEFAULT_REGION wins."},

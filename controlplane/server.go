@@ -66,11 +66,15 @@ type Options struct {
 	CredentialsFile string // AWS shared-credentials file
 	// Credentials, when set, are the accepted credentials and override
 	// CredentialsFile and the environment (tests, embedding).
-	Credentials  sigv4.StaticCredentials
-	TLSCert      string // PEM files; both or neither. With them: HTTPS and WSS.
-	TLSKey       string
-	AdvertiseURL string // base URL agents reach us at; "" = per request Host
-	Logger       *slog.Logger
+	Credentials sigv4.StaticCredentials
+	TLSCert     string // PEM files; both or neither. With them: HTTPS and WSS.
+	TLSKey      string
+	// TLSSelfSigned serves HTTPS and WSS with a certificate from a private
+	// CA that the control plane creates and keeps in DataDir/tls (see
+	// selfsigned.go); it excludes TLSCert and TLSKey.
+	TLSSelfSigned bool
+	AdvertiseURL  string // base URL agents reach us at; "" = per request Host
+	Logger        *slog.Logger
 
 	HeartbeatInterval     time.Duration // ACS heartbeat; 0 = acsserver default
 	MaxConnectionLifetime time.Duration // ACS session lifetime; 0 = acsserver default
@@ -124,6 +128,11 @@ func New(o Options) (*Server, error) {
 	creds, err := loadCredentials(o)
 	if err != nil {
 		return nil, err
+	}
+	if o.TLSSelfSigned {
+		if err := useSelfSigned(&o, time.Now()); err != nil {
+			return nil, err
+		}
 	}
 	var tlsConfig *tls.Config
 	if o.TLSCert != "" || o.TLSKey != "" {

@@ -42,7 +42,7 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		for _, name := range []string{"ecs-agent", "ecs-controlplane"} {
+		for _, name := range []string{"ecs-agent", "ecs-controlplane", "ecs-init"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../cmd/"+name)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as make build: the agent image is FROM scratch
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -4,24 +4,42 @@
 # Ctrl-C stops both. Everything they write lives under .run/ in the checkout:
 # delete it to start from scratch.
 #
+# It first runs scripts/dev-setup.sh (Docker, the test image and tools, the
+# tests' registry on 127.0.0.1:5000); Ctrl-C stops everything this script
+# started, the registry included unless it was already running. Every log
+# lands in $RUN_DIR: controlplane.log, agent.log, imds.log, registry.log.
+#
 # Knobs (environment):
 #   RUN_DIR=.run          where state, logs and the dev credentials live
 #   CP_ADDR=127.0.0.1:51677  control plane listen address
+#   AGENT_ADDR=127.0.0.1:51678  the agent's introspection API
+#   IMDS_ADDR=127.0.0.1:1338    the metadata mock's address
 #   IMDS=mock|none        mock: serve instance identity from AWS's
-#                         amazon-ec2-metadata-mock on 127.0.0.1:1338;
+#                         amazon-ec2-metadata-mock on IMDS_ADDR;
 #                         none: no metadata service (like a private cloud)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN_DIR="${RUN_DIR:-$PWD/.run}"
 CP_ADDR="${CP_ADDR:-127.0.0.1:51677}"
+AGENT_ADDR="${AGENT_ADDR:-127.0.0.1:51678}"
 IMDS="${IMDS:-mock}"
-IMDS_ADDR="127.0.0.1:1338"
+IMDS_ADDR="${IMDS_ADDR:-127.0.0.1:1338}"
+REGISTRY_DIR="${ECS_TEST_REGISTRY_DIR:-/var/tmp/ecs-agent-test-registry}"
 REGION="us-east-1"
 ENDPOINT="http://$CP_ADDR"
 
 mkdir -p "$RUN_DIR"
 chmod 700 "$RUN_DIR"
+
+# dev-setup starts the tests' registry when it is not running; stop it on
+# exit only in that case.
+registry_was_running=false
+if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:5000/v2/ 2>/dev/null || true)" != 000 ]; then
+	registry_was_running=true
+fi
+scripts/dev-setup.sh
+ln -sf "$REGISTRY_DIR/registry.log" "$RUN_DIR/registry.log"
 
 # Development credentials: generated once, shared by the control plane (which
 # verifies SigV4 with them), the agent and the aws CLI.
@@ -44,6 +62,10 @@ stop_all() {
 	echo "stopping..."
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if ! $registry_was_running && [ -s "$REGISTRY_DIR/registry.pid" ]; then
+		kill -TERM "$(cat "$REGISTRY_DIR/registry.pid")" 2>/dev/null || true
+		echo "stopped the registry dev-setup started"
+	fi
 	echo "stopped. State is kept in $RUN_DIR."
 }
 trap 'stop_all; exit 0' INT TERM
@@ -59,7 +81,7 @@ wait_until() { # wait_until <seconds> <what> <command...>
 
 if [ "$IMDS" = "mock" ]; then
 	aemm="$(command -v ec2-metadata-mock || echo "$(go env GOPATH)/bin/ec2-metadata-mock")"
-	"$aemm" -n 127.0.0.1 -p "${IMDS_ADDR##*:}" >"$RUN_DIR/imds.log" 2>&1 &
+	"$aemm" -n "${IMDS_ADDR%:*}" -p "${IMDS_ADDR##*:}" >"$RUN_DIR/imds.log" 2>&1 &
 	pids+=($!)
 	export AWS_EC2_METADATA_SERVICE_ENDPOINT="http://$IMDS_ADDR"
 	wait_until 10 "the metadata mock" curl -sf "http://$IMDS_ADDR/latest/meta-data/instance-id"
@@ -68,7 +90,7 @@ else
 fi
 
 bin/ecs-controlplane -listen "$CP_ADDR" -data-dir "$RUN_DIR/controlplane" -region "$REGION" \
-	-credentials "$CREDS" 2> >(trap '' INT; sed -u 's/^/[controlplane] /' >&2) &
+	-credentials "$CREDS" 2> >(trap '' INT; tee -a "$RUN_DIR/controlplane.log" | sed -u 's/^/[controlplane] /' >&2) &
 pids+=($!)
 wait_until 15 "the control plane" aws --endpoint-url "$ENDPOINT" ecs list-clusters
 aws --endpoint-url "$ENDPOINT" ecs create-cluster --cluster-name default >/dev/null
@@ -81,15 +103,16 @@ ECS_DATADIR=$RUN_DIR/agent-data
 ECS_CHECKPOINT=true
 AWS_DEFAULT_REGION=$REGION
 ECS_LOGLEVEL=info
+ECS_INTROSPECTION_ADDR=$AGENT_ADDR
 CONFIG
-bin/ecs-agent -config "$RUN_DIR/ecs.config" 2> >(trap '' INT; sed -u 's/^/[agent] /' >&2) &
+bin/ecs-agent -config "$RUN_DIR/ecs.config" 2> >(trap '' INT; tee -a "$RUN_DIR/agent.log" | sed -u 's/^/[agent] /' >&2) &
 pids+=($!)
-wait_until 30 "the agent's introspection API" curl -sf http://127.0.0.1:51678/v1/metadata
+wait_until 30 "the agent's introspection API" curl -sf "http://$AGENT_ADDR/v1/metadata"
 
 cat <<BANNER
 
 ==============================================================================
- Control plane: $ENDPOINT     Agent introspection: http://127.0.0.1:51678
+ Control plane: $ENDPOINT     Agent introspection: http://$AGENT_ADDR
  State and logs: $RUN_DIR
 
  In another terminal:
@@ -100,7 +123,7 @@ cat <<BANNER
    aws --endpoint-url $ENDPOINT ecs list-container-instances
    aws --endpoint-url $ENDPOINT ecs describe-container-instances \\
        --container-instances \$(aws --endpoint-url $ENDPOINT ecs list-container-instances --query 'containerInstanceArns[0]' --output text)
-   curl -s localhost:51678/v1/metadata
+   curl -s $AGENT_ADDR/v1/metadata
 
  Run a task (two containers: a web server on a dynamic host port, and a
  probe that reaches it through a link):
@@ -110,11 +133,11 @@ cat <<BANNER
    aws --endpoint-url $ENDPOINT ecs describe-tasks --tasks <taskArn> \\
        --query 'tasks[0].{status:lastStatus,ports:containers[].networkBindings[]}'
    curl -s localhost:<hostPort>/          # the web container answers
-   curl -s localhost:51678/v1/tasks       # what the agent knows
+   curl -s $AGENT_ADDR/v1/tasks       # what the agent knows
    aws --endpoint-url $ENDPOINT ecs stop-task --task <taskArn> --reason done
 
- Ctrl-C stops both (running containers keep running; the agent adopts
- them when it starts again).
+ Ctrl-C stops what this started (running containers keep running; the
+ agent adopts them when it starts again). Logs: $RUN_DIR/*.log
 ==============================================================================
 BANNER
 wait -n "${pids[@]}" || true

@@ -24,7 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/open-ecs/ecs-agent/version"
+	ecsagent "github.com/open-ecs/ecs-agent"
 )
 
 // The incumbent's read and write timeouts.
@@ -38,10 +38,9 @@ const (
 // shortDockerIDLen is the length up to which a dockerid query is a prefix.
 const shortDockerIDLen = 12
 
-// DefaultLicense is served on /license when Options.License is empty.
-// The project has not chosen its licence yet, so the text claims none.
-const DefaultLicense = version.Name + ": see the project's source repository for its licence " +
-	"and the licences of the modules it is built from.\n"
+// DefaultLicense is served on /license when Options.License is empty: the
+// project's LICENSE file (Apache License 2.0), embedded at build time.
+var DefaultLicense = ecsagent.License
 
 const logKeyError = "error"
 

@@ -16,6 +16,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	healthcheck := fs.Bool("healthcheck", false, "probe the running agent's /v1/metadata and exit 0 when healthy")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	insecure := fs.Bool("k", false, "do not verify the ECS backend's TLS certificate (not recommended)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinBoolValues(args, "k")); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitSuccess
 		}
@@ -118,6 +121,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("agent failed", logging.KeyError, err)
 		return exitError
 	}
+}
+
+// joinBoolValues rewrites "-name true" (and "--name false") as
+// "-name=true": the container command line users copy from the incumbent's
+// docs passes "-k true", which the flag package would otherwise read as the
+// flag "-k" followed by a stray argument. Only a value strconv.ParseBool
+// accepts is joined, so any other stray argument still fails.
+func joinBoolValues(args []string, names ...string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.HasPrefix(a, "-") && len(a)-len(name) <= 2 && slices.Contains(names, name) && i+1 < len(args) {
+			if _, err := strconv.ParseBool(args[i+1]); err == nil {
+				out = append(out, a+"="+args[i+1])
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // healthcheckURL is the running agent's /v1/metadata: the introspection

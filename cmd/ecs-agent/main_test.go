@@ -112,3 +112,21 @@ func TestUsage(t *testing.T) {
 	code, _, _ = runMain("extra")
 	assert.Equal(t, exitUsage, code)
 }
+
+// TestInsecureFlagTakesAValue: the incumbent's container command line is
+// "ecs-agent -k true"; it must mean -k, not a stray argument.
+func TestInsecureFlagTakesAValue(t *testing.T) {
+	for _, args := range [][]string{{"-k", "true"}, {"-k=true"}, {"-k"}, {"--k", "true"}, {"-k", "false"}} {
+		code, out, errOut := runMain(append(args, "-version")...)
+		assert.Equal(t, 0, code, "%v: %s", args, errOut)
+		assert.Equal(t, version.String()+"\n", out, "%v", args)
+	}
+	for _, args := range [][]string{{"-k", "maybe"}, {"-k", "true", "extra"}, {"stray"}} {
+		code, _, errOut := runMain(append([]string{"-version"}, args...)...)
+		assert.Equal(t, exitUsage, code, "%v", args)
+		assert.Contains(t, errOut, "unexpected arguments", "%v", args)
+	}
+	assert.Equal(t, []string{"-k=true", "-config", "f"}, joinBoolValues([]string{"-k", "true", "-config", "f"}, "k"))
+	assert.Equal(t, []string{"-config", "true"}, joinBoolValues([]string{"-config", "true"}, "k"), "only the named flags take a separate value")
+	assert.Equal(t, []string{"--", "-k", "true"}, joinBoolValues([]string{"--", "-k", "true"}, "k"))
+}

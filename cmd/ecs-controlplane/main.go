@@ -42,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"(default: the process's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS and WSS (needs -tls-key)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
+	fs.BoolVar(&o.TLSSelfSigned, "tls-self-signed", false, "serve HTTPS and WSS with a certificate from a private CA kept in "+
+		"<data-dir>/tls (clients must trust its ca.pem); excludes -tls-cert")
 	fs.StringVar(&o.AdvertiseURL, "advertise-url", "", "base URL agents reach this control plane at, returned by DiscoverPollEndpoint "+
 		"(default: the scheme and Host of each DiscoverPollEndpoint request)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

@@ -42,4 +42,5 @@ const (
 	KeyCount         = "count"
 	KeyVersion       = "version"
 	KeyDockerVersion = "dockerVersion"
+	KeyPID           = "pid"
 )
