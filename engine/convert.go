@@ -291,13 +291,16 @@ func validateDependencies(t *task) error {
 func validateContainers(t *task, cfg *config.Config) error {
 	static := map[string]string{}
 	for _, c := range t.Containers {
+		if err := validatePortMappings(t.NetworkMode, c); err != nil {
+			return err
+		}
 		for _, pm := range c.PortMappings {
-			if err := validatePort(pm); err != nil {
-				return fmt.Errorf("container %q: %w", c.Name, err)
-			}
-			if pm.HostPort != 0 {
-				k := fmt.Sprintf("%d/%s", pm.HostPort, pm.Protocol)
+			if hp := staticHostPort(t.NetworkMode, pm); hp != 0 {
+				k := fmt.Sprintf("%d/%s", hp, pm.Protocol)
 				if other, ok := static[k]; ok {
+					if other == c.Name {
+						return fmt.Errorf("container %q maps host port %s twice", c.Name, k)
+					}
 					return fmt.Errorf("containers %q and %q both map host port %s", other, c.Name, k)
 				}
 				static[k] = c.Name
@@ -324,30 +327,6 @@ func validateContainers(t *task, cfg *config.Config) error {
 		if c.HealthCheckType == string(wire.HealthCheckTypeDocker) && !ov.hasHealthcheck() {
 			return fmt.Errorf("container %q has healthCheckType docker but dockerConfig.config has no Healthcheck", c.Name)
 		}
-	}
-	return nil
-}
-
-func validatePort(pm portMapping) error {
-	switch pm.Protocol {
-	case "tcp", "udp":
-	default:
-		return fmt.Errorf("port mapping protocol %q is not tcp or udp", pm.Protocol)
-	}
-	if pm.ContainerPortRange != "" {
-		if _, _, err := parseRange(pm.ContainerPortRange); err != nil {
-			return fmt.Errorf("containerPortRange: %w", err)
-		}
-		if pm.HostPort != 0 || pm.ContainerPort != 0 {
-			return fmt.Errorf("containerPortRange %q cannot be combined with containerPort or hostPort", pm.ContainerPortRange)
-		}
-		return nil
-	}
-	if pm.ContainerPort < 1 || pm.ContainerPort > 65535 {
-		return fmt.Errorf("containerPort %d is not in 1-65535", pm.ContainerPort)
-	}
-	if pm.HostPort < 0 || pm.HostPort > 65535 {
-		return fmt.Errorf("hostPort %d is not in 0-65535", pm.HostPort)
 	}
 	return nil
 }

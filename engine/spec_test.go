@@ -75,11 +75,13 @@ func TestSpecPortsAndNetworkModes(t *testing.T) {
 	assert.Equal(t, "bridge", host["NetworkMode"])
 
 	wt.NetworkMode = "host"
-	_, host = specOf(t, wt, "main", ports)
+	wt.Containers[0].PortMappings = []wire.PortMapping{{ContainerPort: 80}}
+	_, host = specOf(t, wt, "main", ports[1:])
 	assert.Equal(t, "host", host["NetworkMode"])
 	assert.Nil(t, host["PortBindings"], "host networking publishes nothing")
 
 	wt.NetworkMode = "none"
+	wt.Containers[0].PortMappings = nil
 	_, host = specOf(t, wt, "main", nil)
 	assert.Equal(t, "none", host["NetworkMode"])
 }
