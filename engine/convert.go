@@ -62,6 +62,11 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 			reason = r
 		}
 	}
+	// What the task uses that this agent does not do comes first: it is
+	// what the user must change.
+	if r := unsupportedMembers(wt); r != "" {
+		fail(reasonf(kindInvalid, "%s", r))
+	}
 	for _, wv := range wt.Volumes {
 		v, err := volumeFromWire(t, wv)
 		if err != nil {
