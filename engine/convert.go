@@ -27,13 +27,52 @@ const (
 	kindDepFailed   = "DependencyError"
 )
 
-// desiredFromWire maps an ACS desired status; anything but RUNNING and
-// STOPPED (e.g. CREATED for warm pools) is treated as RUNNING-to-be.
+// desiredFromWire maps an ACS desired status for routing: STOPPED stops,
+// anything else is RUNNING-to-be. fromWire refuses a new task whose desired
+// status is neither RUNNING nor STOPPED.
 func desiredFromWire(s string) status {
 	if s == StatusStopped {
 		return statusStopped
 	}
 	return statusRunning
+}
+
+// dockerMinMemoryMiB is the smallest memory limit and reservation Docker
+// 20.10 and later accept (6 MiB, 6291456 bytes: "Minimum memory limit
+// allowed is 6MB"). A container asking for less is refused rather than
+// raised to a limit it did not ask for.
+const dockerMinMemoryMiB = 6
+
+// maxTaskCPU bounds the task cpu (vCPU) so that its conversion to shares
+// cannot overflow; it is far above any instance.
+const maxTaskCPU = 1 << 20
+
+// validateTaskFields checks the task-level values every task must get
+// right: a known desired status, an ARN, and cpu and memory that are not
+// negative.
+func validateTaskFields(wt *wire.Task) error {
+	switch {
+	case wt.ARN == "":
+		return fmt.Errorf("the task has no arn")
+	case wt.DesiredStatus != StatusRunning && wt.DesiredStatus != StatusStopped:
+		return fmt.Errorf("desiredStatus %q is not RUNNING or STOPPED", wt.DesiredStatus)
+	case wt.CPU < 0 || wt.CPU > maxTaskCPU:
+		return fmt.Errorf("task cpu %v vCPU is not in 0-%d", wt.CPU, maxTaskCPU)
+	case wt.Memory < 0:
+		return fmt.Errorf("task memory %d MiB is negative", wt.Memory)
+	}
+	for _, c := range wt.Containers {
+		switch {
+		case c.CPU < 0:
+			return fmt.Errorf("container %q: cpu %d is negative", c.Name, c.CPU)
+		case c.Memory < 0:
+			return fmt.Errorf("container %q: memory %d MiB is negative", c.Name, c.Memory)
+		case c.Memory > 0 && c.Memory < dockerMinMemoryMiB:
+			return fmt.Errorf("container %q: memory %d MiB is below Docker's minimum of %d MiB; give at least %d",
+				c.Name, c.Memory, dockerMinMemoryMiB, dockerMinMemoryMiB)
+		}
+	}
+	return nil
 }
 
 // fromWire converts an ACS task into the engine model. A task the engine
@@ -67,6 +106,9 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 	if r := unsupportedMembers(wt); r != "" {
 		fail(reasonf(kindInvalid, "%s", r))
 	}
+	if err := validateTaskFields(wt); err != nil {
+		fail(reasonf(kindInvalid, "%v", err))
+	}
 	for _, wv := range wt.Volumes {
 		v, err := volumeFromWire(t, wv)
 		if err != nil {
@@ -90,9 +132,6 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 	}
 	if err := validateNamespaceModes(t); err != nil {
 		fail(reasonf(kindInvalid, "%v", err))
-	}
-	if wt.ARN == "" {
-		fail(reasonf(kindInvalid, "the task has no arn"))
 	}
 	if len(t.Containers) == 0 {
 		fail(reasonf(kindInvalid, "the task has no containers"))
@@ -292,7 +331,8 @@ func validateDependencies(t *task) error {
 }
 
 // validateContainers checks what would make a create fail for certain:
-// ports, mounts, and the dockerConfig overlays against the agent's policy.
+// ports, mounts, memory below Docker's floor, and the dockerConfig overlays
+// against the agent's policy.
 func validateContainers(t *task, cfg *config.Config) error {
 	static := map[string]string{}
 	for _, c := range t.Containers {
@@ -321,6 +361,9 @@ func validateContainers(t *task, cfg *config.Config) error {
 		}
 		ov, err := parseOverlays(c)
 		if err != nil {
+			return err
+		}
+		if err := ov.checkMemoryFloor(c.Name); err != nil {
 			return err
 		}
 		if cfg.PrivilegedDisabled && (c.Privileged || ov.privileged()) {

@@ -288,3 +288,57 @@ func TestRefusedTaskCreatesNothing(t *testing.T) {
 		assert.Zero(t, h.rt.Calls("PullImage"))
 	})
 }
+
+// TestInvalidTaskFields: the task-level values every payload must get
+// right; such tasks used to run.
+func TestInvalidTaskFields(t *testing.T) {
+	for name, tc := range map[string]struct {
+		mutate func(*wire.Task)
+		want   string
+	}{
+		"unknown desired status": {func(t *wire.Task) { t.DesiredStatus = "CREATED" }, `desiredStatus "CREATED" is not RUNNING or STOPPED`},
+		"no desired status":      {func(t *wire.Task) { t.DesiredStatus = "" }, `desiredStatus "" is not RUNNING or STOPPED`},
+		"negative task cpu":      {func(t *wire.Task) { t.CPU = -0.5 }, "task cpu -0.5 vCPU is not in 0-"},
+		"huge task cpu":          {func(t *wire.Task) { t.CPU = 1e300 }, "task cpu 1e+300 vCPU is not in 0-"},
+		"negative task memory":   {func(t *wire.Task) { t.Memory = -1 }, "task memory -1 MiB is negative"},
+		"negative cpu":           {func(t *wire.Task) { t.Containers[0].CPU = -2 }, `container "a": cpu -2 is negative`},
+		"negative memory":        {func(t *wire.Task) { t.Containers[1].Memory = -64 }, `container "b": memory -64 MiB is negative`},
+		"memory below docker":    {func(t *wire.Task) { t.Containers[0].Memory = 4 }, `container "a": memory 4 MiB is below Docker's minimum of 6 MiB`},
+		"hostConfig memory below docker": {func(t *wire.Task) {
+			t.Containers[0].DockerConfig = &wire.DockerConfig{HostConfig: `{"Memory":4194304}`}
+		}, `dockerConfig.hostConfig Memory 4194304 bytes is below Docker's minimum of 6291456 bytes`},
+		"reservation below docker": {func(t *wire.Task) {
+			t.Containers[0].DockerConfig = &wire.DockerConfig{HostConfig: `{"MemoryReservation":6291455}`}
+		}, `MemoryReservation 6291455 bytes is below Docker's minimum`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wt := newTask("bad", "a", "b")
+			tc.mutate(wt)
+			_, reason := fromWire(wt, config.Default())
+			assert.True(t, strings.HasPrefix(reason, kindInvalid+": "), reason)
+			assert.Contains(t, reason, tc.want)
+		})
+	}
+	// The floor itself runs.
+	wt := newTask("floor", "a")
+	wt.Containers[0].Memory = dockerMinMemoryMiB
+	wt.Containers[0].DockerConfig = &wire.DockerConfig{HostConfig: `{"MemoryReservation":6291456}`}
+	_, reason := fromWire(wt, config.Default())
+	assert.Empty(t, reason)
+}
+
+// An unknown desired status is refused and reported, not run as RUNNING.
+func TestUnknownDesiredStatusIsReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.start()
+		task := newTask("warm", "main")
+		task.DesiredStatus = "CREATED"
+		h.add(task)
+		synctest.Wait()
+		r := h.mustReport(task.ARN)
+		assert.Equal(t, StatusStopped, r.Status)
+		assert.Contains(t, r.Reason, `InvalidTaskError: desiredStatus "CREATED"`)
+		assert.Zero(t, h.rt.Calls("CreateContainer"))
+	})
+}
