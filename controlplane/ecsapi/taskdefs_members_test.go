@@ -272,6 +272,21 @@ func TestGatedMembersRequireAttributes(t *testing.T) {
 	}
 }
 
+func TestRegisterTaskDefinitionSizeLimit(t *testing.T) {
+	f := newFixture(t)
+	big := strings.Repeat("x", maxTaskDefinitionBytes)
+	resp := rawCall(t, f.srv.URL, "RegisterTaskDefinition",
+		tdBody([]string{`{"name":"a","image":"i","memory":64,"environment":[{"name":"BIG","value":"` + big + `"}]}`}, ""), true)
+	require.Equal(t, http.StatusBadRequest, resp.status, string(resp.raw))
+	assert.Equal(t, CodeClientException, resp.body["__type"])
+	assert.Contains(t, resp.body["message"], "the limit is 65536 bytes (64 KiB)")
+
+	// Indentation does not count: this one is under the limit as compact JSON.
+	padded := tdBody([]string{ok + strings.Repeat(" ", maxTaskDefinitionBytes)}, "")
+	resp = rawCall(t, f.srv.URL, "RegisterTaskDefinition", padded, true)
+	assert.Equal(t, http.StatusOK, resp.status, string(resp.raw[:min(len(resp.raw), 300)]))
+}
+
 func TestRegisterRefusesGatedValues(t *testing.T) {
 	f := newFixture(t)
 	for name, c := range map[string]struct {
@@ -279,6 +294,12 @@ func TestRegisterRefusesGatedValues(t *testing.T) {
 		code     string
 		mentions []string
 	}{
+		"dependsOn cycle": {tdBody([]string{`{"name":"a","image":"i","memory":64,"dependsOn":[{"containerName":"b","condition":"START"}]}`,
+			`{"name":"b","image":"i","memory":64,"dependsOn":[{"containerName":"a","condition":"COMPLETE"}]}`}, ""),
+			CodeClientException, []string{"cycle: a (dependsOn) -> b (dependsOn) -> a"}},
+		"links and volumesFrom cycle": {tdBody([]string{ok, `{"name":"a","image":"i","memory":64,"links":["b"],"dependsOn":[{"containerName":"ok","condition":"START"}]}`,
+			`{"name":"b","image":"i","memory":64,"volumesFrom":[{"sourceContainer":"a"}]}`}, ""),
+			CodeClientException, []string{"cycle: a (links) -> b (volumesFrom) -> a"}},
 		"secret without valueFrom": {tdBody([]string{`{"name":"a","image":"i","memory":64,"secrets":[{"name":"A"}]}`}, ""), CodeClientException, []string{"'a'", "secrets", "valueFrom"}},
 		"log secret without name": {tdBody([]string{`{"name":"a","image":"i","memory":64,"logConfiguration":{"logDriver":"splunk","secretOptions":[{"valueFrom":"x"}]}}`}, ""),
 			CodeClientException, []string{"'a'", "logConfiguration.secretOptions"}},

@@ -70,6 +70,9 @@ func validateTaskDefinition(td store.TaskDefinition) error {
 	if !essential {
 		return clientErr(CodeClientException, "containerDefinitions: at least one container must be essential; set essential to true (the default) on one of them.")
 	}
+	if err := v.dependencyCycle(); err != nil {
+		return err
+	}
 	return v.taskTotals()
 }
 
