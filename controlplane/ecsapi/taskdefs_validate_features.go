@@ -103,3 +103,15 @@ func volumeFeatures(vol store.Volume) error {
 	}
 	return nil
 }
+
+// containerGPUs is the number of GPUs a container requires (validated at
+// registration), for placement.
+func containerGPUs(c store.ContainerDefinition) int {
+	for _, r := range c.ResourceRequirements {
+		if r.Type == "GPU" {
+			n, _ := strconv.Atoi(r.Value)
+			return n
+		}
+	}
+	return 0
+}
