@@ -277,6 +277,17 @@ func TestTaskOverrideErrors(t *testing.T) {
 		`{"containerOverrides":[{"name":"app","memoryReservation":4096}]}`:      "memoryReservation",
 		`{"containerOverrides":[{"name":"app","environment":[{"value":"x"}]}]}`: "environment",
 		`{"containerOverrides":[{"name":"app","cpu":-5}]}`:                      "cpu",
+		// Never dropped: members ECS has but this control plane does not
+		// apply, and members ECS does not have.
+		`{"ephemeralStorage":{"sizeInGiB":30}}`:                                                                 "overrides.ephemeralStorage is not supported",
+		`{"inferenceAcceleratorOverrides":[{"deviceName":"d"}]}`:                                                "overrides.inferenceAcceleratorOverrides is not supported",
+		`{"containerOverrides":[{"name":"app","environmentFiles":[{"type":"s3","value":"arn:aws:s3:::b/f"}]}]}`: "overrides.containerOverrides[app].environmentFiles is not supported",
+		`{"containerOverrides":[{"name":"app","resourceRequirements":[{"type":"GPU","value":"1"}]}]}`:           "overrides.containerOverrides[app].resourceRequirements is not supported",
+		`{"containerOverrides":[{"name":"app","secrets":[]}]}`:                                                  `unknown field "secrets"`,
+		`{"taskRole":"arn:aws:iam::1:role/x"}`:                                                                  `unknown field "taskRole"`,
+		// Docker refuses less than 6 MiB.
+		`{"containerOverrides":[{"name":"app","memory":4}]}`:            "overrides.containerOverrides[app].memory must be at least 6 MiB",
+		`{"containerOverrides":[{"name":"app","memoryReservation":5}]}`: "memoryReservation must be at least 6 MiB",
 	} {
 		in := webInput
 		in.Overrides = json.RawMessage(raw)
@@ -285,7 +296,7 @@ func TestTaskOverrideErrors(t *testing.T) {
 		assert.True(t, errors.Is(err, ErrInvalidOverride), "%s: %v", raw, err)
 		assert.Contains(t, err.Error(), mentions)
 	}
-	for _, raw := range []string{"", "null", "{}"} {
+	for _, raw := range []string{"", "null", "{}", `{"ephemeralStorage":null,"containerOverrides":[{"name":"app","environmentFiles":[]}]}`} {
 		in := webInput
 		in.Overrides = json.RawMessage(raw)
 		_, err := Task(webDefinition(), in)
