@@ -60,3 +60,14 @@ func TestTaskDecodeResetsUnknownMembers(t *testing.T) {
 	require.NoError(t, task.UnmarshalJSON([]byte(`{"arn":"b"}`)))
 	assert.Nil(t, task.UnknownMembers)
 }
+
+// BenchmarkDecodeReferencePayload measures decoding the reference
+// PayloadMessage, with the walk that records unknown task members.
+func BenchmarkDecodeReferencePayload(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode([]byte(examplePayload)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
