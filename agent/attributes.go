@@ -37,6 +37,43 @@ const (
 	healthCheckAPI = "1.24"
 )
 
+// notAdvertised lists capabilities of Amazon's agent that this one must not
+// advertise until the engine implements them: a task definition using the
+// feature requires the attribute, so placement keeps such tasks away, and
+// the engine refuses a payload that uses the feature anyway
+// (engine/convert_members.go) rather than run it without that part.
+var notAdvertised = []string{
+	capabilityPrefix + "secrets.ssm.environment-variables",
+	capabilityPrefix + "secrets.asm.environment-variables",
+	capabilityPrefix + "secrets.ssm.bootstrap.log-driver",
+	capabilityPrefix + "secrets.asm.bootstrap.log-driver",
+	capabilityPrefix + "env-files.s3",
+	capabilityPrefix + "private-registry-authentication.secretsmanager",
+	capabilityPrefix + "execution-role-awslogs",
+	capabilityPrefix + "execution-role-ecr-pull",
+	capabilityPrefixLegacy + "ecr-auth",
+	capabilityPrefixLegacy + "task-iam-role",
+	capabilityPrefixLegacy + "task-iam-role-network-host",
+	capabilityPrefix + "efs",
+	capabilityPrefix + "efsAuth",
+	capabilityPrefix + "fsxWindowsFileServer",
+	capabilityPrefix + "storage.ebs-task-volume-attach",
+	capabilityPrefix + "firelens.fluentd",
+	capabilityPrefix + "firelens.fluentbit",
+	capabilityPrefix + "firelens.options.config.file",
+	capabilityPrefix + "firelens.options.config.s3",
+	capabilityPrefixLegacy + "logging-driver.awsfirelens",
+	capabilityPrefix + "gmsa",
+	capabilityPrefix + "gmsa-domainless",
+	capabilityPrefix + "execute-command",
+	capabilityPrefix + "aws-appmesh",
+	capabilityPrefix + "task-eni",
+	capabilityPrefix + "task-eia",
+	capabilityPrefix + "service-connect-v1",
+	capabilityPrefix + "fault-injection",
+	capabilityPrefix + "pid-ipc-namespace-sharing",
+}
+
 // loggingDriverAPI is the first Docker API version of each log driver the
 // engine can configure. awsfirelens is left out: it needs a FireLens log
 // router container, which the engine does not provide.

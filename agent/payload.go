@@ -154,7 +154,9 @@ func (h *acsHandler) Run(ctx context.Context) error {
 
 // handlePayload adds the tasks, stops first ("stop transitions first", so
 // a replacement task finds its predecessor's resources freed), and
-// acknowledges only if every task was persisted (DESIGN invariant 3).
+// acknowledges only if every task was persisted (DESIGN invariant 3). An
+// invalid task is persisted as STOPPED by the engine, which reports why;
+// one without an ARN is only logged.
 func (h *acsHandler) handlePayload(ctx context.Context, m *wire.PayloadMessage) {
 	log := h.log.With(logging.KeyMessageID, m.MessageID)
 	tasks := make([]*wire.Task, len(m.Tasks))
@@ -166,6 +168,14 @@ func (h *acsHandler) handlePayload(ctx context.Context, m *wire.PayloadMessage) 
 	})
 	failed := 0
 	for _, t := range tasks {
+		if t.ARN == "" {
+			// Without an ARN the task can be neither run nor reported;
+			// redelivering it would not help, so it is acknowledged with
+			// the rest of the payload.
+			log.Warn("refusing a task without an arn; it cannot be reported to the backend",
+				logging.KeyTaskFamily, t.Family, logging.KeyDesired, t.DesiredStatus)
+			continue
+		}
 		if err := h.engine.AddTask(ctx, t); err != nil {
 			failed++
 			log.Error("could not accept task; not acknowledging the payload", logging.KeyTask, t.ARN,

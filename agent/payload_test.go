@@ -188,3 +188,14 @@ func TestPayloadNotAckedWhenStoppedMidway(t *testing.T) {
 	}
 	assert.Empty(t, snd.messages(), "nothing persisted, nothing acknowledged")
 }
+
+// A task without an ARN can be neither run nor reported: it is logged and
+// the payload is acknowledged, so ACS does not redeliver it forever.
+func TestTaskWithoutARNIsAcknowledged(t *testing.T) {
+	eng := &fakeEngine{fail: map[string]error{"": errors.New("engine: AddTask needs a task with an arn")}}
+	h, snd := startHandler(t, eng)
+	h.Handle(t.Context(), payload("m1", task("", "RUNNING"), task("t1", "RUNNING")))
+	require.Eventually(t, func() bool { return len(snd.messages()) == 1 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, "m1", snd.messages()[0].(wire.AckRequest).MessageID)
+	assert.Equal(t, []string{"t1:RUNNING"}, eng.addedTasks())
+}

@@ -27,13 +27,52 @@ const (
 	kindDepFailed   = "DependencyError"
 )
 
-// desiredFromWire maps an ACS desired status; anything but RUNNING and
-// STOPPED (e.g. CREATED for warm pools) is treated as RUNNING-to-be.
+// desiredFromWire maps an ACS desired status for routing: STOPPED stops,
+// anything else is RUNNING-to-be. fromWire refuses a new task whose desired
+// status is neither RUNNING nor STOPPED.
 func desiredFromWire(s string) status {
 	if s == StatusStopped {
 		return statusStopped
 	}
 	return statusRunning
+}
+
+// dockerMinMemoryMiB is the smallest memory limit and reservation Docker
+// 20.10 and later accept (6 MiB, 6291456 bytes: "Minimum memory limit
+// allowed is 6MB"). A container asking for less is refused rather than
+// raised to a limit it did not ask for.
+const dockerMinMemoryMiB = 6
+
+// maxTaskCPU bounds the task cpu (vCPU) so that its conversion to shares
+// cannot overflow; it is far above any instance.
+const maxTaskCPU = 1 << 20
+
+// validateTaskFields checks the task-level values every task must get
+// right: a known desired status, an ARN, and cpu and memory that are not
+// negative.
+func validateTaskFields(wt *wire.Task) error {
+	switch {
+	case wt.ARN == "":
+		return fmt.Errorf("the task has no arn")
+	case wt.DesiredStatus != StatusRunning && wt.DesiredStatus != StatusStopped:
+		return fmt.Errorf("desiredStatus %q is not RUNNING or STOPPED", wt.DesiredStatus)
+	case wt.CPU < 0 || wt.CPU > maxTaskCPU:
+		return fmt.Errorf("task cpu %v vCPU is not in 0-%d", wt.CPU, maxTaskCPU)
+	case wt.Memory < 0:
+		return fmt.Errorf("task memory %d MiB is negative", wt.Memory)
+	}
+	for _, c := range wt.Containers {
+		switch {
+		case c.CPU < 0:
+			return fmt.Errorf("container %q: cpu %d is negative", c.Name, c.CPU)
+		case c.Memory < 0:
+			return fmt.Errorf("container %q: memory %d MiB is negative", c.Name, c.Memory)
+		case c.Memory > 0 && c.Memory < dockerMinMemoryMiB:
+			return fmt.Errorf("container %q: memory %d MiB is below Docker's minimum of %d MiB; give at least %d",
+				c.Name, c.Memory, dockerMinMemoryMiB, dockerMinMemoryMiB)
+		}
+	}
+	return nil
 }
 
 // fromWire converts an ACS task into the engine model. A task the engine
@@ -62,6 +101,14 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 			reason = r
 		}
 	}
+	// What the task uses that this agent does not do comes first: it is
+	// what the user must change.
+	if r := unsupportedMembers(wt); r != "" {
+		fail(reasonf(kindInvalid, "%s", r))
+	}
+	if err := validateTaskFields(wt); err != nil {
+		fail(reasonf(kindInvalid, "%v", err))
+	}
 	for _, wv := range wt.Volumes {
 		v, err := volumeFromWire(t, wv)
 		if err != nil {
@@ -85,9 +132,6 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 	}
 	if err := validateNamespaceModes(t); err != nil {
 		fail(reasonf(kindInvalid, "%v", err))
-	}
-	if wt.ARN == "" {
-		fail(reasonf(kindInvalid, "the task has no arn"))
 	}
 	if len(t.Containers) == 0 {
 		fail(reasonf(kindInvalid, "the task has no containers"))
@@ -287,17 +331,21 @@ func validateDependencies(t *task) error {
 }
 
 // validateContainers checks what would make a create fail for certain:
-// ports, mounts, and the dockerConfig overlays against the agent's policy.
+// ports, mounts, memory below Docker's floor, and the dockerConfig overlays
+// against the agent's policy.
 func validateContainers(t *task, cfg *config.Config) error {
 	static := map[string]string{}
 	for _, c := range t.Containers {
+		if err := validatePortMappings(t.NetworkMode, c); err != nil {
+			return err
+		}
 		for _, pm := range c.PortMappings {
-			if err := validatePort(pm); err != nil {
-				return fmt.Errorf("container %q: %w", c.Name, err)
-			}
-			if pm.HostPort != 0 {
-				k := fmt.Sprintf("%d/%s", pm.HostPort, pm.Protocol)
+			if hp := staticHostPort(t.NetworkMode, pm); hp != 0 {
+				k := fmt.Sprintf("%d/%s", hp, pm.Protocol)
 				if other, ok := static[k]; ok {
+					if other == c.Name {
+						return fmt.Errorf("container %q maps host port %s twice", c.Name, k)
+					}
 					return fmt.Errorf("containers %q and %q both map host port %s", other, c.Name, k)
 				}
 				static[k] = c.Name
@@ -315,6 +363,9 @@ func validateContainers(t *task, cfg *config.Config) error {
 		if err != nil {
 			return err
 		}
+		if err := ov.checkMemoryFloor(c.Name); err != nil {
+			return err
+		}
 		if cfg.PrivilegedDisabled && (c.Privileged || ov.privileged()) {
 			return fmt.Errorf("container %q is privileged, but privileged containers are disabled on this instance (ECS_DISABLE_PRIVILEGED=true)", c.Name)
 		}
@@ -324,30 +375,6 @@ func validateContainers(t *task, cfg *config.Config) error {
 		if c.HealthCheckType == string(wire.HealthCheckTypeDocker) && !ov.hasHealthcheck() {
 			return fmt.Errorf("container %q has healthCheckType docker but dockerConfig.config has no Healthcheck", c.Name)
 		}
-	}
-	return nil
-}
-
-func validatePort(pm portMapping) error {
-	switch pm.Protocol {
-	case "tcp", "udp":
-	default:
-		return fmt.Errorf("port mapping protocol %q is not tcp or udp", pm.Protocol)
-	}
-	if pm.ContainerPortRange != "" {
-		if _, _, err := parseRange(pm.ContainerPortRange); err != nil {
-			return fmt.Errorf("containerPortRange: %w", err)
-		}
-		if pm.HostPort != 0 || pm.ContainerPort != 0 {
-			return fmt.Errorf("containerPortRange %q cannot be combined with containerPort or hostPort", pm.ContainerPortRange)
-		}
-		return nil
-	}
-	if pm.ContainerPort < 1 || pm.ContainerPort > 65535 {
-		return fmt.Errorf("containerPort %d is not in 1-65535", pm.ContainerPort)
-	}
-	if pm.HostPort < 0 || pm.HostPort > 65535 {
-		return fmt.Errorf("hostPort %d is not in 0-65535", pm.HostPort)
 	}
 	return nil
 }

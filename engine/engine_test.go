@@ -24,7 +24,7 @@ func TestHappyPathWithLink(t *testing.T) {
 		task.Containers[0].Environment = map[string]string{"A": "1"}
 		task.Containers[0].DockerConfig = &wire.DockerConfig{
 			Config:     `{"Labels":{"mine":"x","com.amazonaws.ecs.cluster":"spoofed"},"User":"nobody"}`,
-			HostConfig: `{"Memory":1,"Ulimits":[{"Name":"nofile","Soft":10,"Hard":10}]}`,
+			HostConfig: `{"Memory":8388608,"Ulimits":[{"Name":"nofile","Soft":10,"Hard":10}]}`,
 		}
 		h.add(task)
 		synctest.Wait()
@@ -73,7 +73,7 @@ func TestHappyPathWithLink(t *testing.T) {
 		assert.Equal(t, "3", cfg.Labels[LabelTaskDefVersion])
 		assert.Equal(t, "nobody", cfg.User)
 		assert.Equal(t, []string{"A=1", "AWS_DEFAULT_REGION=us-west-2", "AWS_EXECUTION_ENV=AWS_ECS_EC2", "AWS_REGION=us-west-2"}, cfg.Env)
-		assert.Equal(t, int64(1), host.Memory, "hostConfig overlays the base")
+		assert.Equal(t, int64(8<<20), host.Memory, "hostConfig overlays the base")
 		assert.Equal(t, 2, host.CpuShares)
 		assert.Equal(t, "bridge", host.NetworkMode)
 		assert.Len(t, host.Ulimits, 1)

@@ -1,13 +1,110 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 )
+
+// maxPortRanges is the most containerPortRange mappings a container may
+// have, as in ECS.
+const maxPortRanges = 100
+
+// portSpan is the container ports of one mapping, for the overlap check.
+type portSpan struct {
+	proto  string
+	lo, hi int
+}
+
+// validatePortMappings checks a container's port mappings as the control
+// plane checks a task definition's, so that a payload from elsewhere gets
+// no further: protocol tcp or udp; containerPort 1-65535 and hostPort
+// 0-65535; in host mode a hostPort, when given, equal to the containerPort;
+// a containerPortRange "first-last" (1 <= first < last <= 65535) only in
+// bridge mode, without containerPort or hostPort, at most maxPortRanges of
+// them; no mappings at all in network mode none; and no container port in
+// two mappings. Overlaps are found on sorted spans, so the cost follows the
+// number of mappings, never the number of ports in a range.
+func validatePortMappings(mode string, c *container) error {
+	if len(c.PortMappings) > 0 && mode == networkNone {
+		return fmt.Errorf("container %q has portMappings, which network mode none does not allow", c.Name)
+	}
+	spans := make([]portSpan, 0, len(c.PortMappings))
+	ranges := 0
+	for _, pm := range c.PortMappings {
+		if err := validatePort(mode, pm); err != nil {
+			return fmt.Errorf("container %q: %w", c.Name, err)
+		}
+		s := portSpan{proto: pm.Protocol, lo: pm.ContainerPort, hi: pm.ContainerPort}
+		if pm.ContainerPortRange != "" {
+			ranges++
+			s.lo, s.hi, _ = parseRange(pm.ContainerPortRange)
+		}
+		spans = append(spans, s)
+	}
+	if ranges > maxPortRanges {
+		return fmt.Errorf("container %q has %d containerPortRange mappings; at most %d are allowed", c.Name, ranges, maxPortRanges)
+	}
+	slices.SortFunc(spans, func(a, b portSpan) int {
+		return cmp.Or(strings.Compare(a.proto, b.proto), cmp.Compare(a.lo, b.lo))
+	})
+	for i := 1; i < len(spans); i++ {
+		prev, cur := spans[i-1], spans[i]
+		if prev.proto == cur.proto && cur.lo <= prev.hi {
+			return fmt.Errorf("container %q maps container port %d/%s more than once; each port may be mapped once", c.Name, cur.lo, cur.proto)
+		}
+	}
+	return nil
+}
+
+func validatePort(mode string, pm portMapping) error {
+	switch pm.Protocol {
+	case "tcp", "udp":
+	default:
+		return fmt.Errorf("port mapping protocol %q is not tcp or udp", pm.Protocol)
+	}
+	if pm.ContainerPortRange != "" {
+		lo, hi, err := parseRange(pm.ContainerPortRange)
+		if err != nil || lo == hi {
+			return fmt.Errorf("containerPortRange %q is not \"first-last\" with 1 <= first < last <= 65535", pm.ContainerPortRange)
+		}
+		if pm.HostPort != 0 || pm.ContainerPort != 0 {
+			return fmt.Errorf("containerPortRange %q cannot be combined with containerPort or hostPort", pm.ContainerPortRange)
+		}
+		if mode != networkBridge {
+			return fmt.Errorf("containerPortRange %q is supported only in bridge network mode, not %s", pm.ContainerPortRange, mode)
+		}
+		return nil
+	}
+	if pm.ContainerPort < 1 || pm.ContainerPort > 65535 {
+		return fmt.Errorf("containerPort %d is not in 1-65535", pm.ContainerPort)
+	}
+	if pm.HostPort < 0 || pm.HostPort > 65535 {
+		return fmt.Errorf("hostPort %d is not in 0-65535", pm.HostPort)
+	}
+	if mode == networkHost && pm.HostPort != 0 && pm.HostPort != pm.ContainerPort {
+		return fmt.Errorf("hostPort %d must equal containerPort %d in host network mode", pm.HostPort, pm.ContainerPort)
+	}
+	return nil
+}
+
+// staticHostPort is the host port a mapping pins, or 0 when the agent
+// chooses one: in host mode the container port, in bridge mode a non-zero
+// hostPort.
+func staticHostPort(mode string, pm portMapping) int {
+	switch {
+	case pm.ContainerPortRange != "", mode == networkNone:
+		return 0
+	case mode == networkHost:
+		return pm.ContainerPort
+	}
+	return pm.HostPort
+}
 
 // portAllocator hands out dynamic host ports (hostPort 0) from
 // ECS_DYNAMIC_HOST_PORT_RANGE. A port is handed out only when it is not

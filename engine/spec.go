@@ -23,9 +23,8 @@ const (
 )
 
 const (
-	minMemoryBytes = 4 << 20
-	minCPUShares   = 2
-	maxCPUShares   = 262144
+	minCPUShares = 2
+	maxCPUShares = 262144
 )
 
 // overlays are a container's dockerConfig.config and hostConfig, decoded.
@@ -77,6 +76,19 @@ func (o overlays) logDriver() string {
 func (o overlays) hasHealthcheck() bool {
 	v, ok := lookup(o.config, "Healthcheck")
 	return ok && v != nil
+}
+
+// checkMemoryFloor refuses a hostConfig Memory or MemoryReservation (bytes)
+// that is set but below what Docker accepts, which would fail the create.
+func (o overlays) checkMemoryFloor(container string) error {
+	for _, key := range []string{"Memory", "MemoryReservation"} {
+		v, _ := lookup(o.host, key)
+		if f, _ := v.(float64); f > 0 && f < dockerMinMemoryMiB<<20 {
+			return fmt.Errorf("container %q: dockerConfig.hostConfig %s %.0f bytes is below Docker's minimum of %d bytes (%d MiB)",
+				container, key, f, dockerMinMemoryMiB<<20, dockerMinMemoryMiB)
+		}
+	}
+	return nil
 }
 
 // memoryReservationMiB is hostConfig.MemoryReservation in MiB, or 0.
@@ -204,7 +216,8 @@ func buildSpec(c *container, in specInput) (rt.CreateSpec, error) {
 		host["VolumesFrom"] = from
 	}
 	if c.Memory > 0 {
-		host["Memory"] = max(int64(c.Memory)<<20, minMemoryBytes)
+		// At least Docker's floor: fromWire refuses less.
+		host["Memory"] = int64(c.Memory) << 20
 	}
 	host["CpuShares"] = min(max(c.CPU, minCPUShares), maxCPUShares)
 	if c.Privileged {

@@ -29,7 +29,7 @@ func specOf(t *testing.T, wt *wire.Task, name string, ports []NetworkBinding) (c
 
 func TestSpecResourcesAndVolumes(t *testing.T) {
 	wt := newTask("spec", "main", "data")
-	wt.Containers[0].Memory = 1
+	wt.Containers[0].Memory = dockerMinMemoryMiB
 	wt.Containers[0].CPU = 500000
 	wt.Containers[0].Command = []string{"a"}
 	wt.Containers[0].Overrides = `{"command":["b","c"]}`
@@ -50,7 +50,7 @@ func TestSpecResourcesAndVolumes(t *testing.T) {
 	assert.Equal(t, []any{"b", "c"}, cfg["Cmd"], "overrides.command replaces the command")
 	assert.Equal(t, []any{"/bin/sh"}, cfg["Entrypoint"])
 	assert.Equal(t, []any{"AWS_EXECUTION_ENV=AWS_ECS_EC2", "AWS_REGION=eu-west-1"}, cfg["Env"], "the task's region wins")
-	assert.EqualValues(t, 4<<20, host["Memory"], "at least 4 MiB")
+	assert.EqualValues(t, 6291456, host["Memory"], "Docker's floor, 6 MiB, passes as it is")
 	assert.EqualValues(t, maxCPUShares, host["CpuShares"])
 	assert.Equal(t, []any{"ecs-data:ro"}, host["VolumesFrom"])
 	binds := host["Binds"].([]any)
@@ -75,11 +75,13 @@ func TestSpecPortsAndNetworkModes(t *testing.T) {
 	assert.Equal(t, "bridge", host["NetworkMode"])
 
 	wt.NetworkMode = "host"
-	_, host = specOf(t, wt, "main", ports)
+	wt.Containers[0].PortMappings = []wire.PortMapping{{ContainerPort: 80}}
+	_, host = specOf(t, wt, "main", ports[1:])
 	assert.Equal(t, "host", host["NetworkMode"])
 	assert.Nil(t, host["PortBindings"], "host networking publishes nothing")
 
 	wt.NetworkMode = "none"
+	wt.Containers[0].PortMappings = nil
 	_, host = specOf(t, wt, "main", nil)
 	assert.Equal(t, "none", host["NetworkMode"])
 }

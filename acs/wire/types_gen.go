@@ -875,6 +875,10 @@ type Task struct {
 	Version                       string                         `json:"version,omitempty"`
 	Volumes                       []Volume                       `json:"volumes,omitempty"`
 	Zone                          string                         `json:"zone,omitempty"`
+
+	// UnknownMembers lists, as paths such as "containers[0].gpuIds", the
+	// members of the decoded JSON that the model does not have. Never sent.
+	UnknownMembers []string `json:"-"`
 }
 
 // ShapeName returns "Task", the envelope type of this shape.
@@ -994,6 +998,78 @@ const (
 	VolumeTypeEBS                  VolumeType = "ebs"
 	VolumeTypeLogDriverOutput      VolumeType = "logDriverOutput"
 )
+
+// modelMembers maps every structure shape to its members; a member's value
+// names the structure shape it holds ("X", "[]X" or "map:X"), or is "".
+var modelMembers = map[string]map[string]string{
+	"ASMAuthData":                             {"credentialsParameter": "", "region": ""},
+	"AccessDeniedException":                   {"message": ""},
+	"AckRequest":                              {"cluster": "", "containerInstance": "", "messageId": ""},
+	"Association":                             {"containers": "", "content": "EncodedString", "name": "", "type": ""},
+	"AttachInstanceNetworkInterfacesMessage":  {"clusterArn": "", "containerInstanceArn": "", "elasticNetworkInterfaces": "[]ElasticNetworkInterface", "generatedAt": "", "messageId": "", "waitTimeoutMs": ""},
+	"AttachTaskNetworkInterfacesMessage":      {"clusterArn": "", "containerInstanceArn": "", "elasticNetworkInterfaces": "[]ElasticNetworkInterface", "generatedAt": "", "messageId": "", "taskArn": "", "taskClusterArn": "", "waitTimeoutMs": ""},
+	"Attachment":                              {"attachmentArn": "", "attachmentProperties": "[]AttachmentProperty", "attachmentType": ""},
+	"AttachmentProperty":                      {"name": "", "value": ""},
+	"BadRequestException":                     {"message": ""},
+	"CloseMessage":                            {"message": ""},
+	"ConfirmAttachmentMessage":                {"attachment": "Attachment", "clusterArn": "", "containerInstanceArn": "", "generatedAt": "", "messageId": "", "taskArn": "", "taskClusterArn": "", "waitTimeoutMs": ""},
+	"Container":                               {"command": "", "containerArn": "", "cpu": "", "credentialSpecs": "", "dependsOn": "[]ContainerDependency", "dockerConfig": "DockerConfig", "entryPoint": "", "environment": "", "environmentFiles": "[]EnvironmentFile", "essential": "", "firelensConfiguration": "FirelensConfiguration", "healthCheckType": "", "image": "", "links": "", "linuxParameters": "LinuxParameters", "logsAuthStrategy": "", "managedAgents": "[]ManagedAgent", "memory": "", "mountPoints": "[]MountPoint", "name": "", "networkInterfaceNames": "", "overrides": "", "portMappings": "[]PortMapping", "privileged": "", "registryAuthentication": "RegistryAuthenticationData", "restartPolicy": "RestartPolicy", "secrets": "[]Secret", "startTimeout": "", "stopTimeout": "", "volumesFrom": "[]VolumeFrom"},
+	"ContainerDependency":                     {"condition": "", "containerName": ""},
+	"Device":                                  {"containerPath": "", "hostPath": "", "permissions": ""},
+	"DockerConfig":                            {"config": "", "hostConfig": "", "version": ""},
+	"DockerVolumeConfiguration":               {"autoprovision": "", "driver": "", "driverOpts": "", "labels": "", "scope": ""},
+	"EBSVolumeConfiguration":                  {"deleteOnTermination": "", "deviceName": "", "filesystemType": "", "volumeId": ""},
+	"ECRAuthData":                             {"endpointOverride": "", "region": "", "registryId": "", "useExecutionRole": ""},
+	"EFSAuthorizationConfig":                  {"accessPointId": "", "iam": ""},
+	"EFSVolumeConfiguration":                  {"authorizationConfig": "EFSAuthorizationConfig", "fileSystemId": "", "rootDirectory": "", "transitEncryption": "", "transitEncryptionPort": ""},
+	"ElasticNetworkInterface":                 {"attachmentArn": "", "domainName": "", "domainNameServers": "", "ec2Id": "", "index": "", "interfaceAssociationProtocol": "", "interfaceTunnelProperties": "NetworkInterfaceTunnelProperties", "interfaceVethProperties": "NetworkInterfaceVethProperties", "interfaceVlanProperties": "NetworkInterfaceVlanProperties", "ipv4Addresses": "[]IPv4AddressAssignment", "ipv6Addresses": "[]IPv6AddressAssignment", "macAddress": "", "name": "", "privateDnsName": "", "subnetGatewayIpv4Address": "", "subnetGatewayIpv6Address": ""},
+	"EncodedString":                           {"encoding": "", "value": ""},
+	"EnvironmentFile":                         {"type": "", "value": ""},
+	"ErrorMessage":                            {"message": ""},
+	"FSxWindowsFileServerAuthorizationConfig": {"credentialsParameter": "", "domain": ""},
+	"FSxWindowsFileServerVolumeConfiguration": {"authorizationConfig": "FSxWindowsFileServerAuthorizationConfig", "fileSystemId": "", "rootDirectory": ""},
+	"FirelensConfiguration":                   {"options": "", "type": ""},
+	"HeartbeatAckRequest":                     {"messageId": ""},
+	"HeartbeatMessage":                        {"healthy": "", "messageId": ""},
+	"HostVolumeProperties":                    {"sourcePath": ""},
+	"IAMRoleCredentials":                      {"accessKeyId": "", "credentialScope": "", "credentialsId": "", "expiration": "", "roleArn": "", "secretAccessKey": "", "sessionToken": ""},
+	"IAMRoleCredentialsAckRequest":            {"credentialsId": "", "expiration": "", "messageId": ""},
+	"IAMRoleCredentialsMessage":               {"messageId": "", "roleCredentials": "IAMRoleCredentials", "roleType": "", "taskArn": "", "taskClusterArn": ""},
+	"IPv4AddressAssignment":                   {"primary": "", "privateAddress": ""},
+	"IPv6AddressAssignment":                   {"address": "", "primary": ""},
+	"InactiveInstanceException":               {"message": ""},
+	"InvalidClusterException":                 {"message": ""},
+	"InvalidInstanceException":                {"message": ""},
+	"KernelCapabilities":                      {"add": "", "drop": ""},
+	"LinuxParameters":                         {"capabilities": "KernelCapabilities", "devices": "[]Device", "initProcessEnabled": "", "sharedMemorySize": ""},
+	"LogDriverVolumeConfiguration":            {"driver": ""},
+	"ManagedAgent":                            {"name": "", "properties": ""},
+	"MountPoint":                              {"containerPath": "", "readOnly": "", "sourceVolume": ""},
+	"NackRequest":                             {"cluster": "", "containerInstance": "", "messageId": "", "reason": ""},
+	"NetworkInterfaceTunnelProperties":        {"interfaceIpAddress": "", "tunnelId": ""},
+	"NetworkInterfaceVethProperties":          {"peerInterface": ""},
+	"NetworkInterfaceVlanProperties":          {"trunkInterfaceMacAddress": "", "vlanId": ""},
+	"PayloadMessage":                          {"clusterArn": "", "containerInstanceArn": "", "generatedAt": "", "messageId": "", "seqNum": "", "tasks": "[]Task", "timeline": ""},
+	"PerformUpdateMessage":                    {"clusterArn": "", "containerInstanceArn": "", "messageId": "", "updateInfo": "UpdateInfo"},
+	"PollRequest":                             {"cluster": "", "containerInstance": "", "protocolVersion": "", "sendCredentials": "", "seqNum": "", "timeline": "", "versionInfo": "VersionInfo"},
+	"PortMapping":                             {"containerPort": "", "containerPortRange": "", "hostPort": "", "protocol": ""},
+	"ProxyConfiguration":                      {"containerName": "", "properties": "", "type": ""},
+	"RegistryAuthenticationData":              {"asmAuthData": "ASMAuthData", "ecrAuthData": "ECRAuthData", "type": ""},
+	"RestartPolicy":                           {"enabled": "", "ignoredExitCodes": "", "restartAttemptPeriod": ""},
+	"Secret":                                  {"containerPath": "", "name": "", "provider": "", "region": "", "target": "", "type": "", "valueFrom": ""},
+	"ServerException":                         {"message": ""},
+	"StageUpdateMessage":                      {"clusterArn": "", "containerInstanceArn": "", "messageId": "", "updateInfo": "UpdateInfo"},
+	"Task":                                    {"agentConfiguration": "", "arn": "", "associations": "[]Association", "attachments": "[]Attachment", "containers": "[]Container", "cpu": "", "desiredStatus": "", "elasticNetworkInterfaces": "[]ElasticNetworkInterface", "enableFaultInjection": "", "executionRoleCredentials": "IAMRoleCredentials", "family": "", "group": "", "ipcMode": "", "launchType": "", "memory": "", "networkMode": "", "overrides": "", "pidMode": "", "proxyConfiguration": "ProxyConfiguration", "roleCredentials": "IAMRoleCredentials", "serviceName": "", "taskClusterArn": "", "taskDefinitionAccountId": "", "trustedExecutionConfiguration": "TrustedExecutionConfiguration", "version": "", "volumes": "[]Volume", "zone": ""},
+	"TaskIdentifier":                          {"desiredStatus": "", "taskArn": "", "taskClusterArn": ""},
+	"TaskManifestMessage":                     {"clusterArn": "", "containerInstanceArn": "", "generatedAt": "", "messageId": "", "tasks": "[]TaskIdentifier", "timeline": ""},
+	"TaskStopVerificationAck":                 {"generatedAt": "", "messageId": "", "stopTasks": "[]TaskIdentifier"},
+	"TaskStopVerificationMessage":             {"messageId": "", "stopCandidates": "[]TaskIdentifier"},
+	"TrustedExecutionConfiguration":           {"isolationMode": ""},
+	"UpdateInfo":                              {"location": "", "signature": ""},
+	"VersionInfo":                             {"agentHash": "", "agentVersion": "", "dockerVersion": ""},
+	"Volume":                                  {"dockerVolumeConfiguration": "DockerVolumeConfiguration", "ebsVolumeConfiguration": "EBSVolumeConfiguration", "efsVolumeConfiguration": "EFSVolumeConfiguration", "fsxWindowsFileServerVolumeConfiguration": "FSxWindowsFileServerVolumeConfiguration", "host": "HostVolumeProperties", "logDriverVolumeConfiguration": "LogDriverVolumeConfiguration", "name": "", "type": ""},
+	"VolumeFrom":                              {"readOnly": "", "sourceContainer": ""},
+}
 
 // newShape maps every structure shape name to a constructor of its Go type.
 var newShape = map[string]func() Message{

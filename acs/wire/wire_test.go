@@ -26,6 +26,9 @@ func fill(v reflect.Value, depth int) {
 		fill(v.Elem(), depth)
 	case reflect.Struct:
 		for i := range v.NumField() {
+			if v.Type().Field(i).Tag.Get("json") == "-" {
+				continue // never encoded (Task.UnknownMembers)
+			}
 			fill(v.Field(i), depth+1)
 		}
 	case reflect.String:

@@ -173,6 +173,12 @@ func (in registerTaskDefinitionInput) taskDefinition() store.TaskDefinition {
 }
 
 func (a *API) registerTaskDefinition(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	if err := checkTaskDefinitionSize(body); err != nil {
+		return nil, err
+	}
+	if err := checkRequestMembers(body); err != nil {
+		return nil, err
+	}
 	var in registerTaskDefinitionInput
 	if err := decode(body, &in); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package ecsapi
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 
@@ -23,7 +24,40 @@ const (
 	attrRestartPolicy    = attrPrefix + "container-restart-policy"
 	attrContainerPortRng = attrPrefix + "container-port-range"
 	attrDockerPlugin     = attrPrefix + "docker-plugin."
+
+	// Features this control plane stores and sends but an agent must
+	// implement: the names Amazon ECS requires for them.
+	attrTaskIAMRoleHost   = attrPrefixLegacy + "task-iam-role-network-host"
+	attrECRAuth           = attrPrefixLegacy + "ecr-auth"
+	attrExecRoleECRPull   = attrPrefix + "execution-role-ecr-pull"
+	attrExecRoleAwslogs   = attrPrefix + "execution-role-awslogs"
+	attrSecretsSSMEnv     = attrPrefix + "secrets.ssm.environment-variables"
+	attrSecretsASMEnv     = attrPrefix + "secrets.asm.environment-variables"
+	attrSecretsSSMLog     = attrPrefix + "secrets.ssm.bootstrap.log-driver"
+	attrSecretsASMLog     = attrPrefix + "secrets.asm.bootstrap.log-driver"
+	attrEnvFilesS3        = attrPrefix + "env-files.s3"
+	attrPrivateRegistry   = attrPrefix + "private-registry-authentication.secretsmanager"
+	attrFirelens          = attrPrefix + "firelens."
+	attrFirelensConfigS3  = attrPrefix + "firelens.options.config.s3"
+	attrFirelensConfigFil = attrPrefix + "firelens.options.config.file"
+	attrGMSA              = attrPrefix + "gmsa"
+	attrGMSADomainless    = attrPrefix + "gmsa-domainless"
+	attrEFS               = attrPrefix + "efs"
+	attrEFSAuth           = attrPrefix + "efsAuth"
+	attrFSx               = attrPrefix + "fsxWindowsFileServer"
 )
+
+// ecrImageRE matches an image in a private Amazon ECR registry.
+var ecrImageRE = regexp.MustCompile(`^[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/`)
+
+// secretStore returns "asm" for a Secrets Manager secret and "ssm" for a
+// Systems Manager parameter (a name or an ARN), as ECS tells them apart.
+func secretStore(valueFrom string) string {
+	if strings.Contains(valueFrom, ":secretsmanager:") {
+		return "asm"
+	}
+	return "ssm"
+}
 
 // requiredAttributes lists, sorted and without duplicates, the capabilities
 // an instance needs to run td: the Docker API version of each feature used,
@@ -33,6 +67,9 @@ func requiredAttributes(td store.TaskDefinition) []store.Attribute {
 	api := func(v string) { need[attrDockerAPI+v] = true }
 	if td.TaskRoleARN != "" {
 		need[attrTaskIAMRole] = true
+		if td.NetworkMode == store.NetworkModeHost {
+			need[attrTaskIAMRoleHost] = true
+		}
 	}
 	if td.CPU != "" || td.Memory != "" {
 		need[attrTaskCPUMemLimit] = true
@@ -50,9 +87,19 @@ func requiredAttributes(td store.TaskDefinition) []store.Attribute {
 				need[attrDockerPlugin+dvc.Driver] = true
 			}
 		}
+		if efs := vol.EFSVolumeConfiguration; efs != nil {
+			need[attrEFS] = true
+			if efs.TransitEncryption == "ENABLED" || efs.AuthorizationConfig != nil {
+				need[attrEFSAuth] = true
+			}
+		}
+		if vol.FSxWindowsFileServerVolumeConfiguration != nil {
+			need[attrFSx] = true
+		}
 	}
 	for _, c := range td.ContainerDefinitions {
 		containerAttributes(c, need, api)
+		featureAttributes(td, c, need)
 	}
 	out := make([]store.Attribute, 0, len(need))
 	for name := range need {
@@ -103,6 +150,60 @@ func containerAttributes(c store.ContainerDefinition, need map[string]bool, api 
 		}
 		if lp.SharedMemorySize != nil || len(lp.Tmpfs) > 0 {
 			api("1.22")
+		}
+	}
+}
+
+// featureAttributes adds what a container needs for the features this
+// control plane only passes on: secrets, env files, registry credentials,
+// FireLens, gMSA, ECR pulls and awslogs with the execution role. Each
+// member is gated here or refused (see taskDefMembers).
+func featureAttributes(td store.TaskDefinition, c store.ContainerDefinition, need map[string]bool) {
+	for _, s := range c.Secrets {
+		if secretStore(s.ValueFrom) == "asm" {
+			need[attrSecretsASMEnv] = true
+		} else {
+			need[attrSecretsSSMEnv] = true
+		}
+	}
+	if lc := c.LogConfiguration; lc != nil {
+		for _, s := range lc.SecretOptions {
+			if secretStore(s.ValueFrom) == "asm" {
+				need[attrSecretsASMLog] = true
+			} else {
+				need[attrSecretsSSMLog] = true
+			}
+		}
+		if lc.LogDriver == "awslogs" && td.ExecutionRoleARN != "" {
+			need[attrExecRoleAwslogs] = true
+		}
+	}
+	if len(c.EnvironmentFiles) > 0 {
+		need[attrEnvFilesS3] = true
+	}
+	if c.RepositoryCredentials != nil {
+		need[attrPrivateRegistry] = true
+	}
+	if ecrImageRE.MatchString(c.Image) {
+		need[attrECRAuth] = true
+		if td.ExecutionRoleARN != "" {
+			need[attrExecRoleECRPull] = true
+		}
+	}
+	if fc := c.FirelensConfiguration; fc != nil {
+		need[attrFirelens+fc.Type] = true
+		switch fc.Options["config-file-type"] {
+		case "s3":
+			need[attrFirelensConfigS3] = true
+		case "file":
+			need[attrFirelensConfigFil] = true
+		}
+	}
+	for _, cs := range c.CredentialSpecs {
+		if strings.HasPrefix(cs, "credentialspecdomainless:") {
+			need[attrGMSADomainless] = true
+		} else {
+			need[attrGMSA] = true
 		}
 	}
 }

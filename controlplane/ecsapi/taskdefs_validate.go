@@ -70,6 +70,9 @@ func validateTaskDefinition(td store.TaskDefinition) error {
 	if !essential {
 		return clientErr(CodeClientException, "containerDefinitions: at least one container must be essential; set essential to true (the default) on one of them.")
 	}
+	if err := v.dependencyCycle(); err != nil {
+		return err
+	}
 	return v.taskTotals()
 }
 
@@ -144,8 +147,8 @@ func (v *taskDefValidator) volumeList() error {
 			return invalidParam("volumes: the name %q is used twice; volume names must be unique.", vol.Name)
 		}
 		v.volumes[vol.Name] = true
-		if vol.Host != nil && vol.DockerVolumeConfiguration != nil {
-			return invalidParam("volume '%s': set either host or dockerVolumeConfiguration, not both.", vol.Name)
+		if err := volumeFeatures(vol); err != nil {
+			return err
 		}
 		dvc := vol.DockerVolumeConfiguration
 		if dvc == nil {
@@ -181,7 +184,7 @@ func (v *taskDefValidator) container(c store.ContainerDefinition) error {
 		return containerErr(c.Name, "image is required.")
 	}
 	for _, check := range []func(store.ContainerDefinition) error{
-		v.memory, v.references, v.ports, v.mounts, v.logAndLimits, v.timeouts, v.healthCheck, v.linux, v.misc,
+		v.memory, v.references, v.ports, v.mounts, v.logAndLimits, v.timeouts, v.healthCheck, v.linux, v.misc, v.gatedFeatures,
 	} {
 		if err := check(c); err != nil {
 			return err

@@ -13,7 +13,7 @@ import (
 func taskNeed(td store.TaskDefinition) scheduler.Resources {
 	var containers []scheduler.ContainerNeed
 	for _, c := range td.ContainerDefinitions {
-		n := scheduler.ContainerNeed{CPU: c.CPU, Memory: deref(c.Memory), MemoryReservation: deref(c.MemoryReservation)}
+		n := scheduler.ContainerNeed{CPU: c.CPU, Memory: deref(c.Memory), MemoryReservation: deref(c.MemoryReservation), GPUs: containerGPUs(c)}
 		for _, pm := range c.PortMappings {
 			port := staticHostPort(td.NetworkMode, pm)
 			if port == 0 {

@@ -1,6 +1,7 @@
 package payload
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,17 +13,21 @@ import (
 // applied to its task definition; the message names the member.
 var ErrInvalidOverride = errors.New("invalid overrides")
 
-// TaskOverride is the part of the ECS TaskOverride shape this control plane
-// applies; the JSON names are the ECS member names.
+// TaskOverride is the ECS TaskOverride shape; the JSON names are the ECS
+// member names. The members this control plane does not apply are decoded
+// only to be refused by name: an override is never dropped.
 type TaskOverride struct {
 	ContainerOverrides []ContainerOverride `json:"containerOverrides,omitempty"`
 	CPU                string              `json:"cpu,omitempty"`
 	Memory             string              `json:"memory,omitempty"`
 	TaskRoleARN        string              `json:"taskRoleArn,omitempty"`
 	ExecutionRoleARN   string              `json:"executionRoleArn,omitempty"`
+
+	InferenceAcceleratorOverrides json.RawMessage `json:"inferenceAcceleratorOverrides,omitempty"`
+	EphemeralStorage              json.RawMessage `json:"ephemeralStorage,omitempty"`
 }
 
-// ContainerOverride is the ECS ContainerOverride shape (the members applied).
+// ContainerOverride is the ECS ContainerOverride shape.
 type ContainerOverride struct {
 	Name              string               `json:"name"`
 	Command           []string             `json:"command,omitempty"`
@@ -30,6 +35,57 @@ type ContainerOverride struct {
 	CPU               *int                 `json:"cpu,omitempty"`
 	Memory            *int                 `json:"memory,omitempty"`
 	MemoryReservation *int                 `json:"memoryReservation,omitempty"`
+
+	EnvironmentFiles     json.RawMessage `json:"environmentFiles,omitempty"`
+	ResourceRequirements json.RawMessage `json:"resourceRequirements,omitempty"`
+}
+
+// minContainerMemoryMiB is the smallest memory limit or reservation Docker
+// accepts (6 MiB), as RegisterTaskDefinition enforces it.
+const minContainerMemoryMiB = 6
+
+// decodeOverrides reads TaskOverride JSON, refusing members the ECS shape
+// does not have and those this control plane does not apply.
+func decodeOverrides(raw json.RawMessage) (TaskOverride, error) {
+	var o TaskOverride
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o); err != nil {
+		return o, fmt.Errorf("overrides is not ECS TaskOverride JSON (%s): %w", err.Error(), ErrInvalidOverride)
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"inferenceAcceleratorOverrides", o.InferenceAcceleratorOverrides}, {"ephemeralStorage", o.EphemeralStorage}} {
+		if setsSomething(f.raw) {
+			return o, fmt.Errorf("overrides.%s is not supported by this control plane; remove it: %w", f.name, ErrInvalidOverride)
+		}
+	}
+	for _, co := range o.ContainerOverrides {
+		for _, f := range []struct {
+			name string
+			raw  json.RawMessage
+		}{{"environmentFiles", co.EnvironmentFiles}, {"resourceRequirements", co.ResourceRequirements}} {
+			if setsSomething(f.raw) {
+				return o, fmt.Errorf("overrides.containerOverrides[%s].%s is not supported by this control plane; set it in the task definition: %w",
+					co.Name, f.name, ErrInvalidOverride)
+			}
+		}
+	}
+	return o, nil
+}
+
+// setsSomething reports whether raw is present and not null or empty.
+func setsSomething(raw json.RawMessage) bool {
+	var b bytes.Buffer
+	if len(raw) == 0 || json.Compact(&b, raw) != nil {
+		return len(raw) > 0
+	}
+	switch b.String() {
+	case "null", "[]", "{}":
+		return false
+	}
+	return true
 }
 
 // Resolve returns def with the overrides (ECS TaskOverride JSON; nil, ""
@@ -40,8 +96,9 @@ type ContainerOverride struct {
 func Resolve(def store.TaskDefinition, overrides json.RawMessage) (store.TaskDefinition, error) {
 	var o TaskOverride
 	if len(overrides) > 0 && string(overrides) != "null" {
-		if err := json.Unmarshal(overrides, &o); err != nil {
-			return def, fmt.Errorf("overrides is not ECS TaskOverride JSON (%s): %w", err.Error(), ErrInvalidOverride)
+		var err error
+		if o, err = decodeOverrides(overrides); err != nil {
+			return def, err
 		}
 	}
 	// Copy the containers so that overriding never writes through to the
@@ -113,6 +170,15 @@ func applyContainerOverride(c *store.ContainerDefinition, co ContainerOverride) 
 			return fmt.Errorf("overrides.containerOverrides[%s].cpu must not be negative: %w", c.Name, ErrInvalidOverride)
 		}
 		c.CPU = *co.CPU
+	}
+	for _, m := range []struct {
+		name string
+		v    *int
+	}{{"memory", co.Memory}, {"memoryReservation", co.MemoryReservation}} {
+		if m.v != nil && *m.v < minContainerMemoryMiB {
+			return fmt.Errorf("overrides.containerOverrides[%s].%s must be at least %d MiB, the least Docker accepts: %w",
+				c.Name, m.name, minContainerMemoryMiB, ErrInvalidOverride)
+		}
 	}
 	if co.Memory != nil {
 		c.Memory = co.Memory

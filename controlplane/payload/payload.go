@@ -10,6 +10,13 @@
 // over the Docker config it builds from the other members. Linux parameters
 // are sent both ways (linuxParameters and hostConfig) so an agent that
 // overlays hostConfig needs nothing else.
+//
+// Features a task definition can name but only an agent that implements
+// them can honour (secrets, env files, registry credentials, FireLens,
+// gMSA, EFS and FSx volumes, the task role) are sent as the ACS members
+// that carry them, never left out: placement sends such a task only to an
+// instance that advertises the capability, and an agent that gets one
+// anyway refuses it by name instead of running it without that part.
 package payload
 
 import (
@@ -59,6 +66,13 @@ func Task(def store.TaskDefinition, in TaskInput) (*wire.Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("task definition %s: memory: %w", def.ARN, err)
 	}
+	for _, c := range def.ContainerDefinitions {
+		if gpus := gpuCount(c); gpus > 0 {
+			// Placement never puts a GPU task on an instance here
+			// (RESOURCE:GPU); there is no GPU to assign if one gets this far.
+			return nil, fmt.Errorf("task definition %s: container %s needs %d GPU(s), which this control plane cannot assign", def.ARN, c.Name, gpus)
+		}
+	}
 	t := &wire.Task{
 		ARN:                     in.ARN,
 		TaskClusterARN:          in.ClusterARN,
@@ -84,6 +98,12 @@ func Task(def store.TaskDefinition, in TaskInput) (*wire.Task, error) {
 	}
 	for _, v := range def.Volumes {
 		t.Volumes = append(t.Volumes, volume(v))
+	}
+	if def.TaskRoleARN != "" {
+		// The control plane issues no credentials: the role alone tells the
+		// agent the task has one, so that it refuses the task rather than
+		// let it use the instance's credentials.
+		t.RoleCredentials = &wire.IAMRoleCredentials{RoleARN: def.TaskRoleARN}
 	}
 	return t, nil
 }
@@ -162,7 +182,50 @@ func container(c store.ContainerDefinition) (wire.Container, error) {
 	if fc := c.FirelensConfiguration; fc != nil {
 		wc.FirelensConfiguration = &wire.FirelensConfiguration{Type: wire.FirelensConfigurationType(fc.Type), Options: fc.Options}
 	}
+	for _, sec := range c.Secrets {
+		wc.Secrets = append(wc.Secrets, secret(sec, wire.SecretTargetContainer))
+	}
+	if lc := c.LogConfiguration; lc != nil {
+		for _, sec := range lc.SecretOptions {
+			wc.Secrets = append(wc.Secrets, secret(sec, wire.SecretTargetLogDriver))
+		}
+	}
+	if rc := c.RepositoryCredentials; rc != nil {
+		wc.RegistryAuthentication = &wire.RegistryAuthenticationData{Type: wire.AuthenticationTypeASM,
+			ASMAuthData: &wire.ASMAuthData{CredentialsParameter: rc.CredentialsParameter, Region: regionOf(rc.CredentialsParameter)}}
+	}
 	return wc, nil
+}
+
+// secret converts a secret for the container's environment or its log
+// driver; valueFrom names a Secrets Manager secret or an SSM parameter.
+func secret(s store.Secret, target wire.SecretTarget) wire.Secret {
+	provider := wire.SecretProviderSSM
+	if strings.Contains(s.ValueFrom, ":secretsmanager:") {
+		provider = wire.SecretProviderASM
+	}
+	return wire.Secret{Name: s.Name, ValueFrom: s.ValueFrom, Type: wire.SecretTypeEnvironmentVariable,
+		Provider: provider, Target: target, Region: regionOf(s.ValueFrom)}
+}
+
+// regionOf returns the region of an ARN, or "" for a bare name.
+func regionOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[3]
+}
+
+// gpuCount is the number of GPUs a container requires.
+func gpuCount(c store.ContainerDefinition) int {
+	for _, r := range c.ResourceRequirements {
+		if r.Type == "GPU" {
+			n, _ := strconv.Atoi(r.Value)
+			return n
+		}
+	}
+	return 0
 }
 
 func protocol(p string) string {
@@ -208,6 +271,21 @@ func restartPolicy(rp *store.RestartPolicy) *wire.RestartPolicy {
 // dockerVolumeConfiguration is a host volume without a source path, which
 // the agent turns into a task-scoped local Docker volume.
 func volume(v store.Volume) wire.Volume {
+	if efs := v.EFSVolumeConfiguration; efs != nil {
+		out := &wire.EFSVolumeConfiguration{FileSystemID: efs.FileSystemID, RootDirectory: efs.RootDirectory,
+			TransitEncryption: wire.EFSTransitEncryption(efs.TransitEncryption), TransitEncryptionPort: intOr(efs.TransitEncryptionPort, 0)}
+		if ac := efs.AuthorizationConfig; ac != nil {
+			out.AuthorizationConfig = &wire.EFSAuthorizationConfig{AccessPointID: ac.AccessPointID, IAM: wire.EFSAuthorizationConfigIAM(ac.IAM)}
+		}
+		return wire.Volume{Name: v.Name, Type: wire.VolumeTypeEFS, EFSVolumeConfiguration: out}
+	}
+	if fsx := v.FSxWindowsFileServerVolumeConfiguration; fsx != nil {
+		out := &wire.FSxWindowsFileServerVolumeConfiguration{FileSystemID: fsx.FileSystemID, RootDirectory: fsx.RootDirectory}
+		if ac := fsx.AuthorizationConfig; ac != nil {
+			out.AuthorizationConfig = &wire.FSxWindowsFileServerAuthorizationConfig{CredentialsParameter: ac.CredentialsParameter, Domain: ac.Domain}
+		}
+		return wire.Volume{Name: v.Name, Type: wire.VolumeTypeFsxWindowsFileServer, FsxWindowsFileServerVolumeConfiguration: out}
+	}
 	if dvc := v.DockerVolumeConfiguration; dvc != nil {
 		scope := dvc.Scope
 		if scope == "" {

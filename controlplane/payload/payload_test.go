@@ -277,6 +277,17 @@ func TestTaskOverrideErrors(t *testing.T) {
 		`{"containerOverrides":[{"name":"app","memoryReservation":4096}]}`:      "memoryReservation",
 		`{"containerOverrides":[{"name":"app","environment":[{"value":"x"}]}]}`: "environment",
 		`{"containerOverrides":[{"name":"app","cpu":-5}]}`:                      "cpu",
+		// Never dropped: members ECS has but this control plane does not
+		// apply, and members ECS does not have.
+		`{"ephemeralStorage":{"sizeInGiB":30}}`:                                                                 "overrides.ephemeralStorage is not supported",
+		`{"inferenceAcceleratorOverrides":[{"deviceName":"d"}]}`:                                                "overrides.inferenceAcceleratorOverrides is not supported",
+		`{"containerOverrides":[{"name":"app","environmentFiles":[{"type":"s3","value":"arn:aws:s3:::b/f"}]}]}`: "overrides.containerOverrides[app].environmentFiles is not supported",
+		`{"containerOverrides":[{"name":"app","resourceRequirements":[{"type":"GPU","value":"1"}]}]}`:           "overrides.containerOverrides[app].resourceRequirements is not supported",
+		`{"containerOverrides":[{"name":"app","secrets":[]}]}`:                                                  `unknown field "secrets"`,
+		`{"taskRole":"arn:aws:iam::1:role/x"}`:                                                                  `unknown field "taskRole"`,
+		// Docker refuses less than 6 MiB.
+		`{"containerOverrides":[{"name":"app","memory":4}]}`:            "overrides.containerOverrides[app].memory must be at least 6 MiB",
+		`{"containerOverrides":[{"name":"app","memoryReservation":5}]}`: "memoryReservation must be at least 6 MiB",
 	} {
 		in := webInput
 		in.Overrides = json.RawMessage(raw)
@@ -285,7 +296,7 @@ func TestTaskOverrideErrors(t *testing.T) {
 		assert.True(t, errors.Is(err, ErrInvalidOverride), "%s: %v", raw, err)
 		assert.Contains(t, err.Error(), mentions)
 	}
-	for _, raw := range []string{"", "null", "{}"} {
+	for _, raw := range []string{"", "null", "{}", `{"ephemeralStorage":null,"containerOverrides":[{"name":"app","environmentFiles":[]}]}`} {
 		in := webInput
 		in.Overrides = json.RawMessage(raw)
 		_, err := Task(webDefinition(), in)
@@ -338,4 +349,50 @@ func TestTaskRestartPolicyDefault(t *testing.T) {
 	require.NotNil(t, task.Containers[1].RestartPolicy)
 	assert.Equal(t, wire.RestartPolicy{Enabled: true, RestartAttemptPeriod: 300}, *task.Containers[1].RestartPolicy,
 		"the ECS default period is sent explicitly")
+}
+
+// TestTaskCarriesGatedFeatures: what only an agent that implements it can
+// honour travels in the ACS members that carry it, so an agent without the
+// feature refuses the task by name instead of running it without.
+func TestTaskCarriesGatedFeatures(t *testing.T) {
+	def := webDefinition()
+	def.TaskRoleARN = "arn:aws:iam::123456789012:role/app"
+	app := &def.ContainerDefinitions[0]
+	app.Secrets = []store.Secret{
+		{Name: "DB", ValueFrom: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCd"},
+		{Name: "TOKEN", ValueFrom: "/app/token"},
+	}
+	app.LogConfiguration = &store.LogConfiguration{LogDriver: "splunk",
+		SecretOptions: []store.Secret{{Name: "splunk-token", ValueFrom: "arn:aws:ssm:us-west-2:123456789012:parameter/splunk"}}}
+	app.RepositoryCredentials = &store.RepositoryCredentials{CredentialsParameter: "arn:aws:secretsmanager:us-west-2:123456789012:secret:reg"}
+	def.Volumes = append(def.Volumes,
+		store.Volume{Name: "efs", EFSVolumeConfiguration: &store.EFSVolumeConfiguration{FileSystemID: "fs-1", RootDirectory: "/app",
+			TransitEncryption: "ENABLED", TransitEncryptionPort: ptr(2049), AuthorizationConfig: &store.EFSAuthorizationConfig{AccessPointID: "fsap-1", IAM: "ENABLED"}}},
+		store.Volume{Name: "fsx", FSxWindowsFileServerVolumeConfiguration: &store.FSxWindowsFileServerVolumeConfiguration{FileSystemID: "fs-2",
+			RootDirectory: `\\share`, AuthorizationConfig: &store.FSxWindowsFileServerAuthorizationConfig{CredentialsParameter: "arn:c", Domain: "corp"}}})
+
+	task, err := Task(def, webInput)
+	require.NoError(t, err)
+	assert.Equal(t, &wire.IAMRoleCredentials{RoleARN: "arn:aws:iam::123456789012:role/app"}, task.RoleCredentials,
+		"the role, without credentials: the control plane issues none")
+	c := task.Containers[0]
+	assert.Equal(t, []wire.Secret{
+		{Name: "DB", ValueFrom: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCd", Type: "ENVIRONMENT_VARIABLE", Provider: "asm", Target: "CONTAINER", Region: "eu-west-1"},
+		{Name: "TOKEN", ValueFrom: "/app/token", Type: "ENVIRONMENT_VARIABLE", Provider: "ssm", Target: "CONTAINER"},
+		{Name: "splunk-token", ValueFrom: "arn:aws:ssm:us-west-2:123456789012:parameter/splunk", Type: "ENVIRONMENT_VARIABLE", Provider: "ssm", Target: "LOG_DRIVER", Region: "us-west-2"},
+	}, c.Secrets)
+	assert.Equal(t, &wire.RegistryAuthenticationData{Type: "asm", ASMAuthData: &wire.ASMAuthData{
+		CredentialsParameter: "arn:aws:secretsmanager:us-west-2:123456789012:secret:reg", Region: "us-west-2"}}, c.RegistryAuthentication)
+	n := len(task.Volumes)
+	assert.Equal(t, wire.Volume{Name: "efs", Type: "efs", EFSVolumeConfiguration: &wire.EFSVolumeConfiguration{FileSystemID: "fs-1", RootDirectory: "/app",
+		TransitEncryption: "ENABLED", TransitEncryptionPort: 2049, AuthorizationConfig: &wire.EFSAuthorizationConfig{AccessPointID: "fsap-1", IAM: "ENABLED"}}},
+		task.Volumes[n-2])
+	assert.Equal(t, wire.Volume{Name: "fsx", Type: "fsxWindowsFileServer", FsxWindowsFileServerVolumeConfiguration: &wire.FSxWindowsFileServerVolumeConfiguration{
+		FileSystemID: "fs-2", RootDirectory: `\\share`, AuthorizationConfig: &wire.FSxWindowsFileServerAuthorizationConfig{CredentialsParameter: "arn:c", Domain: "corp"}}},
+		task.Volumes[n-1])
+
+	// A GPU cannot be assigned here; placement never gets one this far.
+	app.ResourceRequirements = []store.ResourceRequirement{{Type: "GPU", Value: "2"}}
+	_, err = Task(def, webInput)
+	assert.ErrorContains(t, err, "container app needs 2 GPU(s), which this control plane cannot assign")
 }

@@ -22,6 +22,7 @@ const (
 	ReasonMemory           = "RESOURCE:MEMORY"
 	ReasonPorts            = "RESOURCE:PORTS"
 	ReasonPortsUDP         = "RESOURCE:PORTS_UDP"
+	ReasonGPU              = "RESOURCE:GPU"
 	ReasonAgent            = "AGENT"
 	ReasonAttribute        = "ATTRIBUTE"
 	ReasonMemberOf         = "MemberOf placement constraint unsatisfied."
@@ -38,10 +39,16 @@ const (
 	ConstraintMemberOf         = "memberOf"
 )
 
-// Resources is an amount of CPU units, memory (MiB) and host ports.
+// Resources is an amount of CPU units, memory (MiB), GPUs and host ports.
+//
+// No instance registers GPUs with this control plane: the agent reports no
+// GPU devices, and the control plane cannot assign GPU IDs to containers.
+// A task that needs a GPU therefore never places (RESOURCE:GPU) rather than
+// run without one.
 type Resources struct {
 	CPU       int
 	MemoryMiB int
+	GPUs      int
 	PortsTCP  []int
 	PortsUDP  []int
 }
@@ -201,6 +208,8 @@ func (c *candidate) check(n Need, distinct bool) string {
 		return ReasonMemberOf
 	case distinct && c.Groups[n.Group] > 0:
 		return ReasonDistinctInstance
+	case n.GPUs > c.Registered.GPUs-c.Used.GPUs:
+		return ReasonGPU
 	case n.CPU > c.Registered.CPU-c.Used.CPU:
 		return ReasonCPU
 	case n.MemoryMiB > c.Registered.MemoryMiB-c.Used.MemoryMiB:
@@ -238,6 +247,7 @@ func portsTaken(want []int, lists ...[]int) bool {
 func (c *candidate) take(n Need) {
 	c.Used.CPU += n.CPU
 	c.Used.MemoryMiB += n.MemoryMiB
+	c.Used.GPUs += n.GPUs
 	c.Used.PortsTCP = append(c.Used.PortsTCP, n.PortsTCP...)
 	c.Used.PortsUDP = append(c.Used.PortsUDP, n.PortsUDP...)
 	c.Groups[n.Group]++

@@ -73,6 +73,13 @@ func TestPlace(t *testing.T) {
 			failures:  []Failure{{"a", ReasonAttribute}},
 		},
 		{
+			// No instance registers GPUs here: a GPU task never places.
+			name:      "gpu",
+			instances: []Instance{inst("a")},
+			req:       Request{Count: 1, Need: Need{Resources: Resources{CPU: 10, MemoryMiB: 10, GPUs: 1}}},
+			failures:  []Failure{{"a", ReasonGPU}},
+		},
+		{
 			name:      "cpu exhausted by running tasks",
 			instances: []Instance{inst("a", func(i *Instance) { i.Used.CPU = 2000 })},
 			req:       Request{Count: 1, Need: need(100, 10)},
@@ -300,10 +307,10 @@ func TestExpressionErrors(t *testing.T) {
 
 func TestTaskNeed(t *testing.T) {
 	got := TaskNeed(0, 0, []ContainerNeed{
-		{CPU: 256, Memory: 512, MemoryReservation: 128, PortsTCP: []int{80}},
-		{CPU: 128, Memory: 300, PortsUDP: []int{53}},
+		{CPU: 256, Memory: 512, MemoryReservation: 128, GPUs: 1, PortsTCP: []int{80}},
+		{CPU: 128, Memory: 300, GPUs: 2, PortsUDP: []int{53}},
 	})
-	assert.Equal(t, Resources{CPU: 384, MemoryMiB: 428, PortsTCP: []int{80}, PortsUDP: []int{53}}, got)
+	assert.Equal(t, Resources{CPU: 384, MemoryMiB: 428, GPUs: 3, PortsTCP: []int{80}, PortsUDP: []int{53}}, got)
 	got = TaskNeed(1024, 2048, []ContainerNeed{{CPU: 10, Memory: 10}})
 	assert.Equal(t, 1024, got.CPU)
 	assert.Equal(t, 2048, got.MemoryMiB)

@@ -266,12 +266,46 @@ type ResourceRequirement struct {
 }
 
 // Volume is a task volume: a host path (Host), a Docker volume
-// (DockerVolumeConfiguration) or, with neither, an agent-managed local
-// volume that lives as long as the task.
+// (DockerVolumeConfiguration), an EFS or FSx file system (stored, shown and
+// sent to the agent, which must advertise the capability to get them) or,
+// with none of these, an agent-managed local volume that lives as long as
+// the task.
 type Volume struct {
-	Name                      string                     `json:"name,omitempty"`
-	Host                      *HostVolumeProperties      `json:"host,omitempty"`
-	DockerVolumeConfiguration *DockerVolumeConfiguration `json:"dockerVolumeConfiguration,omitempty"`
+	Name                                    string                                   `json:"name,omitempty"`
+	Host                                    *HostVolumeProperties                    `json:"host,omitempty"`
+	DockerVolumeConfiguration               *DockerVolumeConfiguration               `json:"dockerVolumeConfiguration,omitempty"`
+	EFSVolumeConfiguration                  *EFSVolumeConfiguration                  `json:"efsVolumeConfiguration,omitempty"`
+	FSxWindowsFileServerVolumeConfiguration *FSxWindowsFileServerVolumeConfiguration `json:"fsxWindowsFileServerVolumeConfiguration,omitempty"`
+}
+
+// EFSVolumeConfiguration mounts an Amazon EFS file system.
+type EFSVolumeConfiguration struct {
+	FileSystemID          string                  `json:"fileSystemId"`
+	RootDirectory         string                  `json:"rootDirectory,omitempty"`
+	TransitEncryption     string                  `json:"transitEncryption,omitempty"` // ENABLED or DISABLED
+	TransitEncryptionPort *int                    `json:"transitEncryptionPort,omitempty"`
+	AuthorizationConfig   *EFSAuthorizationConfig `json:"authorizationConfig,omitempty"`
+}
+
+// EFSAuthorizationConfig selects an EFS access point and IAM authorization.
+type EFSAuthorizationConfig struct {
+	AccessPointID string `json:"accessPointId,omitempty"`
+	IAM           string `json:"iam,omitempty"` // ENABLED or DISABLED
+}
+
+// FSxWindowsFileServerVolumeConfiguration mounts an FSx for Windows File
+// Server file system.
+type FSxWindowsFileServerVolumeConfiguration struct {
+	FileSystemID        string                                   `json:"fileSystemId"`
+	RootDirectory       string                                   `json:"rootDirectory"`
+	AuthorizationConfig *FSxWindowsFileServerAuthorizationConfig `json:"authorizationConfig"`
+}
+
+// FSxWindowsFileServerAuthorizationConfig names the secret with the
+// domain credentials and the domain.
+type FSxWindowsFileServerAuthorizationConfig struct {
+	CredentialsParameter string `json:"credentialsParameter"`
+	Domain               string `json:"domain"`
 }
 
 // HostVolumeProperties is a bind mount of a host path.

@@ -8,7 +8,11 @@
 //     a missing value must not read as "unhealthy");
 //   - every other scalar, list and map is a plain value with omitempty;
 //   - string enums become named string types with one constant per value;
-//   - shapes flagged "exception" also implement error.
+//   - shapes flagged "exception" also implement error;
+//   - shapes in recordUnknown get an UnknownMembers field, which their
+//     hand-written UnmarshalJSON fills (see unknown.go);
+//   - modelMembers lists every structure's members and which of them hold
+//     structures, so that decoding can tell a member the model lacks.
 package main
 
 import (
@@ -50,6 +54,13 @@ type model struct {
 // the model gives them a plain scalar type.
 var pointerOverrides = map[string]bool{
 	"HeartbeatMessage.healthy": true,
+}
+
+// recordUnknown lists the shapes whose decoding records the members, at any
+// depth, that the model does not know: a task must not run with part of it
+// silently dropped.
+var recordUnknown = map[string]bool{
+	"Task": true,
 }
 
 // initialisms are the words spelled in capitals in Go field names.
@@ -114,6 +125,7 @@ func generate(m *model, pkg, source string) ([]byte, error) {
 		}
 	}
 
+	writeMembers(&b, m, structs)
 	b.WriteString("// newShape maps every structure shape name to a constructor of its Go type.\n")
 	b.WriteString("var newShape = map[string]func() Message{\n")
 	for _, n := range structs {
@@ -167,6 +179,11 @@ func writeStruct(b *bytes.Buffer, m *model, name string, s *shape) error {
 		}
 		fmt.Fprintf(b, "\t%s %s `json:\"%s,omitempty\"`%s\n", fieldName(mn), typ, mn, comment)
 	}
+	if recordUnknown[name] {
+		b.WriteString("\n\t// UnknownMembers lists, as paths such as \"containers[0].gpuIds\", the\n")
+		b.WriteString("\t// members of the decoded JSON that the model does not have. Never sent.\n")
+		b.WriteString("\tUnknownMembers []string `json:\"-\"`\n")
+	}
 	b.WriteString("}\n\n")
 	fmt.Fprintf(b, "// ShapeName returns %q, the envelope type of this shape.\n", name)
 	fmt.Fprintf(b, "func (%s) ShapeName() string { return %q }\n\n", name, name)
@@ -175,6 +192,52 @@ func writeStruct(b *bytes.Buffer, m *model, name string, s *shape) error {
 		fmt.Fprintf(b, "// ErrorCode returns the exception name, as used in unframed handshake errors.\nfunc (e *%s) ErrorCode() string { return %q }\n\n", name, name)
 	}
 	return nil
+}
+
+// writeMembers emits modelMembers: for every structure shape, its members,
+// each mapped to what its value holds when that includes structures ("X",
+// "[]X" or "map:X" for the structure shape X), else "".
+func writeMembers(b *bytes.Buffer, m *model, structs []string) {
+	b.WriteString("// modelMembers maps every structure shape to its members; a member's value\n")
+	b.WriteString("// names the structure shape it holds (\"X\", \"[]X\" or \"map:X\"), or is \"\".\n")
+	b.WriteString("var modelMembers = map[string]map[string]string{\n")
+	for _, n := range structs {
+		s := m.Shapes[n]
+		members := make([]string, 0, len(s.Members))
+		for mn := range s.Members {
+			members = append(members, mn)
+		}
+		sort.Strings(members)
+		fmt.Fprintf(b, "\t%q: {", n)
+		for i, mn := range members {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(b, "%q: %q", mn, structRef(m, s.Members[mn].Shape))
+		}
+		b.WriteString("},\n")
+	}
+	b.WriteString("}\n\n")
+}
+
+// structRef describes the structures a value of shape ref holds.
+func structRef(m *model, ref string) string {
+	s := m.Shapes[ref]
+	switch {
+	case s == nil:
+		return ""
+	case s.Type == "structure":
+		return ref
+	case s.Type == "list" && s.Member != nil:
+		if inner := structRef(m, s.Member.Shape); inner != "" {
+			return "[]" + inner
+		}
+	case s.Type == "map" && s.Value != nil:
+		if inner := structRef(m, s.Value.Shape); inner != "" {
+			return "map:" + inner
+		}
+	}
+	return ""
 }
 
 func goType(m *model, ref string) (string, error) {
