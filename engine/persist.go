@@ -32,6 +32,10 @@ func (t *task) records() []statemanager.Record {
 // in the middle of a cleanup, after its containers were removed. A record
 // that cannot be decoded is not something a crash leaves; it stops the
 // agent (statemanager.ErrCorrupt) rather than forget a task that may run.
+//
+// Each task's report baseline is recomputed from the loaded model, so a
+// change in what a report holds (a field added in a newer agent) is not a
+// change of the task: nothing is re-sent on upgrade.
 func (e *Engine) load() ([]*task, error) {
 	var tasks []*task
 	var drop []statemanager.Change
@@ -62,6 +66,11 @@ func (e *Engine) load() ([]*task, error) {
 				logging.KeyKnownStatus, t.KnownStatus.String())
 			drop = append(drop, t.deletions()...)
 			return nil
+		}
+		if t.LastReport != nil {
+			rep := reportOf(t)
+			rep.Version = t.ReportVersion
+			t.LastReport = &rep
 		}
 		tasks = append(tasks, t)
 		return nil
