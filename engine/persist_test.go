@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,68 +13,11 @@ import (
 
 	"github.com/open-ecs/ecs-agent/internal/testutil"
 	"github.com/open-ecs/ecs-agent/statemanager"
+	"github.com/open-ecs/ecs-agent/statemanager/statetest"
 )
 
-// errKilled is what a write returns once crashStore's process "died".
+// errKilled is what a write returns once the agent "died".
 var errKilled = errors.New("killed: the write never reached the disk")
-
-// crashStore passes writes through until killAfter's budget of
-// transactions is spent; later writes fail, as if the agent had been
-// killed with kill -9 right after the last one reached the disk.
-type crashStore struct {
-	statemanager.Store
-	mu     sync.Mutex
-	budget int // transactions left; -1: unlimited
-}
-
-func newCrashStore(s statemanager.Store) *crashStore { return &crashStore{Store: s, budget: -1} }
-
-func (c *crashStore) killAfter(n int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.budget = n
-}
-
-func (c *crashStore) write() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch c.budget {
-	case -1:
-		return nil
-	case 0:
-		return errKilled
-	}
-	c.budget--
-	return nil
-}
-
-func (c *crashStore) Put(bucket, key string, v any) error {
-	if err := c.write(); err != nil {
-		return err
-	}
-	return c.Store.Put(bucket, key, v)
-}
-
-func (c *crashStore) PutMany(recs ...statemanager.Record) error {
-	if err := c.write(); err != nil {
-		return err
-	}
-	return c.Store.PutMany(recs...)
-}
-
-func (c *crashStore) Delete(bucket, key string) error {
-	if err := c.write(); err != nil {
-		return err
-	}
-	return c.Store.Delete(bucket, key)
-}
-
-func (c *crashStore) Apply(changes ...statemanager.Change) error {
-	if err := c.write(); err != nil {
-		return err
-	}
-	return c.Store.Apply(changes...)
-}
 
 // startLogged is harness.start with the engine's log kept in buf.
 func (h *harness) startLogged(buf *testutil.SyncBuffer) {
@@ -115,8 +57,8 @@ func TestCleanupKilledMidDeleteLeavesLoadableState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
 		disk := h.store
-		cs := newCrashStore(disk)
-		h.store = cs
+		faulty := statetest.NewFaulty(disk)
+		h.store = faulty
 		h.start()
 		task := newTask("killed", "main", "side")
 		h.add(task)
@@ -128,7 +70,7 @@ func TestCleanupKilledMidDeleteLeavesLoadableState(t *testing.T) {
 		require.NoError(t, h.e.MarkReported(context.Background(), task.ARN, r.Version))
 		synctest.Wait()
 
-		cs.killAfter(1)
+		faulty.FailAfter(1, errKilled) // the first write of the removal, then kill -9
 		time.Sleep(h.cfg.TaskCleanupWaitDuration)
 		synctest.Wait()
 		require.Empty(t, h.rt.Containers(), "the cleanup removed the containers before the records")
