@@ -47,14 +47,22 @@ func (e *Engine) load() ([]*task, error) {
 		t.ID = key
 		var missing []string
 		for _, name := range t.ContainerNames {
-			var rec containerRecord
-			err := e.o.Store.Get(statemanager.BucketContainers, containerKey(key, name), &rec)
-			switch {
-			case errors.Is(err, statemanager.ErrNotFound) || (err == nil && rec.Container == nil):
+			var raw json.RawMessage
+			err := e.o.Store.Get(statemanager.BucketContainers, containerKey(key, name), &raw)
+			if errors.Is(err, statemanager.ErrNotFound) {
 				missing = append(missing, name)
 				continue
-			case err != nil:
+			}
+			if err != nil {
+				return fmt.Errorf("engine: load container %s of task %s: %w", name, key, err)
+			}
+			var rec containerRecord
+			if err := json.Unmarshal(raw, &rec); err != nil {
 				return unreadable("container "+name+" of task "+key, err)
+			}
+			if rec.Container == nil {
+				missing = append(missing, name)
+				continue
 			}
 			rec.Container.DockerID, rec.Container.DockerName = rec.DockerID, rec.DockerName
 			t.Containers = append(t.Containers, rec.Container)
