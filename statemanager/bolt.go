@@ -100,9 +100,12 @@ const batchDelay = time.Millisecond
 // Path returns the state file's path.
 func (b *Bolt) Path() string { return b.path }
 
-// corruptError says what is wrong with the file and what the operator can
-// do; the agent itself never resets state.
+// corruptError says which file, what is wrong with it and what the operator
+// can do; the agent itself never resets state.
 func corruptError(path string, cause error) error {
+	if !errors.Is(cause, boltfile.ErrCorrupt) { // boltfile's errors name the file
+		cause = fmt.Errorf("%s: %w", path, cause)
+	}
 	return fmt.Errorf("%w: %w; the agent never starts over on its own, because a new container "+
 		"instance would lose track of the containers still running: move the file away "+
 		"(mv %s %s.bad), remove those containers (docker ps -a --filter label=com.amazonaws.ecs.task-arn) "+
