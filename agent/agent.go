@@ -159,7 +159,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	log.Info("instance identity", logging.KeyRegion, ident.Region, logging.KeyInstanceID, ident.InstanceID,
 		"availabilityZone", ident.AvailabilityZone)
 
-	store, err := openStore(cfg.DataDir, cfg.Checkpoint)
+	store, err := openStore(cfg.DataDir, cfg.Checkpoint, log)
 	if err != nil {
 		return err
 	}

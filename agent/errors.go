@@ -2,6 +2,8 @@ package agent
 
 import (
 	"errors"
+
+	"github.com/open-ecs/ecs-agent/statemanager"
 )
 
 // ErrTerminal marks failures that a restart cannot fix (bad configuration,
@@ -24,4 +26,15 @@ type terminalError struct{ err error }
 func (e terminalError) Error() string { return e.err.Error() }
 func (e terminalError) Unwrap() []error {
 	return []error{e.err, ErrTerminal}
+}
+
+// stateError makes a state file that needs the operator terminal: one that
+// is damaged, foreign, from a newer agent, or holds a record this agent
+// cannot read. Restarting reads the same file, and the agent never starts
+// over on its own, so exit 5 with the message is the only useful outcome.
+func stateError(err error) error {
+	if errors.Is(err, statemanager.ErrCorrupt) {
+		return terminal(err)
+	}
+	return err
 }

@@ -20,18 +20,16 @@ type savedState struct {
 }
 
 // openStore opens agent.db when checkpointing is on, else an in-memory store.
-// A corrupt or foreign file is terminal (the operator must move it away); a
-// file in use is not, since the other agent may be on its way out.
-func openStore(dataDir string, checkpoint bool) (statemanager.Store, error) {
+// An empty, damaged, foreign or newer-schema file is terminal (the operator
+// must look at it; the agent never starts over on its own); a file in use
+// is not, since the other agent may be on its way out.
+func openStore(dataDir string, checkpoint bool, log *slog.Logger) (statemanager.Store, error) {
 	if !checkpoint {
 		return statemanager.NewMemory(), nil
 	}
-	s, err := statemanager.OpenBolt(dataDir, statemanager.BoltOptions{})
+	s, err := statemanager.OpenBolt(dataDir, statemanager.BoltOptions{Logger: log})
 	if err != nil {
-		if errors.Is(err, statemanager.ErrCorrupt) {
-			return nil, terminal(err)
-		}
-		return nil, err
+		return nil, stateError(err)
 	}
 	return s, nil
 }

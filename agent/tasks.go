@@ -77,6 +77,6 @@ func startTaskSystem(ctx context.Context, sup *supervisor, ts taskSystem, log *s
 	case <-ctx.Done():
 		return fmt.Errorf("wait for the task engine: %w", ctx.Err())
 	case <-sup.done:
-		return sup.firstErr
+		return stateError(sup.firstErr) // the engine refuses a record it cannot read
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/open-ecs/ecs-agent/internal/logging"
 	"github.com/open-ecs/ecs-agent/statemanager"
@@ -25,25 +26,59 @@ func (t *task) records() []statemanager.Record {
 }
 
 // load reads every stored task with its containers.
+//
+// A task some of whose container records are missing is logged and
+// dropped: an agent before atomic deletes could leave one when it crashed
+// in the middle of a cleanup, after its containers were removed. A record
+// that cannot be decoded is not something a crash leaves; it stops the
+// agent (statemanager.ErrCorrupt) rather than forget a task that may run.
+//
+// Each task's report baseline is recomputed from the loaded model, so a
+// change in what a report holds (a field added in a newer agent) is not a
+// change of the task: nothing is re-sent on upgrade.
 func (e *Engine) load() ([]*task, error) {
 	var tasks []*task
+	var drop []statemanager.Change
 	err := e.o.Store.ForEach(statemanager.BucketTasks, func(key string, raw []byte) error {
 		t := &task{}
 		if err := json.Unmarshal(raw, t); err != nil {
-			return fmt.Errorf("engine: decode stored task %s: %w", key, err)
+			return unreadable("task "+key, err)
 		}
 		t.ID = key
+		var missing []string
 		for _, name := range t.ContainerNames {
-			var rec containerRecord
-			err := e.o.Store.Get(statemanager.BucketContainers, containerKey(key, name), &rec)
-			if errors.Is(err, statemanager.ErrNotFound) || (err == nil && rec.Container == nil) {
-				return fmt.Errorf("engine: stored task %s lacks container %q (agent.db is inconsistent; remove the task's records or the file)", key, name)
+			var raw json.RawMessage
+			err := e.o.Store.Get(statemanager.BucketContainers, containerKey(key, name), &raw)
+			if errors.Is(err, statemanager.ErrNotFound) {
+				missing = append(missing, name)
+				continue
 			}
 			if err != nil {
 				return fmt.Errorf("engine: load container %s of task %s: %w", name, key, err)
 			}
+			var rec containerRecord
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return unreadable("container "+name+" of task "+key, err)
+			}
+			if rec.Container == nil {
+				missing = append(missing, name)
+				continue
+			}
 			rec.Container.DockerID, rec.Container.DockerName = rec.DockerID, rec.DockerName
 			t.Containers = append(t.Containers, rec.Container)
+		}
+		if len(missing) > 0 {
+			e.log.Error("dropping a stored task whose container records are missing "+
+				"(left by an agent that stopped in the middle of removing it)",
+				logging.KeyTask, t.ARN, logging.KeyContainer, strings.Join(missing, ","),
+				logging.KeyKnownStatus, t.KnownStatus.String())
+			drop = append(drop, t.deletions()...)
+			return nil
+		}
+		if t.LastReport != nil {
+			rep := reportOf(t)
+			rep.Version = t.ReportVersion
+			t.LastReport = &rep
 		}
 		tasks = append(tasks, t)
 		return nil
@@ -51,8 +86,20 @@ func (e *Engine) load() ([]*task, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(drop) > 0 {
+		if err := e.o.Store.Apply(drop...); err != nil {
+			return nil, fmt.Errorf("engine: drop incomplete stored tasks: %w", err)
+		}
+	}
 	e.log.Info("loaded tasks", logging.KeyCount, len(tasks))
 	return tasks, nil
+}
+
+// unreadable is the load error for a record that cannot be decoded.
+func unreadable(what string, err error) error {
+	return fmt.Errorf("engine: %w: the stored %s cannot be read (%w); it was not written by this "+
+		"version of the agent, or was edited (see \"State file\" in docs/operating.md)",
+		statemanager.ErrCorrupt, what, err)
 }
 
 // save persists the task if anything changed and then publishes its report
@@ -60,7 +107,7 @@ func (e *Engine) load() ([]*task, error) {
 // changed, and is persisted before anyone can see it.
 func (w *worker) save() error {
 	t := w.t
-	rep := w.report()
+	rep := reportOf(t)
 	newRep, _ := json.Marshal(rep)
 	var oldRep []byte
 	if t.LastReport != nil {
@@ -88,20 +135,26 @@ func (w *worker) save() error {
 	return nil
 }
 
-// deleteRecords removes the task from agent.db.
+// deleteRecords removes the task and its containers from agent.db in one
+// transaction: a crash never leaves a task without its containers.
 func (w *worker) deleteRecords() error {
-	t := w.t
-	for _, c := range t.Containers {
-		if err := w.e.o.Store.Delete(statemanager.BucketContainers, containerKey(t.ID, c.Name)); err != nil {
-			return err
-		}
-	}
-	return w.e.o.Store.Delete(statemanager.BucketTasks, t.ID)
+	return w.e.o.Store.Apply(w.t.deletions()...)
 }
 
-// report is the task's reportable state, without a version.
-func (w *worker) report() TaskReport {
-	t := w.t
+// deletions are the changes that remove the task's records, containers
+// first.
+func (t *task) deletions() []statemanager.Change {
+	var out []statemanager.Change
+	for _, name := range t.ContainerNames {
+		out = append(out, statemanager.Change{Bucket: statemanager.BucketContainers, Key: containerKey(t.ID, name), Delete: true})
+	}
+	return append(out, statemanager.Change{Bucket: statemanager.BucketTasks, Key: t.ID, Delete: true})
+}
+
+// reportOf is the task's reportable state, without a version. It is a
+// function of the model alone: save compares it with the last one to
+// decide whether the task changed, and load recomputes the last one.
+func reportOf(t *task) TaskReport {
 	r := TaskReport{
 		TaskARN:            t.ARN,
 		Status:             t.KnownStatus.backend(),

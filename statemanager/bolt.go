@@ -4,14 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/open-ecs/ecs-agent/internal/boltfile"
 )
 
 // DBFileName is the state file's name inside ECS_DATADIR.
@@ -22,16 +23,15 @@ const DBFileName = "agent.db"
 // agent on the same data dir fails fast with ErrInUse.
 const DefaultOpenTimeout = 5 * time.Second
 
-// bucketSchema holds our schema version; a file without it is foreign.
-const (
-	bucketSchema = "open-ecs"
-	keySchema    = "schema-version"
-)
-
 // BoltOptions tunes OpenBolt. The zero value is the production setting.
 type BoltOptions struct {
 	// Timeout for the exclusive file lock; 0 means DefaultOpenTimeout.
 	Timeout time.Duration
+	// Logger records schema migrations; nil discards.
+	Logger *slog.Logger
+
+	// migrations replaces the package's list in tests.
+	migrations []migration
 }
 
 // Bolt is the bbolt-backed Store.
@@ -42,10 +42,12 @@ type Bolt struct {
 
 var _ Store = (*Bolt)(nil)
 
-// OpenBolt opens (creating if needed) dataDir/agent.db. The directory is
-// created 0700 and the file 0600 because task records can hold environment
-// variables with secrets. A locked file yields ErrInUse; an unreadable,
-// foreign or newer-schema file yields ErrCorrupt with the path and the fix.
+// OpenBolt opens dataDir/agent.db, creating it only if it does not exist.
+// The directory is created 0700 and the file 0600 because task records can
+// hold environment variables with secrets. A locked file yields ErrInUse. An
+// empty, truncated, damaged, foreign or newer-schema file yields ErrCorrupt
+// with the path and the fix, and is left untouched: starting over would
+// forget tasks whose containers still run. An older schema is migrated.
 func OpenBolt(dataDir string, opts BoltOptions) (*Bolt, error) {
 	if dataDir == "" {
 		return nil, errors.New("open state: empty data directory (ECS_DATADIR)")
@@ -58,9 +60,26 @@ func OpenBolt(dataDir string, opts BoltOptions) (*Bolt, error) {
 	if timeout == 0 {
 		timeout = DefaultOpenTimeout
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
-	if err != nil {
-		return nil, classifyOpenError(path, dataDir, err)
+	list := opts.migrations
+	if list == nil {
+		list = migrations
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := boltfile.Open(path, boltfile.Options{
+		Timeout: timeout,
+		Init:    func(tx *bolt.Tx) error { return create(tx, schemaVersion(list)) },
+	})
+	switch {
+	case errors.Is(err, boltfile.ErrLocked):
+		return nil, fmt.Errorf("open %s: %w (another ecs-agent is probably running with ECS_DATADIR=%s)",
+			path, ErrInUse, dataDir)
+	case errors.Is(err, boltfile.ErrCorrupt):
+		return nil, corruptError(path, err)
+	case err != nil:
+		return nil, fmt.Errorf("open state file: %w", err)
 	}
 	// Batch holds a lone write back for MaxBatchDelay hoping for company;
 	// bbolt's 10 ms default adds 10 ms to every task transition. Writers
@@ -68,7 +87,7 @@ func OpenBolt(dataDir string, opts BoltOptions) (*Bolt, error) {
 	// events) still share one commit within 1 ms.
 	db.MaxBatchDelay = batchDelay
 	b := &Bolt{db: db, path: path}
-	if err := b.init(); err != nil {
+	if err := b.db.Update(func(tx *bolt.Tx) error { return upgrade(tx, path, list, log) }); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -81,85 +100,17 @@ const batchDelay = time.Millisecond
 // Path returns the state file's path.
 func (b *Bolt) Path() string { return b.path }
 
-func corruptError(path, why string, err error) error {
-	if err != nil {
-		why = fmt.Sprintf("%s (%v)", why, err)
+// corruptError says which file, what is wrong with it and what the operator
+// can do; the agent itself never resets state.
+func corruptError(path string, cause error) error {
+	if !errors.Is(cause, boltfile.ErrCorrupt) { // boltfile's errors name the file
+		cause = fmt.Errorf("%s: %w", path, cause)
 	}
-	return fmt.Errorf("%w: %s: %s; the agent never resets state on its own: "+
-		"move the file away (e.g. mv %s %s.bad) and restart, and the instance "+
-		"registers as a new container instance", ErrCorrupt, path, why, path, path)
-}
-
-func classifyOpenError(path, dataDir string, err error) error {
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return fmt.Errorf("open %s: %w (another ecs-agent is probably running with ECS_DATADIR=%s)",
-			path, ErrInUse, dataDir)
-	case errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("open state file %s: %w", path, err)
-	default:
-		// bbolt reports garbage as ErrInvalid, ErrChecksum, ErrVersionMismatch
-		// or a size/mmap error; all mean the content is not a usable database.
-		return corruptError(path, "cannot read it as a bbolt database", err)
-	}
-}
-
-// init checks integrity and the schema version, and creates the buckets of
-// a new file.
-func (b *Bolt) init() error {
-	// A torn or damaged file is detected here, at start-up, rather than as a
-	// panic or a missing record in the middle of a task.
-	var checkErr error
-	if err := b.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			if checkErr == nil {
-				checkErr = err
-			}
-		}
-		return nil
-	}); err != nil {
-		return corruptError(b.path, "integrity check failed", err)
-	}
-	if checkErr != nil {
-		return corruptError(b.path, "integrity check failed", checkErr)
-	}
-
-	return b.db.Update(func(tx *bolt.Tx) error {
-		sb := tx.Bucket([]byte(bucketSchema))
-		if sb == nil {
-			foreign := false
-			_ = tx.ForEach(func([]byte, *bolt.Bucket) error {
-				foreign = true
-				return nil
-			})
-			if foreign {
-				return corruptError(b.path, "it has no "+bucketSchema+" schema version, "+
-					"so it was written by another program (for example the Amazon ECS agent)", nil)
-			}
-			var err error
-			if sb, err = tx.CreateBucket([]byte(bucketSchema)); err != nil {
-				return fmt.Errorf("init %s: %w", b.path, err)
-			}
-			if err := sb.Put([]byte(keySchema), []byte(strconv.Itoa(SchemaVersion))); err != nil {
-				return fmt.Errorf("init %s: %w", b.path, err)
-			}
-		}
-		raw := sb.Get([]byte(keySchema))
-		v, err := strconv.Atoi(string(raw))
-		if err != nil {
-			return corruptError(b.path, fmt.Sprintf("unreadable schema version %q", raw), nil)
-		}
-		if v > SchemaVersion {
-			return corruptError(b.path, fmt.Sprintf("schema version %d is newer than this agent's %d "+
-				"(was a newer agent run here?)", v, SchemaVersion), nil)
-		}
-		for _, name := range Buckets {
-			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
-				return fmt.Errorf("init %s: bucket %s: %w", b.path, name, err)
-			}
-		}
-		return nil
-	})
+	return fmt.Errorf("%w: %w; the agent never starts over on its own, because a new container "+
+		"instance would lose track of the containers still running: move the file away "+
+		"(mv %s %s.bad), remove those containers (docker ps -a --filter label=com.amazonaws.ecs.task-arn) "+
+		"and restart, and the instance registers as a new container instance "+
+		"(see \"State file\" in docs/operating.md)", ErrCorrupt, cause, path, path)
 }
 
 func (b *Bolt) mapClosed(err error) error {
@@ -171,28 +122,43 @@ func (b *Bolt) mapClosed(err error) error {
 
 // Put implements Store.
 func (b *Bolt) Put(bucket, key string, v any) error {
-	return b.PutMany(Record{Bucket: bucket, Key: key, Value: v})
+	return b.Apply(Change{Bucket: bucket, Key: key, Value: v})
 }
 
-// PutMany implements Store. The records are written in one bbolt
-// transaction, group-committed with concurrent writers (Batch) and fsynced
-// before PutMany returns.
-func (b *Bolt) PutMany(recs ...Record) error {
-	enc, err := encodeAll(recs)
+// PutMany implements Store.
+func (b *Bolt) PutMany(recs ...Record) error { return b.Apply(puts(recs)...) }
+
+// Delete implements Store.
+func (b *Bolt) Delete(bucket, key string) error {
+	return b.Apply(Change{Bucket: bucket, Key: key, Delete: true})
+}
+
+// Apply implements Store. The changes are made in one bbolt transaction,
+// group-committed with concurrent writers (Batch) and fsynced before Apply
+// returns.
+func (b *Bolt) Apply(changes ...Change) error {
+	enc, err := encodeAll(changes)
 	if err != nil {
 		return err
 	}
-	// Batch may run fn more than once; plain puts are idempotent.
+	// Batch may run fn more than once; puts and deletes are idempotent.
 	err = b.db.Batch(func(tx *bolt.Tx) error {
 		for _, e := range enc {
-			if err := tx.Bucket([]byte(e.bucket)).Put([]byte(e.key), e.raw); err != nil {
-				return err
+			bk := tx.Bucket([]byte(e.bucket))
+			var err error
+			if e.delete {
+				err = bk.Delete([]byte(e.key))
+			} else {
+				err = bk.Put([]byte(e.key), e.raw)
+			}
+			if err != nil {
+				return fmt.Errorf("%s/%s: %w", e.bucket, e.key, err)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("put %s: %w", describe(enc), b.mapClosed(err))
+		return fmt.Errorf("write %s: %w", describe(enc), b.mapClosed(err))
 	}
 	return nil
 }
@@ -217,20 +183,6 @@ func (b *Bolt) Get(bucket, key string, v any) error {
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("decode %s/%s: %w", bucket, key, err)
-	}
-	return nil
-}
-
-// Delete implements Store.
-func (b *Bolt) Delete(bucket, key string) error {
-	if err := checkBucket(bucket); err != nil {
-		return fmt.Errorf("delete %s/%s: %w", bucket, key, err)
-	}
-	err := b.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(bucket)).Delete([]byte(key))
-	})
-	if err != nil {
-		return fmt.Errorf("delete %s/%s: %w", bucket, key, b.mapClosed(err))
 	}
 	return nil
 }

@@ -28,23 +28,35 @@ func NewMemory() *Memory {
 
 // Put implements Store.
 func (m *Memory) Put(bucket, key string, v any) error {
-	return m.PutMany(Record{Bucket: bucket, Key: key, Value: v})
+	return m.Apply(Change{Bucket: bucket, Key: key, Value: v})
 }
 
-// PutMany implements Store. Every record is encoded before the lock is
+// PutMany implements Store.
+func (m *Memory) PutMany(recs ...Record) error { return m.Apply(puts(recs)...) }
+
+// Delete implements Store.
+func (m *Memory) Delete(bucket, key string) error {
+	return m.Apply(Change{Bucket: bucket, Key: key, Delete: true})
+}
+
+// Apply implements Store. Every change is encoded before the lock is
 // taken, so a bad one leaves the store unchanged.
-func (m *Memory) PutMany(recs ...Record) error {
-	enc, err := encodeAll(recs)
+func (m *Memory) Apply(changes ...Change) error {
+	enc, err := encodeAll(changes)
 	if err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return fmt.Errorf("put %s: %w", describe(enc), ErrClosed)
+		return fmt.Errorf("write %s: %w", describe(enc), ErrClosed)
 	}
 	for _, e := range enc {
-		m.buckets[e.bucket][e.key] = e.raw
+		if e.delete {
+			delete(m.buckets[e.bucket], e.key)
+		} else {
+			m.buckets[e.bucket][e.key] = e.raw
+		}
 	}
 	return nil
 }
@@ -67,20 +79,6 @@ func (m *Memory) Get(bucket, key string, v any) error {
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("decode %s/%s: %w", bucket, key, err)
 	}
-	return nil
-}
-
-// Delete implements Store.
-func (m *Memory) Delete(bucket, key string) error {
-	if err := checkBucket(bucket); err != nil {
-		return fmt.Errorf("delete %s/%s: %w", bucket, key, err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
-	delete(m.buckets[bucket], key)
 	return nil
 }
 

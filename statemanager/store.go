@@ -6,6 +6,11 @@
 // and tests). Values are stored as JSON so both backends behave the same and
 // the file stays readable with bbolt tooling.
 //
+// agent.db is opened through internal/boltfile: only a missing file is
+// created; an empty, truncated or damaged one is refused with ErrCorrupt and
+// never reset. Its schema version is upgraded by the ordered migrations of
+// schema.go.
+//
 // Layout of agent.db (bucket: key → value):
 //
 //	open-ecs:   schema-version → "1"    (ours; absent in a foreign file)
@@ -39,9 +44,6 @@ var Buckets = []string{
 	BucketENIAttachments, BucketResAttachments,
 }
 
-// SchemaVersion is the layout version this code writes and understands.
-const SchemaVersion = 1
-
 var (
 	// ErrNotFound is returned by Get and Metadata.Get for a missing key.
 	ErrNotFound = errors.New("not found")
@@ -71,6 +73,10 @@ type Store interface {
 	PutMany(recs ...Record) error
 	// Delete removes bucket/key; deleting a missing key is not an error.
 	Delete(bucket, key string) error
+	// Apply makes every put and delete in one transaction, in order: on
+	// error none is made. Changes may span buckets, so that a task and its
+	// containers are removed together and a crash never leaves half a task.
+	Apply(changes ...Change) error
 	// ForEach calls fn for every record of bucket in key order with the raw
 	// JSON of a consistent snapshot; fn may use the store. A non-nil error
 	// from fn stops the walk and is returned.
@@ -86,6 +92,22 @@ type Record struct {
 	Value       any
 }
 
+// Change is one put or delete for Apply.
+type Change struct {
+	Bucket, Key string
+	Value       any  // stored as JSON
+	Delete      bool // remove Bucket/Key instead; Value is ignored
+}
+
+// puts turns records into changes.
+func puts(recs []Record) []Change {
+	out := make([]Change, len(recs))
+	for i, r := range recs {
+		out[i] = Change{Bucket: r.Bucket, Key: r.Key, Value: r.Value}
+	}
+	return out
+}
+
 func checkBucket(bucket string) error {
 	for _, b := range Buckets {
 		if b == bucket {
@@ -95,25 +117,30 @@ func checkBucket(bucket string) error {
 	return ErrUnknownBucket
 }
 
-// encoded is a Record checked and marshalled, ready for a backend to write.
+// encoded is a Change checked and marshalled, ready for a backend to make.
 type encoded struct {
 	bucket, key string
-	raw         []byte
+	raw         []byte // nil for a delete
+	delete      bool
 }
 
-// encodeAll checks and marshals every record before a backend starts its
-// transaction, so a bad record fails the batch without writing anything.
-func encodeAll(recs []Record) ([]encoded, error) {
-	out := make([]encoded, 0, len(recs))
-	for _, r := range recs {
-		if err := checkBucket(r.Bucket); err != nil {
-			return nil, fmt.Errorf("put %s/%s: %w", r.Bucket, r.Key, err)
+// encodeAll checks and marshals every change before a backend starts its
+// transaction, so a bad one fails the batch without writing anything.
+func encodeAll(changes []Change) ([]encoded, error) {
+	out := make([]encoded, 0, len(changes))
+	for _, c := range changes {
+		if err := checkBucket(c.Bucket); err != nil {
+			return nil, fmt.Errorf("write %s/%s: %w", c.Bucket, c.Key, err)
 		}
-		raw, err := json.Marshal(r.Value)
+		if c.Delete {
+			out = append(out, encoded{bucket: c.Bucket, key: c.Key, delete: true})
+			continue
+		}
+		raw, err := json.Marshal(c.Value)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s/%s: %w", r.Bucket, r.Key, err)
+			return nil, fmt.Errorf("encode %s/%s: %w", c.Bucket, c.Key, err)
 		}
-		out = append(out, encoded{r.Bucket, r.Key, raw})
+		out = append(out, encoded{bucket: c.Bucket, key: c.Key, raw: raw})
 	}
 	return out, nil
 }

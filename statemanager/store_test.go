@@ -40,6 +40,7 @@ func TestStoreSuite(t *testing.T) {
 			t.Run("metadata", func(t *testing.T) { testMetadata(t, open(t)) })
 			t.Run("records", func(t *testing.T) { testRecords(t, open(t)) })
 			t.Run("put many", func(t *testing.T) { testPutMany(t, open(t)) })
+			t.Run("apply", func(t *testing.T) { testApply(t, open(t)) })
 			t.Run("foreach", func(t *testing.T) { testForEach(t, open(t)) })
 			t.Run("unknown bucket", func(t *testing.T) { testUnknownBucket(t, open(t)) })
 			t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open(t)) })
@@ -134,6 +135,51 @@ func testPutMany(t *testing.T, s Store) {
 	require.ErrorIs(t, s.Get(BucketTasks, "t3", &r), ErrNotFound)
 }
 
+func testApply(t *testing.T, s Store) {
+	require.NoError(t, s.PutMany(
+		Record{Bucket: BucketTasks, Key: "t1", Value: record{Arn: "arn:t1"}},
+		Record{Bucket: BucketContainers, Key: "t1-a", Value: record{Arn: "a"}},
+		Record{Bucket: BucketContainers, Key: "t1-b", Value: record{Arn: "b"}},
+	))
+	// A task removed with its containers, and another written, at once.
+	require.NoError(t, s.Apply(
+		Change{Bucket: BucketContainers, Key: "t1-a", Delete: true},
+		Change{Bucket: BucketContainers, Key: "t1-b", Delete: true},
+		Change{Bucket: BucketContainers, Key: "t1-missing", Delete: true},
+		Change{Bucket: BucketTasks, Key: "t1", Delete: true},
+		Change{Bucket: BucketTasks, Key: "t2", Value: record{Arn: "arn:t2"}},
+	))
+	var r record
+	for _, k := range []string{"t1-a", "t1-b"} {
+		require.ErrorIs(t, s.Get(BucketContainers, k, &r), ErrNotFound, k)
+	}
+	require.ErrorIs(t, s.Get(BucketTasks, "t1", &r), ErrNotFound)
+	require.NoError(t, s.Get(BucketTasks, "t2", &r))
+	assert.Equal(t, "arn:t2", r.Arn)
+
+	// In order: a put then a delete of the same key deletes it.
+	require.NoError(t, s.Apply(
+		Change{Bucket: BucketTasks, Key: "t3", Value: record{Arn: "arn:t3"}},
+		Change{Bucket: BucketTasks, Key: "t3", Delete: true},
+	))
+	require.ErrorIs(t, s.Get(BucketTasks, "t3", &r), ErrNotFound)
+
+	// One bad change fails the batch and changes nothing.
+	err := s.Apply(
+		Change{Bucket: BucketTasks, Key: "t2", Delete: true},
+		Change{Bucket: "nope", Key: "x", Delete: true},
+	)
+	require.ErrorIs(t, err, ErrUnknownBucket)
+	require.NoError(t, s.Get(BucketTasks, "t2", &r), "the delete before the bad change did not happen")
+	err = s.Apply(
+		Change{Bucket: BucketTasks, Key: "t2", Delete: true},
+		Change{Bucket: BucketImages, Key: "bad", Value: func() {}},
+	)
+	require.Error(t, err)
+	require.NoError(t, s.Get(BucketTasks, "t2", &r))
+	require.NoError(t, s.Apply(), "an empty batch is fine")
+}
+
 func testForEach(t *testing.T, s Store) {
 	for _, k := range []string{"c", "a", "b"} {
 		require.NoError(t, s.Put(BucketContainers, k, record{Arn: k}))
@@ -193,6 +239,7 @@ func testClosed(t *testing.T, s Store) {
 	require.ErrorIs(t, s.Put(BucketTasks, "k", r), ErrClosed)
 	require.ErrorIs(t, s.Get(BucketTasks, "k", &r), ErrClosed)
 	require.ErrorIs(t, s.PutMany(Record{Bucket: BucketTasks, Key: "k", Value: r}), ErrClosed)
+	require.ErrorIs(t, s.Apply(Change{Bucket: BucketTasks, Key: "k", Delete: true}), ErrClosed)
 	require.ErrorIs(t, s.Delete(BucketTasks, "k"), ErrClosed)
 	require.ErrorIs(t, s.ForEach(BucketTasks, func(string, []byte) error { return nil }), ErrClosed)
 	_, err := Metadata{Store: s}.Get(KeyClusterName)
