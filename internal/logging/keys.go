@@ -42,4 +42,9 @@ const (
 	KeyCount         = "count"
 	KeyVersion       = "version"
 	KeyDockerVersion = "dockerVersion"
+	// KeyAccessKeyID names the access key that signed a request; never
+	// log its secret.
+	KeyAccessKeyID = "accessKeyId"
+	KeyResource    = "resource"
+	KeyLimitBytes  = "limitBytes"
 )
