@@ -37,6 +37,8 @@ const (
 	// RoleAgent may perform the operations of an ECS agent, on the
 	// container instances it registered.
 	RoleAgent
+	// RoleNone may perform nothing: a principal that was never resolved.
+	RoleNone Role = 255
 )
 
 // String returns the role as written in the credentials file.
@@ -46,6 +48,8 @@ func (r Role) String() string {
 		return "admin"
 	case RoleAgent:
 		return "agent"
+	case RoleNone:
+		return "none"
 	}
 	return fmt.Sprintf("Role(%d)", uint8(r))
 }

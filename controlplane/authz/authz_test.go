@@ -53,6 +53,7 @@ func TestAuthorize(t *testing.T) {
 		{"agent deregisters another instance", agent, "DeregisterContainerInstance", other, "another access key"},
 		{"agent acts on a legacy instance", agent, ActionPoll, legacy, "no recorded owner"},
 		{"unknown role", Principal{AccessKeyID: "AKIAX", Role: Role(9)}, "DiscoverPollEndpoint", nil, "Role(9)"},
+		{"no role", Principal{Role: RoleNone}, "DiscoverPollEndpoint", nil, "ecs_role = none"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -218,13 +218,13 @@ func errBodyTooLarge() *Error {
 	return clientErr(CodeSerialization, "The request body is too large: at most %d bytes are accepted.", maxBodyBytes)
 }
 
-// principalOf returns the principal serve put in ctx.
+// principalOf returns the principal serve put in ctx; without one, a
+// principal that may do nothing (fail closed).
 func principalOf(ctx context.Context) authz.Principal {
 	if p, ok := authz.FromContext(ctx); ok {
 		return p
 	}
-	// Handlers called directly (tests) act as an admin.
-	return authz.Principal{ARN: "unauthenticated", Role: authz.RoleAdmin}
+	return authz.Principal{ARN: "unresolved", Role: authz.RoleNone}
 }
 
 // eofReader records whether a request body was read to its end.

@@ -180,3 +180,19 @@ func TestLegacyInstanceIsClaimedByItsNextRegistration(t *testing.T) {
 	_, err = newClientFor(f.srv.URL, testAgentKey2, testSecret).RegisterContainerInstance(ctx, in)
 	requireDenied(t, err, "another access key")
 }
+
+// A handler reached without a resolved principal refuses: authorization
+// fails closed.
+func TestHandlersWithoutAPrincipalRefuse(t *testing.T) {
+	f := newFixture(t)
+	connectedInstance(t, f, "c", "i-1")
+	register(t, f, appDef("app", 0))
+	run, err := f.ecs.RunTask(context.Background(), &ecs.RunTaskInput{Cluster: aws.String("c"), TaskDefinition: aws.String("app")})
+	require.NoError(t, err)
+
+	_, err = f.api.registerContainerInstance(context.Background(), nil, []byte(`{"cluster":"c"}`))
+	require.ErrorIs(t, err, authz.ErrAccessDenied)
+	body := `{"cluster":"c","task":"` + aws.ToString(run.Tasks[0].TaskArn) + `","status":"RUNNING"}`
+	_, err = f.api.submitTaskStateChange(context.Background(), nil, []byte(body))
+	require.ErrorIs(t, err, authz.ErrAccessDenied)
+}

@@ -128,12 +128,18 @@ func (a *API) registerContainerInstance(ctx context.Context, _ *http.Request, bo
 		if err != nil {
 			return err
 		}
+		// A new or ownerless instance needs the operation; an owned one its owner.
+		var inst *authz.Instance
+		if found && existing.Owner != "" {
+			inst = &authz.Instance{ARN: existing.ARN, Owner: existing.Owner}
+		}
+		if err := principal.Authorize(opRegister, inst); err != nil {
+			return err
+		}
 		now := a.now()
 		if found {
 			if existing.Owner == "" {
 				existing.Owner, claimed = principal.AccessKeyID, true
-			} else if err := principal.Authorize(opRegister, &authz.Instance{ARN: existing.ARN, Owner: existing.Owner}); err != nil {
-				return err
 			}
 			ci, reregistered = existing, true
 			ci.Version++
