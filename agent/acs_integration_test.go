@@ -13,13 +13,14 @@ import (
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
 	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/engine/enginetest"
 )
 
 type allowAll struct{}
 
-func (allowAll) CheckInstance(context.Context, string, string) error   { return nil }
-func (allowAll) SetAgentConnected(context.Context, string, bool) error { return nil }
+func (allowAll) CheckInstance(context.Context, authz.Principal, string, string) error { return nil }
+func (allowAll) SetAgentConnected(context.Context, string, bool) error                { return nil }
 
 // acsRecorder keeps the AckRequests the agent sends.
 type acsRecorder struct {

@@ -43,4 +43,9 @@ const (
 	KeyVersion       = "version"
 	KeyDockerVersion = "dockerVersion"
 	KeyPID           = "pid"
+	// KeyAccessKeyID names the access key that signed a request; never
+	// log its secret.
+	KeyAccessKeyID = "accessKeyId"
+	KeyResource    = "resource"
+	KeyLimitBytes  = "limitBytes"
 )
