@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 	"github.com/open-ecs/ecs-agent/internal/sigv4"
 )
 
@@ -35,7 +36,7 @@ func loadCredentials(o Options) (sigv4.StaticCredentials, error) {
 // profile with an access key is accepted; a profile with only half of a key
 // pair is an error rather than silently ignored.
 func readCredentialsFile(path string) (sigv4.StaticCredentials, error) {
-	f, err := os.Open(path)
+	f, err := boundedfile.Open(path, boundedfile.MaxCredentials)
 	if err != nil {
 		return nil, fmt.Errorf("read credentials: %w", err)
 	}
