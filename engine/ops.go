@@ -12,6 +12,14 @@ import (
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
+// Deadlines of the volume calls. A volume driver may provision or release
+// real storage, so create and remove get minutes; an inspect only reads.
+const (
+	volumeCreateTimeout  = 5 * time.Minute
+	volumeInspectTimeout = 30 * time.Second
+	volumeRemoveTimeout  = 5 * time.Minute
+)
+
 // Operations run in their own goroutines and report back to the worker.
 type opKind int
 
@@ -98,7 +106,10 @@ func (e *Engine) provisionVolume(ctx context.Context, arn string, v *volume) err
 	case v.Kind == volumeHost:
 		return nil
 	case v.Kind == volumeDocker && v.Shared && !v.Autoprovision:
-		if _, err := e.o.Runtime.InspectVolume(ctx, v.DockerName); err != nil {
+		ictx, cancel := context.WithTimeout(ctx, volumeInspectTimeout)
+		_, err := e.o.Runtime.InspectVolume(ictx, v.DockerName)
+		cancel()
+		if err != nil {
 			if errors.Is(err, rt.ErrNotFound) {
 				return fmt.Errorf("shared volume %q does not exist and autoprovision is off; create it or set autoprovision", v.DockerName)
 			}
@@ -114,10 +125,20 @@ func (e *Engine) provisionVolume(ctx context.Context, arn string, v *volume) err
 		labels[LabelTaskARN] = arn
 	}
 	spec := rt.VolumeSpec{Name: v.DockerName, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}
-	if _, err := e.o.Runtime.CreateVolume(ctx, spec); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, volumeCreateTimeout)
+	defer cancel()
+	if _, err := e.o.Runtime.CreateVolume(cctx, spec); err != nil {
 		return fmt.Errorf("create volume %q: %w", v.DockerName, err)
 	}
 	return nil
+}
+
+// removeVolume removes a task's volume at cleanup. It runs on the worker
+// goroutine, so it must not wait forever on a driver that never answers.
+func (e *Engine) removeVolume(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, volumeRemoveTimeout)
+	defer cancel()
+	return e.o.Runtime.RemoveVolume(ctx, name)
 }
 
 // launchCreate names the container, chooses its host ports, persists both,
