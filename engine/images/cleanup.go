@@ -8,13 +8,17 @@ import (
 
 	"github.com/open-ecs/ecs-agent/engine/runtime"
 	"github.com/open-ecs/ecs-agent/internal/logging"
-	"github.com/open-ecs/ecs-agent/statemanager"
 )
 
 // Run removes unused images every ECS_IMAGE_CLEANUP_INTERVAL until ctx
 // ends. Cleanup is off with ECS_DISABLE_IMAGE_CLEANUP and with the
 // prefer-cached behaviour, which relies on cached images staying.
+//
+// Run owns the manager's lifetime: when ctx ends it cancels the pulls in
+// flight and returns only once they have finished, so that nothing writes
+// to the store after the agent closes it. Pull fails with ErrStopped after.
 func (m *Manager) Run(ctx context.Context) error {
+	defer m.shutdown()
 	if m.cfg.ImageCleanupDisabled || m.cfg.ImagePullBehavior == BehaviorPreferCached {
 		m.log.Info("image cleanup is off",
 			logging.KeyReason, "ECS_DISABLE_IMAGE_CLEANUP=true or ECS_IMAGE_PULL_BEHAVIOR=prefer-cached")
@@ -60,6 +64,19 @@ func (m *Manager) Cleanup(ctx context.Context) []string {
 		removed = append(removed, s.ImageID)
 	}
 	return removed
+}
+
+// shutdown stops new pulls, cancels those in flight and waits for them,
+// then for the last state write, so that nothing writes to the store once
+// Run has returned.
+func (m *Manager) shutdown() {
+	m.mu.Lock()
+	m.closed = true // under mu: no pull is counted in m.pulls after this
+	m.mu.Unlock()
+	m.stop()
+	m.pulls.Wait()
+	m.writeMu.Lock() // wait for a writer in progress, then write what is left
+	m.drain()
 }
 
 // inUse reports whether a container uses the image with id.
@@ -120,10 +137,9 @@ func (m *Manager) remove(ctx context.Context, s ImageState) error {
 		return err
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	delete(m.states, s.ImageID)
-	if err := m.store.Delete(statemanager.BucketImages, s.ImageID); err != nil {
-		m.log.Warn("image cleanup: forgetting image state failed", keyImageID, s.ImageID, logging.KeyError, err)
-	}
+	m.dirty[s.ImageID] = true
+	m.mu.Unlock()
+	m.flush()
 	return nil
 }

@@ -65,20 +65,24 @@ func (m *Manager) cached(ctx context.Context, name string) (runtime.Image, error
 }
 
 // pullShared joins the pull of name in flight, or starts one. The pull
-// runs on its own context, bounded by ECS_IMAGE_PULL_TIMEOUT, so that one
-// caller giving up does not fail the others; it is cancelled when every
-// caller has given up.
+// runs in a goroutine of its own, under the manager's lifetime (not the
+// caller's context) and ECS_IMAGE_PULL_TIMEOUT, so that one caller giving
+// up does not fail the others; it is cancelled when every caller has given
+// up, or when Run ends, which waits for it.
 func (m *Manager) pullShared(ctx context.Context, image, name string) (runtime.Image, error) {
 	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return runtime.Image{}, fmt.Errorf("pull %s: %w", image, ErrStopped)
+	}
 	f := m.flights[name]
 	if f == nil {
-		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		if t := m.cfg.ImagePullTimeout; t > 0 {
-			pctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), t)
-		}
+		pctx, cancel := m.flightContext()
 		f = &flight{done: make(chan struct{}), cancel: cancel}
 		m.flights[name] = f
+		m.pulls.Add(1) // under mu, with closed false: shutdown waits for it
 		go func() {
+			defer m.pulls.Done()
 			img, err := m.pull(pctx, image, name)
 			cancel()
 			m.mu.Lock()
@@ -105,6 +109,15 @@ func (m *Manager) pullShared(ctx context.Context, image, name string) (runtime.I
 	}
 }
 
+// flightContext is the context of one shared pull: the manager's lifetime,
+// bounded by ECS_IMAGE_PULL_TIMEOUT when it is set.
+func (m *Manager) flightContext() (context.Context, context.CancelFunc) {
+	if t := m.cfg.ImagePullTimeout; t > 0 {
+		return context.WithTimeout(m.life, t)
+	}
+	return context.WithCancel(m.life)
+}
+
 // pull runs one Docker pull and records the result.
 func (m *Manager) pull(ctx context.Context, image, name string) (runtime.Image, error) {
 	start := m.now()
@@ -122,9 +135,12 @@ func (m *Manager) pull(ctx context.Context, image, name string) (runtime.Image, 
 		},
 	}
 	err := m.rt.PullImage(ctx, image, opts)
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	switch {
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		err = fmt.Errorf("pull %s: not complete within ECS_IMAGE_PULL_TIMEOUT (%s): %w",
 			image, m.cfg.ImagePullTimeout, err)
+	case err != nil && m.life.Err() != nil:
+		err = fmt.Errorf("pull %s: %w: %w", image, ErrStopped, err)
 	}
 	if err != nil {
 		log.Warn("image pull failed", logging.KeyDuration, m.now().Sub(start), logging.KeyError, err)
