@@ -42,14 +42,18 @@ type testImages struct {
 	in map[string]string // containerKey → image
 }
 
-func (i *testImages) Pull(ctx context.Context, image string) (rt.Image, error) {
-	if img, err := i.rt.InspectImage(ctx, image); err == nil {
-		return img, nil
+func (i *testImages) Pull(ctx context.Context, image, key string) (rt.Image, error) {
+	img, err := i.rt.InspectImage(ctx, image)
+	if err != nil {
+		if err := i.rt.PullImage(ctx, image, rt.PullOptions{}); err != nil {
+			return rt.Image{}, err
+		}
+		if img, err = i.rt.InspectImage(ctx, image); err != nil {
+			return rt.Image{}, err
+		}
 	}
-	if err := i.rt.PullImage(ctx, image, rt.PullOptions{}); err != nil {
-		return rt.Image{}, err
-	}
-	return i.rt.InspectImage(ctx, image)
+	i.Use(image, key)
+	return img, nil
 }
 
 func (i *testImages) Use(image, key string) {

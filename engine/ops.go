@@ -72,7 +72,7 @@ func (e *Engine) inspectContainer(ctx context.Context, id string) (rt.Container,
 }
 
 func (w *worker) launchPull(ctx context.Context, c *container) {
-	e, image := w.e, c.Image
+	e, image, key := w.e, c.Image, imageKey(w.t.ID, c.Name)
 	w.launch(ctx, c.Name, opPull, func(ctx context.Context) result {
 		var r result
 		r.err = e.limited(ctx, func() error {
@@ -80,7 +80,7 @@ func (w *worker) launchPull(ctx context.Context, c *container) {
 			pctx, cancel := context.WithTimeout(ctx, timeoutOr(e.o.Config.ImagePullTimeout, 2*time.Hour))
 			defer cancel()
 			var err error
-			r.image, err = e.o.Images.Pull(pctx, image)
+			r.image, err = e.o.Images.Pull(pctx, image, key)
 			r.stopped = e.o.Now()
 			return err
 		})
@@ -304,10 +304,7 @@ func (w *worker) apply(ctx context.Context, r result) {
 		}
 		c.ImageID = r.image.ID
 		c.ImageDigest = digestOf(r.image)
-		if !c.ImageInUse {
-			w.e.o.Images.Use(c.Image, imageKey(t.ID, c.Name))
-			c.ImageInUse = true
-		}
+		c.ImageInUse = true // Pull recorded the use; cleanup releases it
 		c.KnownStatus = max(c.KnownStatus, statusPulled)
 	case opCreate:
 		if r.err != nil {

@@ -65,7 +65,7 @@ func TestBehavioursOnDocker(t *testing.T) {
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
-			img, err := m.Pull(ctx, enginetest.TestImage)
+			img, err := m.Pull(ctx, enginetest.TestImage, "task/c")
 			if tc.wantErr {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), "pull "+enginetest.TestImage)

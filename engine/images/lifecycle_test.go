@@ -105,9 +105,9 @@ func TestSlowWritesDoNotBlockTheManager(t *testing.T) {
 	e.rt.SetRegistryImage("a:1", nil)
 	e.rt.SetRegistryImage("b:1", nil)
 	m, gs := gatedManager(t, e)
-	_, err := m.Pull(bg, "a:1")
+	_, err := m.Pull(bg, "a:1", "task/c")
 	require.NoError(t, err)
-	_, err = m.Pull(bg, "b:1")
+	_, err = m.Pull(bg, "b:1", "task/c")
 	require.NoError(t, err)
 	before := gs.begun()
 
@@ -125,7 +125,7 @@ func TestSlowWritesDoNotBlockTheManager(t *testing.T) {
 		defer close(done)
 		_ = m.States()
 		m.Use("b:1", "task2/db") // marks its own record, which the writer in progress takes
-		_, _ = m.Pull(bg, "b:1")
+		_, _ = m.Pull(bg, "b:1", "task/c")
 		m.Cleanup(bg)
 	}()
 	select {
@@ -159,7 +159,7 @@ func TestShutdownWaitsForPullsAndStopsThem(t *testing.T) {
 		defer releasePull()
 		pulled := make(chan error, 1)
 		go func() {
-			_, err := m.Pull(bg, "a:1") // the caller does not give up
+			_, err := m.Pull(bg, "a:1", "task/c") // the caller does not give up
 			pulled <- err
 		}()
 		synctest.Wait()
@@ -176,7 +176,7 @@ func TestShutdownWaitsForPullsAndStopsThem(t *testing.T) {
 		require.Error(t, err, "a pull cut short by shutdown fails")
 		assert.True(t, errors.Is(err, context.Canceled) || errors.Is(err, ErrStopped), "got %v", err)
 
-		_, err = m.Pull(bg, "a:1")
+		_, err = m.Pull(bg, "a:1", "task/c")
 		require.ErrorIs(t, err, ErrStopped, "a stopped manager starts no pull")
 	})
 }

@@ -69,12 +69,14 @@ type Manager struct {
 	stop  context.CancelFunc
 	pulls sync.WaitGroup
 
-	mu      sync.Mutex
-	closed  bool                   // Run has ended: no new pull
-	states  map[string]*ImageState // by image ID
-	users   map[string]string      // container key → normalised image name
-	flights map[string]*flight     // by normalised image name
-	dirty   map[string]bool        // image IDs whose record must be written or deleted
+	mu       sync.Mutex
+	closed   bool                     // Run has ended: no new pull
+	states   map[string]*ImageState   // by image ID
+	users    map[string]string        // container key → normalised image name
+	flights  map[string]*flight       // by normalised image name
+	holds    map[string]int           // normalised name → Pulls under way
+	removing map[string]chan struct{} // image ID → closed when cleanup has removed it (or failed to)
+	dirty    map[string]bool          // image IDs whose record must be written or deleted
 
 	// writeMu is held by the one goroutine writing dirty records (flush);
 	// it copies each record when it writes it, so the last write of a
@@ -97,10 +99,12 @@ func New(o Options) (*Manager, error) {
 	}
 	m := &Manager{
 		rt: o.Runtime, store: o.Store, cfg: o.Config, log: o.Logger, now: o.Now, auth: auth,
-		states:  make(map[string]*ImageState),
-		users:   make(map[string]string),
-		flights: make(map[string]*flight),
-		dirty:   make(map[string]bool),
+		states:   make(map[string]*ImageState),
+		users:    make(map[string]string),
+		flights:  make(map[string]*flight),
+		holds:    make(map[string]int),
+		removing: make(map[string]chan struct{}),
+		dirty:    make(map[string]bool),
 	}
 	m.life, m.stop = context.WithCancel(context.Background())
 	if m.log == nil {
@@ -143,7 +147,8 @@ func (m *Manager) States() []ImageState {
 }
 
 // Use records that containerKey ("<taskID>/<containerName>") uses image,
-// which keeps the image from being cleaned up until Release.
+// which keeps the image from being cleaned up until Release. Pull does it
+// already; Use is for containers found again after a restart.
 func (m *Manager) Use(image, containerKey string) {
 	name := Normalize(image)
 	m.mu.Lock()

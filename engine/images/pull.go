@@ -20,9 +20,30 @@ type flight struct {
 }
 
 // Pull makes image available locally according to ECS_IMAGE_PULL_BEHAVIOR
-// and returns it. The error names the image and what failed.
-func (m *Manager) Pull(ctx context.Context, image string) (runtime.Image, error) {
+// and returns it, recorded as used by containerKey ("<taskID>/<containerName>")
+// as Use does. The image is held from the moment Pull starts, and cleanup
+// removes neither an image that is held nor one in use, so the image Pull
+// returns is still there when the container is created; Release ends the
+// use. The error names the image and what failed.
+func (m *Manager) Pull(ctx context.Context, image, containerKey string) (runtime.Image, error) {
 	name := Normalize(image)
+	if err := m.hold(ctx, name); err != nil {
+		return runtime.Image{}, fmt.Errorf("pull %s: %w", image, err)
+	}
+	img, err := m.fetch(ctx, image, name)
+	m.mu.Lock()
+	m.unhold(name)
+	if err == nil {
+		m.users[containerKey] = name
+		m.touch(name)
+	}
+	m.mu.Unlock()
+	m.flush()
+	return img, err
+}
+
+// fetch applies the pull behaviour.
+func (m *Manager) fetch(ctx context.Context, image, name string) (runtime.Image, error) {
 	switch m.cfg.ImagePullBehavior {
 	case BehaviorPreferCached:
 		if img, err := m.cached(ctx, name); err == nil {
@@ -51,6 +72,36 @@ func (m *Manager) Pull(ctx context.Context, image string) (runtime.Image, error)
 		m.log.Warn("image pull failed; using the cached image", logging.KeyImage, image,
 			keyImageID, cached.ID, logging.KeyError, err)
 		return cached, nil
+	}
+}
+
+// hold keeps cleanup off the image called name until unhold. A removal of
+// that image already under way is waited for first: what Pull then finds
+// (or pulls again) is there to stay.
+func (m *Manager) hold(ctx context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for {
+		done := m.removalOf(name)
+		if done == nil {
+			m.holds[name]++
+			return nil
+		}
+		m.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			m.mu.Lock()
+			return ctx.Err()
+		}
+		m.mu.Lock()
+	}
+}
+
+// unhold ends one hold. The caller holds m.mu.
+func (m *Manager) unhold(name string) {
+	if m.holds[name]--; m.holds[name] <= 0 {
+		delete(m.holds, name)
 	}
 }
 
