@@ -178,5 +178,10 @@ func TestShutdownWaitsForPullsAndStopsThem(t *testing.T) {
 
 		_, err = m.Pull(bg, "a:1", "task/c")
 		require.ErrorIs(t, err, ErrStopped, "a stopped manager starts no pull")
+		e.cfg.ImagePullBehavior = BehaviorPreferCached
+		e.rt.SetImage("cached:1")
+		_, err = m.Pull(bg, "cached:1", "task/d")
+		require.ErrorIs(t, err, ErrStopped, "nor uses a cached image, which would write its state")
+		assert.Empty(t, gs.late())
 	})
 }

@@ -82,6 +82,9 @@ func (m *Manager) hold(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for {
+		if m.closed {
+			return ErrStopped // nothing may write to the store any more
+		}
 		done := m.removalOf(name)
 		if done == nil {
 			m.holds[name]++
