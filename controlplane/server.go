@@ -48,6 +48,7 @@ import (
 	"github.com/open-ecs/ecs-agent/controlplane/delivery"
 	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
@@ -156,7 +157,7 @@ func New(o Options) (*Server, error) {
 		if o.TLSCert == "" || o.TLSKey == "" {
 			return nil, errors.New("TLS needs both a certificate and a key")
 		}
-		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		cert, err := boundedfile.LoadX509KeyPair(o.TLSCert, o.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("load TLS key pair: %w", err)
 		}
