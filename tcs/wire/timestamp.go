@@ -17,9 +17,10 @@ type Timestamp struct {
 	time.Time
 }
 
-// At returns t as a Timestamp, rounded down to the millisecond the wire keeps.
+// At returns t as a Timestamp: in UTC, rounded down to the millisecond the
+// wire keeps, so that a decoded Timestamp equals the one encoded.
 func At(t time.Time) Timestamp {
-	return Timestamp{t.Truncate(time.Millisecond)}
+	return Timestamp{t.Truncate(time.Millisecond).UTC()}
 }
 
 // MarshalJSON writes epoch seconds, with a fraction only when there are
