@@ -19,8 +19,11 @@ var _ runtime.Runtime = instrumentedRuntime{}
 // Runtime wraps rt so that every call is counted in docker_call_seconds and,
 // when it fails, docker_call_errors_total. A missing container or image
 // (ErrNotFound) is an answer, not a failure of Docker, and is not counted as
-// an error.
+// an error. On a nil Metrics (metrics off) it returns rt itself.
 func (m *Metrics) Runtime(rt runtime.Runtime) runtime.Runtime {
+	if m == nil {
+		return rt
+	}
 	for _, call := range []string{"PullImage", "InspectImage", "RemoveImage", "CreateContainer", "StartContainer",
 		"StopContainer", "InspectContainer", "RemoveContainer", "ListContainers", "CreateVolume",
 		"InspectVolume", "RemoveVolume"} {

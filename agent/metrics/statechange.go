@@ -17,8 +17,12 @@ type stateChangeAPI struct {
 
 // StateChangeAPI wraps the SubmitTaskStateChange client: every call counts in
 // state_changes_sent_total, every accepted one in
-// state_changes_acknowledged_total, by the task status it reported.
+// state_changes_acknowledged_total, by the task status it reported. On a
+// nil Metrics (metrics off) it returns api itself.
 func (m *Metrics) StateChangeAPI(api statechange.API) statechange.API {
+	if m == nil {
+		return api
+	}
 	return stateChangeAPI{api: api, m: m}
 }
 
