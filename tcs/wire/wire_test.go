@@ -78,19 +78,37 @@ func TestRoundTripEveryShape(t *testing.T) {
 	}
 }
 
-// modelPath finds the TCS model: $TCS_MODEL, or the shared protocol
-// documents beside the checkout. Tests that compare against it skip without it.
+// modelPath finds the TCS model: $TCS_MODEL, else shared/protocol/tcs-api-2.json
+// in this package's directory or any directory above it (the protocol
+// documents live beside the checkout, or beside a directory of worktrees).
+// Without it the tests that compare against it skip, except under CI=true,
+// where a missing model is a failure.
 func modelPath(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("TCS_MODEL"), "../../../shared/protocol/tcs-api-2.json", "/work/shared/protocol/tcs-api-2.json"} {
-		if p == "" {
-			continue
+	if p := os.Getenv("TCS_MODEL"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("TCS_MODEL=%s: %v", p, err)
 		}
+		return p
+	}
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		p := filepath.Join(dir, "shared", "protocol", "tcs-api-2.json")
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
 	}
-	t.Skip("the TCS model tcs-api-2.json is not available; set TCS_MODEL to check types_gen.go against it")
+	msg := "the TCS model tcs-api-2.json is not in shared/protocol beside the checkout; set TCS_MODEL to check types_gen.go against it"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 	return ""
 }
 
