@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 
@@ -86,9 +87,36 @@ func (c *Client) StatsOnce(ctx context.Context, id string) (runtime.ContainerSta
 	return s, nil
 }
 
+// statsJSON is the part of Docker's stats object the agent reads. Decoding
+// only these members (not precpu_stats, per-CPU usage, the other block I/O
+// tables or the memory.stat map) is most of the collector's CPU and garbage
+// saved: a host with 100 containers decodes 100 of these a second.
+type statsJSON struct {
+	Read     time.Time `json:"read"`
+	CPUStats struct {
+		CPUUsage struct {
+			TotalUsage uint64 `json:"total_usage"`
+		} `json:"cpu_usage"`
+		SystemUsage uint64 `json:"system_cpu_usage"`
+		OnlineCPUs  uint32 `json:"online_cpus"`
+	} `json:"cpu_stats"`
+	MemoryStats struct {
+		Usage uint64 `json:"usage"`
+		Limit uint64 `json:"limit"`
+		Stats struct {
+			TotalInactiveFile *uint64 `json:"total_inactive_file"` // cgroup v1
+			InactiveFile      *uint64 `json:"inactive_file"`       // cgroup v2
+		} `json:"stats"`
+	} `json:"memory_stats"`
+	Networks   map[string]container.NetworkStats `json:"networks"`
+	BlkioStats struct {
+		IoServiceBytesRecursive []container.BlkioStatEntry `json:"io_service_bytes_recursive"`
+	} `json:"blkio_stats"`
+}
+
 // statsFrom converts one Docker stats JSON object, keeping it as Raw.
 func statsFrom(raw json.RawMessage) (runtime.ContainerStats, error) {
-	var r container.StatsResponse
+	var r statsJSON
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return runtime.ContainerStats{}, fmt.Errorf("decode sample: %w", err)
 	}
@@ -97,9 +125,18 @@ func statsFrom(raw json.RawMessage) (runtime.ContainerStats, error) {
 		CPUUsage:       r.CPUStats.CPUUsage.TotalUsage,
 		SystemCPUUsage: r.CPUStats.SystemUsage,
 		OnlineCPUs:     r.CPUStats.OnlineCPUs,
-		MemoryUsage:    workingSet(r.MemoryStats),
+		MemoryUsage:    r.MemoryStats.Usage,
 		MemoryLimit:    r.MemoryStats.Limit,
 		Raw:            raw,
+	}
+	// The working set: usage less the inactive page cache, which the kernel
+	// reclaims first; what `docker stats` shows.
+	inactive := r.MemoryStats.Stats.TotalInactiveFile
+	if inactive == nil {
+		inactive = r.MemoryStats.Stats.InactiveFile
+	}
+	if inactive != nil {
+		s.MemoryUsage -= min(*inactive, s.MemoryUsage)
 	}
 	for _, n := range r.Networks {
 		s.Network.RxBytes += n.RxBytes
@@ -120,18 +157,4 @@ func statsFrom(raw json.RawMessage) (runtime.ContainerStats, error) {
 		}
 	}
 	return s, nil
-}
-
-// workingSet is memory usage less the inactive page cache, which the kernel
-// reclaims first: what `docker stats` shows. cgroup v1 names the counter
-// total_inactive_file, v2 inactive_file.
-func workingSet(m container.MemoryStats) uint64 {
-	inactive, ok := m.Stats["total_inactive_file"]
-	if !ok {
-		inactive = m.Stats["inactive_file"]
-	}
-	if inactive > m.Usage {
-		return 0
-	}
-	return m.Usage - inactive
 }
