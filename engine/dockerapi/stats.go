@@ -17,21 +17,12 @@ import (
 // Proves the adapter serves the stats collector too.
 var _ runtime.Stats = (*Client)(nil)
 
-// StreamStats streams Docker's stats of container id (about one sample a
-// second) until ctx ends or the stream breaks. Samples with no read time
-// (Docker's placeholder for a container that is not running) are skipped.
-func (c *Client) StreamStats(ctx context.Context, id string) (<-chan runtime.ContainerStats, <-chan error) {
-	out := make(chan runtime.ContainerStats)
-	errc := make(chan error, 1)
-	go func() {
-		defer close(out)
-		defer close(errc)
-		errc <- c.streamStats(ctx, id, out)
-	}()
-	return out, errc
-}
-
-func (c *Client) streamStats(ctx context.Context, id string, out chan<- runtime.ContainerStats) error {
+// StreamStats reads Docker's stats stream of container id (about one
+// sample a second) until ctx ends or the stream breaks, calling fn with each
+// sample. Samples with no read time (Docker's placeholder for a container
+// that is not running) are skipped. One buffer holds every raw sample in
+// turn, so a steady stream allocates only what decoding needs.
+func (c *Client) StreamStats(ctx context.Context, id string, fn func(runtime.ContainerStats)) error {
 	resp, err := c.c.ContainerStats(ctx, id, true)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -41,8 +32,9 @@ func (c *Client) streamStats(ctx context.Context, id string, out chan<- runtime.
 	}
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
+	var raw json.RawMessage
 	for {
-		var raw json.RawMessage
+		raw = raw[:0]
 		if err := dec.Decode(&raw); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -56,12 +48,10 @@ func (c *Client) streamStats(ctx context.Context, id string, out chan<- runtime.
 		if err != nil {
 			return fmt.Errorf("docker stats %s: %w", id, err)
 		}
-		if s.Read.IsZero() {
-			continue
+		if !s.Read.IsZero() {
+			fn(s)
 		}
-		select {
-		case out <- s:
-		case <-ctx.Done():
+		if ctx.Err() != nil {
 			return nil
 		}
 	}
