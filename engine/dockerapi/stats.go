@@ -1,6 +1,8 @@
 package dockerapi
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,8 +22,9 @@ var _ runtime.Stats = (*Client)(nil)
 // StreamStats reads Docker's stats stream of container id (about one
 // sample a second) until ctx ends or the stream breaks, calling fn with each
 // sample. Samples with no read time (Docker's placeholder for a container
-// that is not running) are skipped. One buffer holds every raw sample in
-// turn, so a steady stream allocates only what decoding needs.
+// that is not running) are skipped. Docker writes one JSON object per line;
+// reading lines into one reused buffer, instead of running a json.Decoder
+// over the stream, spares a scan of every sample and its allocations.
 func (c *Client) StreamStats(ctx context.Context, id string, fn func(runtime.ContainerStats)) error {
 	resp, err := c.c.ContainerStats(ctx, id, true)
 	if err != nil {
@@ -31,11 +34,11 @@ func (c *Client) StreamStats(ctx context.Context, id string, fn func(runtime.Con
 		return fmt.Errorf("docker stats %s: %w", id, classify(err, false))
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	var raw json.RawMessage
+	br := bufio.NewReaderSize(resp.Body, statsReadBuffer)
+	var raw []byte
 	for {
-		raw = raw[:0]
-		if err := dec.Decode(&raw); err != nil {
+		raw, err = readLine(br, raw[:0])
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -43,6 +46,9 @@ func (c *Client) StreamStats(ctx context.Context, id string, fn func(runtime.Con
 				return fmt.Errorf("docker stats %s: the engine ended the stream", id)
 			}
 			return fmt.Errorf("docker stats %s: %w", id, err)
+		}
+		if len(bytes.TrimSpace(raw)) == 0 {
+			continue
 		}
 		s, err := statsFrom(raw)
 		if err != nil {
@@ -54,6 +60,25 @@ func (c *Client) StreamStats(ctx context.Context, id string, fn func(runtime.Con
 		if ctx.Err() != nil {
 			return nil
 		}
+	}
+}
+
+// statsReadBuffer holds a typical sample (2–4 KB); longer lines are read
+// in pieces.
+const statsReadBuffer = 4096
+
+// readLine appends the next line of br, without its newline, to buf.
+func readLine(br *bufio.Reader, buf []byte) ([]byte, error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil:
+			return buf, err
+		}
+		return buf[:len(buf)-1], nil
 	}
 }
 

@@ -1,6 +1,9 @@
 package dockerapi
 
 import (
+	"bufio"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +67,22 @@ func BenchmarkStatsFrom(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestReadLine(t *testing.T) {
+	long := strings.Repeat("x", 3*statsReadBuffer)
+	br := bufio.NewReaderSize(strings.NewReader("{\"a\":1}\n"+long+"\n\npartial"), statsReadBuffer)
+	var buf []byte
+	var err error
+	buf, err = readLine(br, buf[:0])
+	require.NoError(t, err)
+	assert.Equal(t, `{"a":1}`, string(buf))
+	buf, err = readLine(br, buf[:0])
+	require.NoError(t, err)
+	assert.Equal(t, long, string(buf), "a line longer than the buffer is read whole")
+	buf, err = readLine(br, buf[:0])
+	require.NoError(t, err)
+	assert.Empty(t, buf)
+	_, err = readLine(br, buf[:0])
+	require.ErrorIs(t, err, io.EOF, "a stream cut mid-line is an error, not a sample")
 }
