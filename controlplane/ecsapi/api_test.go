@@ -60,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 	verifier := &sigv4.Verifier{Service: "ecs", Region: testRegion,
 		Credentials: sigv4.StaticCredentials{testKey: {SecretAccessKey: testSecret}}}
 	f.api = New(Options{
-		Store:     st,
+		Store:     noScans{st},
 		Region:    testRegion,
 		AccountID: testAccount,
 		Authenticate: func(r *http.Request, body []byte) error {
