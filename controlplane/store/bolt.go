@@ -17,9 +17,9 @@ var (
 	bucketTasks     = []byte("tasks")
 )
 
-// recordBuckets hold records. Open creates any that is missing, in every
-// schema version: a missing record bucket holds no records, which is the
-// truth. Derived buckets (the task indexes) are different: only a
+// recordBuckets hold records, each a JSON value (Open checks every one at
+// start). Open creates any that is missing, in every schema version: a
+// missing record bucket holds no records, which is the truth. Derived buckets (the task indexes) are different: only a
 // migration may create them, because an empty index over existing records
 // would lie.
 var recordBuckets = [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bucketTasks}

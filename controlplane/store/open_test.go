@@ -39,7 +39,7 @@ func realFile(t *testing.T) []byte {
 		if err := tx.PutTaskDefinition(big); err != nil { // an overflow page
 			return err
 		}
-		for i := range 600 {
+		for i := range 250 {
 			task := Task{ID: fmt.Sprintf("%032x", i), Cluster: "default", ARN: fmt.Sprintf("arn:task/default/%032x", i),
 				ContainerInstanceARN: "arn:ci/default/i1", LastStatus: TaskRunning, DesiredStatus: TaskRunning, CreatedAt: now,
 				Containers: []TaskContainer{{Name: "web", Image: "busybox", LastStatus: TaskRunning}}}
@@ -54,7 +54,7 @@ func realFile(t *testing.T) []byte {
 	}))
 	// Free some pages, so that the file has a freelist with entries.
 	require.NoError(t, s.Update(func(tx Tx) error {
-		for i := 0; i < 600; i += 7 {
+		for i := 0; i < 250; i += 7 {
 			if err := tx.DeleteTask("default", fmt.Sprintf("%032x", i)); err != nil {
 				return err
 			}
