@@ -452,11 +452,27 @@ func (a *API) stopTask(_ context.Context, _ *http.Request, body []byte) (any, er
 
 // schedulerNeed is what the scheduler must find room for: the task's
 // resources, its group (for distinctInstance and spread) and the
-// attributes its task definition requires of an instance.
+// attributes an instance needs to run it. Those are the ones stored at
+// registration plus the ones of the task as it will run, overrides
+// applied: an override (a taskRoleArn, say) can ask for a feature the
+// definition does not use.
 func (l *launch) schedulerNeed() scheduler.Need {
 	n := scheduler.Need{Resources: l.need, Group: l.group}
-	for _, a := range l.td.RequiresAttributes {
+	seen := map[string]bool{}
+	for _, a := range slices.Concat(l.td.RequiresAttributes, requiredAttributes(l.resolved)) {
+		key := a.Name + "=" + ptrValue(a.Value)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
 		n.Attributes = append(n.Attributes, scheduler.RequiredAttribute{Name: a.Name, Value: a.Value})
 	}
 	return n
+}
+
+func ptrValue(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
