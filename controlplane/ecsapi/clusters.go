@@ -85,18 +85,6 @@ func taskCounts(tx store.Tx, cluster string) (running, pending int, err error) {
 	return running, pending, nil
 }
 
-func validateTags(tags []store.Tag) error {
-	if len(tags) > 50 {
-		return invalidParam("Tags can have at most 50 entries.")
-	}
-	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
-			return invalidParam("Tag keys must be 1-128 characters and values at most 256 characters.")
-		}
-	}
-	return nil
-}
-
 func validateSettings(settings []store.Setting) ([]store.Setting, error) {
 	if len(settings) == 0 {
 		return []store.Setting{{Name: "containerInsights", Value: "disabled"}}, nil
