@@ -109,7 +109,7 @@ func New(o Options) *API {
 		"UpdateContainerInstancesState": a.updateContainerInstancesState,
 		"DiscoverPollEndpoint":          a.discoverPollEndpoint,
 	}
-	for _, more := range []map[string]opFunc{a.taskDefinitionOps(), a.taskOps(), a.tagOps()} {
+	for _, more := range []map[string]opFunc{a.taskDefinitionOps(), a.taskOps(), a.tagOps(), a.attributeOps()} {
 		for name, op := range more {
 			a.ops[name] = op
 		}
