@@ -102,6 +102,8 @@ func New(o Options) *API {
 		"DeleteCluster":                 a.deleteCluster,
 		"DescribeClusters":              a.describeClusters,
 		"ListClusters":                  a.listClusters,
+		"UpdateCluster":                 a.updateCluster,
+		"UpdateClusterSettings":         a.updateClusterSettings,
 		"RegisterContainerInstance":     a.registerContainerInstance,
 		"DeregisterContainerInstance":   a.deregisterContainerInstance,
 		"DescribeContainerInstances":    a.describeContainerInstances,
