@@ -101,8 +101,8 @@ func (a *API) prepare(tx store.Tx, in launchInput) (*launch, error) {
 	if !found {
 		return nil, clientErr(CodeClientException, "Unable to find task definition %s: register it first or check the family and revision.", in.TaskDefinition)
 	}
-	if td.Status == store.StatusInactive {
-		return nil, clientErr(CodeClientException, "TaskDefinition %s is inactive: run an ACTIVE revision.", td.ARN)
+	if td.Status != store.StatusActive {
+		return nil, clientErr(CodeClientException, "TaskDefinition %s is inactive (status %s): run an ACTIVE revision.", td.ARN, td.Status)
 	}
 	resolved, err := payload.Resolve(td, in.Overrides)
 	if errors.Is(err, payload.ErrInvalidOverride) {
