@@ -192,6 +192,8 @@ func TestSupportedSettings(t *testing.T) {
 		"ECS_NUM_IMAGES_DELETE_PER_CYCLE", "ECS_EXCLUDE_UNTRACKED_IMAGE",
 		// Acted on by registration: the health-check capability is not advertised.
 		"ECS_DISABLE_DOCKER_HEALTH_CHECK",
+		// Acted on by the stats collector, TCS and the Prometheus server.
+		"ECS_DISABLE_METRICS", "ECS_POLL_METRICS", "ECS_POLLING_METRICS_WAIT_DURATION", "ECS_ENABLE_PROMETHEUS_METRICS",
 	}, got)
 }
 
