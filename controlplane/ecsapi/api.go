@@ -68,8 +68,12 @@ type Options struct {
 	// OnDeregister is called after a container instance became INACTIVE,
 	// e.g. to close its ACS sessions. Optional.
 	OnDeregister func(containerInstanceARN string)
-	Logger       *slog.Logger
-	Now          func() time.Time // nil means time.Now
+	// Telemetry is what agents published over TCS, for the health members
+	// of DescribeTasks and DescribeContainerInstances. nil shows every
+	// health as unknown.
+	Telemetry TelemetrySource
+	Logger    *slog.Logger
+	Now       func() time.Time // nil means time.Now
 	// BodyReadTimeout bounds reading a request's body once its headers
 	// are authenticated; 0 means DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
