@@ -60,6 +60,16 @@ type Registry interface {
 	CheckInstance(ctx context.Context, principal authz.Principal, cluster, containerInstanceARN string) error
 	// SetAgentConnected records whether at least one live ACS session exists for the instance.
 	SetAgentConnected(ctx context.Context, containerInstanceARN string, connected bool) error
+	// RecordVersionInfo keeps what the agent said about itself in the
+	// handshake. Amazon's agent says it only there, not when it registers.
+	RecordVersionInfo(ctx context.Context, containerInstanceARN string, v VersionInfo) error
+}
+
+// VersionInfo is what an agent announces in the handshake's query
+// parameters agentVersion, agentHash and dockerVersion (the latter as
+// "DockerVersion: <version>", as ECS shows it).
+type VersionInfo struct {
+	AgentVersion, AgentHash, DockerVersion string
 }
 
 // Options configure a Server. Zero durations and counts mean the defaults.
@@ -205,6 +215,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.Info("agent connected to ACS",
 		logging.KeyVersion, q.Get("agentVersion"), "agentHash", q.Get("agentHash"),
 		logging.KeyDockerVersion, q.Get("dockerVersion"), "sendCredentials", q.Get("sendCredentials"))
+	v := VersionInfo{AgentVersion: q.Get("agentVersion"), AgentHash: q.Get("agentHash"), DockerVersion: q.Get("dockerVersion")}
+	if v != (VersionInfo{}) {
+		if err := s.o.Registry.RecordVersionInfo(r.Context(), arn, v); err != nil {
+			log.Warn("could not record the agent's version", logging.KeyError, err)
+		}
+	}
 	if s.o.OnConnect != nil {
 		s.o.OnConnect(arn)
 	}
@@ -267,6 +283,17 @@ func (s *Server) unregister(sess *session) {
 			sess.log.Warn("could not record the agent as disconnected", logging.KeyError, err)
 		}
 	}
+}
+
+// Sessions counts the live sessions of every instance.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, list := range s.sessions {
+		n += len(list)
+	}
+	return n
 }
 
 // Connected reports whether the instance has at least one live session.
