@@ -273,3 +273,14 @@ func (a *API) now() time.Time { return a.o.Now().UTC() }
 func internal(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// Operation names the operation r asks for (from X-Amz-Target), or "" when
+// it names none this API serves: request metrics label with it, so their
+// label values are never arbitrary client input.
+func (a *API) Operation(r *http.Request) string {
+	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	if _, known := a.ops[op]; !ok || !known {
+		return ""
+	}
+	return op
+}
