@@ -196,3 +196,22 @@ func TestMetricsListenMovesTheExposition(t *testing.T) {
 	_, err = New(Options{DataDir: t.TempDir(), MetricsListen: "nonsense"})
 	assert.ErrorContains(t, err, `metrics listen address "nonsense": want host:port`)
 }
+
+func TestTCSRegistryTasks(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	cp := start(t, t.TempDir(), nil)
+	instance, taskARN := runCheckedTask(t, cp, sdkClient(cp.url))
+	reg := tcsRegistry{api: cp.srv.api, store: cp.srv.store}
+	otherRegion := strings.Replace(taskARN, "us-east-1", "eu-west-1", 1)
+	got, err := reg.Tasks(context.Background(), []string{taskARN, otherRegion, "garbage", taskARN + "0",
+		"arn:aws:ecs:us-east-1:123456789012:task//x"})
+	require.NoError(t, err)
+	require.Len(t, got, 1, "only the stored task, by its exact ARN")
+	task := got[taskARN]
+	assert.Equal(t, instance, task.Instance)
+	assert.Equal(t, "default", task.Cluster)
+	assert.Equal(t, "checked", task.Family)
+	assert.Equal(t, 1, task.Revision)
+	assert.Equal(t, []string{"web"}, task.Containers)
+	assert.False(t, task.Stopped)
+}
