@@ -58,7 +58,21 @@ func (s *session) handle(frame []byte) wire.Message {
 		return ref.exception()
 	}
 	s.srv.accepted.Add(1)
+	s.log.Debug("accepted a TCS publish", logging.KeyMessageType, msg.(wire.Message).ShapeName(), logging.KeyCount, publishSize(msg))
 	return reply
+}
+
+// publishSize is the number of tasks (or checks) a publish carries, for logs.
+func publishSize(msg any) int {
+	switch m := msg.(type) {
+	case *wire.PublishMetricsRequest:
+		return len(m.TaskMetrics)
+	case *wire.PublishHealthRequest:
+		return len(m.Tasks)
+	case *wire.PublishInstanceStatusRequest:
+		return len(m.Statuses)
+	}
+	return 0
 }
 
 // open authenticates a frame (see the package comment) and decodes its
