@@ -56,6 +56,7 @@ func TestRunTaskOverACSAndRestart(t *testing.T) {
 	h := newHarness(t)
 	rt := enginetest.NewFake()
 	rt.SetImage("busybox:latest")
+	rt.SetProgram("busybox:latest", enginetest.Program{}) // its containers run until stopped
 	h.opts.Runtime = rt
 	rec := &acsRecorder{}
 	srv := acsserver.New(acsserver.Options{Registry: allowAll{}, OnMessage: rec.onMessage})
@@ -66,8 +67,7 @@ func TestRunTaskOverACSAndRestart(t *testing.T) {
 	require.Eventually(t, func() bool { return srv.Connected(st.ContainerInstanceARN) }, 10*time.Second, time.Millisecond)
 	const arn = "arn:aws:ecs:us-west-2:123456789012:task/default/feedfacefeedface"
 	task := wire.Task{ARN: arn, Family: "web", Version: "2", DesiredStatus: "RUNNING",
-		Containers: []wire.Container{{Name: "app", Image: "busybox:latest", Essential: true, Memory: 16,
-			Command: []string{"sleep", "3600"}}}}
+		Containers: []wire.Container{{Name: "app", Image: "busybox:latest", Essential: true, Memory: 16}}}
 	require.NoError(t, srv.Send(st.ContainerInstanceARN, &wire.PayloadMessage{
 		MessageID: "p1", ClusterARN: "default", ContainerInstanceARN: st.ContainerInstanceARN, SeqNum: 1, Tasks: []wire.Task{task}}))
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/open-ecs/ecs-agent/controlplane/authz"
+	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 )
 
 // ErrNoCredentials means neither a credentials file nor the environment
@@ -38,7 +39,7 @@ func loadCredentials(o Options) (authz.Keyring, error) {
 // pair, an unknown role or a key listed twice is an error rather than
 // silently ignored. Other keys (region, ...) are the SDKs' and are skipped.
 func readCredentialsFile(path string) (authz.Keyring, error) {
-	f, err := os.Open(path)
+	f, err := boundedfile.Open(path, boundedfile.MaxCredentials)
 	if err != nil {
 		return nil, fmt.Errorf("read credentials: %w", err)
 	}

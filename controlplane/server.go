@@ -55,6 +55,7 @@ import (
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/controlplane/tcsserver"
 	"github.com/open-ecs/ecs-agent/controlplane/telemetry"
+	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
@@ -177,7 +178,7 @@ func New(o Options) (*Server, error) {
 		if o.TLSCert == "" || o.TLSKey == "" {
 			return nil, errors.New("TLS needs both a certificate and a key")
 		}
-		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		cert, err := boundedfile.LoadX509KeyPair(o.TLSCert, o.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("load TLS key pair: %w", err)
 		}

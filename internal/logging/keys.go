@@ -40,6 +40,7 @@ const (
 	KeyPath          = "path"
 	KeyFile          = "file"
 	KeyCount         = "count"
+	KeyLimit         = "limit"
 	KeyVersion       = "version"
 	KeyDockerVersion = "dockerVersion"
 	KeyPID           = "pid"
