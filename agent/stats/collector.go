@@ -12,6 +12,7 @@
 package stats
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -154,7 +155,8 @@ func (c *Collector) refresh() map[string]bool {
 	return running
 }
 
-// add records a sample of container id, if it is still watched.
+// add records a sample of container id, if it is still watched. s.Raw is
+// copied (into the series' own buffer): a stream reuses its own.
 func (c *Collector) add(id string, s runtime.ContainerStats) {
 	if s.Read.IsZero() {
 		return // Docker's placeholder for a container that is not running
@@ -175,7 +177,9 @@ func (c *Collector) Latest(dockerID string) (runtime.ContainerStats, bool) {
 	if se == nil || !se.hasLast {
 		return runtime.ContainerStats{}, false
 	}
-	return se.last, true
+	out := se.last
+	out.Raw = bytes.Clone(se.last.Raw) // the series reuses its buffer
+	return out, true
 }
 
 // TaskMetrics returns, for every task with at least one container that has

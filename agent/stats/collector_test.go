@@ -139,21 +139,11 @@ type stallingStats struct {
 	streams atomic.Int32
 }
 
-func (s *stallingStats) StreamStats(ctx context.Context, id string) (<-chan runtime.ContainerStats, <-chan error) {
+func (s *stallingStats) StreamStats(ctx context.Context, id string, fn func(runtime.ContainerStats)) error {
 	n := s.streams.Add(1)
-	out := make(chan runtime.ContainerStats)
-	errs := make(chan error, 1)
-	go func() {
-		defer close(out)
-		defer close(errs)
-		select {
-		case out <- runtime.ContainerStats{Read: time.Now(), CPUUsage: uint64(n) * 1e6}:
-		case <-ctx.Done():
-		}
-		<-ctx.Done()
-		errs <- nil
-	}()
-	return out, errs
+	fn(runtime.ContainerStats{Read: time.Now(), CPUUsage: uint64(n) * 1e6})
+	<-ctx.Done()
+	return nil
 }
 
 func (s *stallingStats) StatsOnce(context.Context, string) (runtime.ContainerStats, error) {
@@ -190,4 +180,22 @@ func TestCollectorStopsWatchingAGoneContainer(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, 1, rt.Calls("StreamStats"), "no retry loop against a container Docker does not have")
 	})
+}
+
+// A stream reuses its buffer for every raw sample; what Latest returns must
+// not change under the caller, nor change with the stream's buffer.
+func TestLatestRawIsACopy(t *testing.T) {
+	tasks := &fakeTasks{}
+	tasks.set(task("arn:task/1", running("app", "c1")))
+	c := New(Options{Tasks: tasks})
+	c.refresh()
+	buf := []byte(`{"read":"first"}`)
+	c.add("c1", runtime.ContainerStats{Read: time.Now(), Raw: buf})
+	copy(buf, `{"read":"again"}`) // the stream decodes its next sample
+	got, ok := c.Latest("c1")
+	require.True(t, ok)
+	assert.JSONEq(t, `{"read":"first"}`, string(got.Raw))
+	got.Raw[2] = 'X'
+	again, _ := c.Latest("c1")
+	assert.JSONEq(t, `{"read":"first"}`, string(again.Raw))
 }

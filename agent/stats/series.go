@@ -77,8 +77,9 @@ type series struct {
 	n      int     // points held
 	unsent int     // newest points not yet in a published stats set
 
-	last    runtime.ContainerStats // the latest sample, Raw included
+	last    runtime.ContainerStats // the latest sample; its Raw is raw
 	hasLast bool
+	raw     []byte // the latest sample's JSON, in a buffer reused sample after sample
 
 	restartsSent int // restart count at the last publish
 }
@@ -87,17 +88,18 @@ func newSeries(capacity int) *series {
 	return &series{ring: make([]point, capacity)}
 }
 
-// add records a sample. Out-of-order or repeated samples are dropped.
+// add records a sample, copying its Raw. Out-of-order or repeated samples
+// are dropped.
 func (s *series) add(cur runtime.ContainerStats) {
 	if !s.hasLast {
-		s.last, s.hasLast = cur, true
+		s.keep(cur)
 		return
 	}
 	p, ok := newPoint(s.last, cur)
 	if !ok {
 		return
 	}
-	s.last = cur
+	s.keep(cur)
 	if s.n < len(s.ring) {
 		s.ring[(s.start+s.n)%len(s.ring)] = p
 		s.n++
@@ -106,6 +108,13 @@ func (s *series) add(cur runtime.ContainerStats) {
 		s.start = (s.start + 1) % len(s.ring)
 	}
 	s.unsent = min(s.unsent+1, s.n)
+}
+
+// keep makes cur the latest sample, its JSON copied into s.raw.
+func (s *series) keep(cur runtime.ContainerStats) {
+	s.raw = append(s.raw[:0], cur.Raw...)
+	cur.Raw = s.raw
+	s.last, s.hasLast = cur, true
 }
 
 // unsentPoints returns the points not yet published, oldest first.

@@ -3,6 +3,7 @@ package stats
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-ecs/ecs-agent/engine/runtime"
@@ -52,34 +53,28 @@ func (c *Collector) watch(ctx context.Context, id string) {
 func (c *Collector) stream(ctx context.Context, id string) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	samples, errs := c.o.Runtime.StreamStats(sctx, id)
-	idle := time.NewTimer(streamInactivity)
-	defer idle.Stop()
+	var quiet atomic.Bool // the watchdog ended the stream
+	watchdog := time.AfterFunc(streamInactivity, func() {
+		quiet.Store(true)
+		cancel()
+	})
+	defer watchdog.Stop()
 	got := false
-	for {
-		select {
-		case s, ok := <-samples:
-			if !ok {
-				err := <-errs
-				if err == nil && ctx.Err() == nil {
-					err = errors.New("the stats stream ended")
-				}
-				return err
-			}
-			got = true
-			c.add(id, s)
-			idle.Reset(streamInactivity)
-		case <-idle.C:
-			cancel()
-			for range samples { // let the stream's goroutine end
-			}
-			<-errs
-			if !got {
-				return errors.New("the stats stream sent nothing for " + streamInactivity.String())
-			}
-			return nil
+	err := c.o.Runtime.StreamStats(sctx, id, func(s runtime.ContainerStats) {
+		got = true
+		watchdog.Reset(streamInactivity)
+		c.add(id, s)
+	})
+	switch {
+	case !quiet.Load():
+		if err == nil && ctx.Err() == nil {
+			err = errors.New("the stats stream ended")
 		}
+		return err
+	case !got:
+		return errors.New("the stats stream sent nothing for " + streamInactivity.String())
 	}
+	return nil
 }
 
 // poll reads one sample every PollInterval until ctx ends or a read fails.

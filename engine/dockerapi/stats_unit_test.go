@@ -1,6 +1,9 @@
 package dockerapi
 
 import (
+	"bufio"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,4 +46,43 @@ func TestStatsFromDockerJSON(t *testing.T) {
 	}
 	_, err := statsFrom([]byte(`{"read":12}`))
 	require.Error(t, err)
+}
+
+// BenchmarkStatsFrom is the adapter's cost per Docker stats sample (a
+// cgroup v1 sample from Docker 20.10 with two CPUs and one disk).
+func BenchmarkStatsFrom(b *testing.B) {
+	raw := []byte(`{"read":"2024-01-02T03:04:05.5Z","preread":"2024-01-02T03:04:04.5Z","pids_stats":{"current":2},
+"blkio_stats":{"io_service_bytes_recursive":[{"major":8,"minor":0,"op":"Read","value":4096},{"major":8,"minor":0,"op":"Write","value":8192},{"major":8,"minor":0,"op":"Sync","value":0},{"major":8,"minor":0,"op":"Async","value":12288},{"major":8,"minor":0,"op":"Discard","value":0},{"major":8,"minor":0,"op":"Total","value":12288}],
+"io_serviced_recursive":[{"major":8,"minor":0,"op":"Read","value":1},{"major":8,"minor":0,"op":"Write","value":2},{"major":8,"minor":0,"op":"Sync","value":0},{"major":8,"minor":0,"op":"Async","value":3},{"major":8,"minor":0,"op":"Discard","value":0},{"major":8,"minor":0,"op":"Total","value":3}],
+"io_queue_recursive":[],"io_service_time_recursive":[],"io_wait_time_recursive":[],"io_merged_recursive":[],"io_time_recursive":[],"sectors_recursive":[]},
+"num_procs":0,"storage_stats":{},
+"cpu_stats":{"cpu_usage":{"total_usage":123456789,"percpu_usage":[61728394,61728395],"usage_in_kernelmode":10000000,"usage_in_usermode":100000000},"system_cpu_usage":999999999999,"online_cpus":2,"throttling_data":{"periods":0,"throttled_periods":0,"throttled_time":0}},
+"precpu_stats":{"cpu_usage":{"total_usage":123000000,"percpu_usage":[61500000,61500000],"usage_in_kernelmode":10000000,"usage_in_usermode":100000000},"system_cpu_usage":999999000000,"online_cpus":2,"throttling_data":{"periods":0,"throttled_periods":0,"throttled_time":0}},
+"memory_stats":{"usage":10485760,"max_usage":12582912,"stats":{"active_anon":4096,"active_file":8192,"cache":3145728,"dirty":0,"hierarchical_memory_limit":536870912,"hierarchical_memsw_limit":0,"inactive_anon":0,"inactive_file":2097152,"mapped_file":0,"pgfault":1000,"pgmajfault":0,"pgpgin":2000,"pgpgout":1000,"rss":4096,"rss_huge":0,"total_active_anon":4096,"total_active_file":8192,"total_cache":3145728,"total_dirty":0,"total_inactive_anon":0,"total_inactive_file":2097152,"total_mapped_file":0,"total_pgfault":1000,"total_pgmajfault":0,"total_pgpgin":2000,"total_pgpgout":1000,"total_rss":4096,"total_rss_huge":0,"total_unevictable":0,"total_writeback":0,"unevictable":0,"writeback":0},"limit":536870912},
+"name":"/ecs-web-1-app-0123456789abcdef0123","id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+"networks":{"eth0":{"rx_bytes":100,"rx_packets":2,"rx_errors":0,"rx_dropped":0,"tx_bytes":50,"tx_packets":1,"tx_errors":0,"tx_dropped":0}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := statsFrom(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestReadLine(t *testing.T) {
+	long := strings.Repeat("x", 3*statsReadBuffer)
+	br := bufio.NewReaderSize(strings.NewReader("{\"a\":1}\n"+long+"\n\npartial"), statsReadBuffer)
+	var buf []byte
+	var err error
+	buf, err = readLine(br, buf[:0])
+	require.NoError(t, err)
+	assert.Equal(t, `{"a":1}`, string(buf))
+	buf, err = readLine(br, buf[:0])
+	require.NoError(t, err)
+	assert.Equal(t, long, string(buf), "a line longer than the buffer is read whole")
+	buf, err = readLine(br, buf[:0])
+	require.NoError(t, err)
+	assert.Empty(t, buf)
+	_, err = readLine(br, buf[:0])
+	require.ErrorIs(t, err, io.EOF, "a stream cut mid-line is an error, not a sample")
 }

@@ -56,25 +56,15 @@ func (f *Fake) StatsOnce(ctx context.Context, id string) (runtime.ContainerStats
 	return f.nextSample(id)
 }
 
-// StreamStats sends a sample every StatsInterval while the container
-// runs. Removing it ends the stream with ErrNotFound.
-func (f *Fake) StreamStats(ctx context.Context, id string) (<-chan runtime.ContainerStats, <-chan error) {
-	out := make(chan runtime.ContainerStats)
-	errc := make(chan error, 1)
-	err := f.enter(ctx, "StreamStats")
-	go func() {
-		defer close(out)
-		defer close(errc)
-		if err != nil {
-			errc <- err
-			return
+// StreamStats calls fn with a sample every StatsInterval while the
+// container runs. Removing it ends the stream with ErrNotFound.
+func (f *Fake) StreamStats(ctx context.Context, id string, fn func(runtime.ContainerStats)) error {
+	if err := f.enter(ctx, "StreamStats"); err != nil {
+		if ctx.Err() != nil {
+			return nil
 		}
-		errc <- f.stream(ctx, id, out)
-	}()
-	return out, errc
-}
-
-func (f *Fake) stream(ctx context.Context, id string, out chan<- runtime.ContainerStats) error {
+		return err
+	}
 	tick := time.NewTicker(StatsInterval)
 	defer tick.Stop()
 	for {
@@ -85,11 +75,7 @@ func (f *Fake) stream(ctx context.Context, id string, out chan<- runtime.Contain
 			return err
 		}
 		if !s.Read.IsZero() { // skipped as the Docker adapter skips them
-			select {
-			case out <- s:
-			case <-ctx.Done():
-				return nil
-			}
+			fn(s)
 		}
 		select {
 		case <-tick.C:

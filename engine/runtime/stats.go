@@ -11,11 +11,12 @@ import (
 // part of Runtime because the task engine never reads stats. engine/dockerapi
 // and engine/enginetest's fake implement it and pass RunStatsConformance.
 type Stats interface {
-	// StreamStats sends a sample of container id about every second until
-	// ctx ends or the stream breaks; the error channel then receives one
-	// error (nil when ctx ended, ErrNotFound for an unknown container) and
-	// both channels are closed.
-	StreamStats(ctx context.Context, id string) (<-chan ContainerStats, <-chan error)
+	// StreamStats calls fn with a sample of container id about every second
+	// until ctx ends (nil) or the stream breaks (its error; ErrNotFound for
+	// an unknown container). fn runs on the caller's goroutine, so a stream
+	// costs no goroutine of its own; the sample's Raw is only valid during
+	// the call (the stream reuses its buffer): copy what is kept.
+	StreamStats(ctx context.Context, id string, fn func(ContainerStats)) error
 	// StatsOnce returns one sample of container id without waiting for a
 	// second one (ErrNotFound).
 	StatsOnce(ctx context.Context, id string) (ContainerStats, error)
