@@ -236,6 +236,7 @@ func New(o Options) (*Server, error) {
 		Logger:                o.Logger,
 		OnMessage:             s.deliver.HandleMessage,
 		OnConnect:             s.deliver.Connected,
+		RecordVersionInfo:     registry{s.api}.RecordVersionInfo,
 	})
 	s.tcs = tcsserver.New(tcsserver.Options{
 		Registry:     tcsRegistry{api: s.api, store: st},

@@ -25,7 +25,7 @@ type stubRegistry struct {
 	mu        sync.Mutex
 	instances map[string]error // ARN -> CheckInstance result
 	calls     []bool           // SetAgentConnected values, in order
-	versions  []VersionInfo    // RecordVersionInfo values, in order
+	versions  []VersionInfo    // recordVersion values, in order
 }
 
 func newStubRegistry() *stubRegistry {
@@ -52,7 +52,7 @@ func (r *stubRegistry) SetAgentConnected(_ context.Context, arn string, connecte
 	return nil
 }
 
-func (r *stubRegistry) RecordVersionInfo(_ context.Context, _ string, v VersionInfo) error {
+func (r *stubRegistry) recordVersion(_ context.Context, _ string, v VersionInfo) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.versions = append(r.versions, v)

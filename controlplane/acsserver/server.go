@@ -60,9 +60,6 @@ type Registry interface {
 	CheckInstance(ctx context.Context, principal authz.Principal, cluster, containerInstanceARN string) error
 	// SetAgentConnected records whether at least one live ACS session exists for the instance.
 	SetAgentConnected(ctx context.Context, containerInstanceARN string, connected bool) error
-	// RecordVersionInfo keeps what the agent said about itself in the
-	// handshake. Amazon's agent says it only there, not when it registers.
-	RecordVersionInfo(ctx context.Context, containerInstanceARN string, v VersionInfo) error
 }
 
 // VersionInfo is what an agent announces in the handshake's query
@@ -93,6 +90,11 @@ type Options struct {
 	// (AckRequest, IAMRoleCredentialsAckRequest, ...). It runs on the
 	// connection's reader goroutine: slow work must be handed off.
 	OnMessage func(containerInstanceARN string, msg any)
+	// RecordVersionInfo, when set, keeps what the agent said about itself in
+	// the handshake's query (Amazon's agent says it only there, not when it
+	// registers). It runs on the connection's goroutine before the session
+	// serves; an error is logged.
+	RecordVersionInfo func(ctx context.Context, containerInstanceARN string, v VersionInfo) error
 	// OnConnect is called for every new session once it is registered, so
 	// that Send reaches it (for example to resend what the instance has not
 	// acknowledged). It runs on the connection's goroutine before the
@@ -216,8 +218,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		logging.KeyVersion, q.Get("agentVersion"), "agentHash", q.Get("agentHash"),
 		logging.KeyDockerVersion, q.Get("dockerVersion"), "sendCredentials", q.Get("sendCredentials"))
 	v := VersionInfo{AgentVersion: q.Get("agentVersion"), AgentHash: q.Get("agentHash"), DockerVersion: q.Get("dockerVersion")}
-	if v != (VersionInfo{}) {
-		if err := s.o.Registry.RecordVersionInfo(r.Context(), arn, v); err != nil {
+	if v != (VersionInfo{}) && s.o.RecordVersionInfo != nil {
+		if err := s.o.RecordVersionInfo(r.Context(), arn, v); err != nil {
 			log.Warn("could not record the agent's version", logging.KeyError, err)
 		}
 	}

@@ -189,7 +189,7 @@ func TestOversizedMessageClosesTheConnection(t *testing.T) {
 // sends its versionInfo nowhere else); a handshake without them records nothing.
 func TestHandshakeRecordsVersionInfo(t *testing.T) {
 	reg := newStubRegistry()
-	srv := New(Options{Registry: reg, HeartbeatInterval: time.Hour})
+	srv := New(Options{Registry: reg, HeartbeatInterval: time.Hour, RecordVersionInfo: reg.recordVersion})
 	hs := startServer(t, srv)
 
 	q := url.Values{}

@@ -33,9 +33,6 @@ type allowAll struct{}
 
 func (allowAll) CheckInstance(context.Context, authz.Principal, string, string) error { return nil }
 func (allowAll) SetAgentConnected(context.Context, string, bool) error                { return nil }
-func (allowAll) RecordVersionInfo(context.Context, string, acsserver.VersionInfo) error {
-	return nil
-}
 
 // plane is an ACS server with a Deliverer over one store.
 type plane struct {
