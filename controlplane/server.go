@@ -106,9 +106,6 @@ type Options struct {
 	// MetricsListen, when set, serves GET /metrics on this address alone
 	// instead of on Listen.
 	MetricsListen string
-	// TelemetryStaleAfter is how long published telemetry is shown; 0 =
-	// telemetry.DefaultStaleAfter.
-	TelemetryStaleAfter time.Duration
 	// RedeliverInterval is how often unacknowledged tasks are sent to their
 	// agents again; 0 = delivery.DefaultRedeliverInterval.
 	RedeliverInterval time.Duration
@@ -196,8 +193,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 
-	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig,
-		tel: telemetry.New(telemetry.Options{StaleAfter: o.TelemetryStaleAfter})}
+	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig, tel: telemetry.New(telemetry.Options{})}
 	auth := authz.NewAuthenticator("ecs", o.Region, o.AccountID, creds)
 	s.deliver = delivery.New(delivery.Options{
 		Store: st,
