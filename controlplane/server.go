@@ -16,7 +16,8 @@
 // Tasks: RunTask and StartTask place tasks with package scheduler; the
 // tasks they create, and those StopTask stops, are sent to their agents as
 // ACS PayloadMessages by package delivery, again and again until the agent
-// acknowledges them (also after a restart of the control plane).
+// acknowledges them (also after a restart of the control plane). Stopped
+// tasks are pruned after Options.StoppedTaskRetention (store.Pruner).
 //
 // The base URL handed out by DiscoverPollEndpoint is Options.AdvertiseURL, or
 // when empty the scheme and Host of the DiscoverPollEndpoint request itself.
@@ -109,6 +110,9 @@ type Options struct {
 	// RedeliverInterval is how often unacknowledged tasks are sent to their
 	// agents again; 0 = delivery.DefaultRedeliverInterval.
 	RedeliverInterval time.Duration
+	// StoppedTaskRetention is how long a stopped task stays describable
+	// before it is pruned; 0 = store.DefaultRetention (an hour, as ECS).
+	StoppedTaskRetention time.Duration
 }
 
 // Server is a control plane instance.
@@ -122,6 +126,7 @@ type Server struct {
 	tel     *telemetry.Store
 	metrics *metrics.Metrics
 	deliver *delivery.Deliverer
+	pruner  *store.Pruner
 	handler http.Handler
 	tls     *tls.Config
 
@@ -158,6 +163,9 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("metrics listen address %q: want host:port: %w", o.MetricsListen, err)
 		}
 	}
+	if o.StoppedTaskRetention < 0 {
+		return nil, fmt.Errorf("stopped task retention %s: must not be negative (0 keeps stopped tasks for %s)", o.StoppedTaskRetention, store.DefaultRetention)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -188,12 +196,13 @@ func New(o Options) (*Server, error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := store.Open(filepath.Join(o.DataDir, store.FileName))
+	st, err := store.OpenWith(filepath.Join(o.DataDir, store.FileName), store.Options{Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
 
-	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig, tel: telemetry.New(telemetry.Options{})}
+	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig, tel: telemetry.New(telemetry.Options{}),
+		pruner: store.NewPruner(store.PrunerOptions{Store: st, Retention: o.StoppedTaskRetention, Logger: o.Logger})}
 	auth := authz.NewAuthenticator("ecs", o.Region, o.AccountID, creds)
 	s.deliver = delivery.New(delivery.Options{
 		Store: st,
@@ -325,14 +334,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	deliverCtx, stopDelivery := context.WithCancel(context.Background())
-	deliverDone := make(chan struct{})
+	deliverDone, pruneDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(deliverDone)
 		_ = s.deliver.Run(deliverCtx) // returns nil when its context ends
 	}()
+	go func() {
+		defer close(pruneDone)
+		s.pruner.Run(deliverCtx)
+	}()
 	defer func() {
 		stopDelivery()
 		<-deliverDone
+		<-pruneDone
 	}()
 
 	select {

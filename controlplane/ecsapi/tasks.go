@@ -240,7 +240,8 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		if !slices.ContainsFunc(instances, func(ci store.ContainerInstance) bool { return ci.Status != store.StatusInactive }) {
 			return invalidParam(msgNoInstances)
 		}
-		tasks, err := tx.Tasks(l.cluster.Name)
+		// Only tasks that hold resources matter: stopped ones are history.
+		tasks, err := tx.LiveTasks(l.cluster.Name, "")
 		if err != nil {
 			return internal("list tasks", err)
 		}
@@ -356,7 +357,7 @@ func (a *API) startTask(_ context.Context, _ *http.Request, body []byte) (any, e
 				continue
 			}
 			// Tasks written for earlier instances of this request count.
-			tasks, err := tx.Tasks(l.cluster.Name)
+			tasks, err := tx.LiveTasks(l.cluster.Name, ci.ARN)
 			if err != nil {
 				return internal("list tasks", err)
 			}
