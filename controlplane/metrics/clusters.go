@@ -42,8 +42,21 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		if instances, err = tx.Instances(""); err != nil {
 			return err
 		}
-		tasks, err = tx.Tasks("")
-		return err
+		// Only tasks that are not STOPPED count, and an hour of stopped
+		// history must not weigh on every scrape: read the live index.
+		seen := map[string]bool{}
+		for _, ci := range instances {
+			if seen[ci.Cluster] {
+				continue
+			}
+			seen[ci.Cluster] = true
+			live, err := tx.LiveTasks(ci.Cluster, "")
+			if err != nil {
+				return err
+			}
+			tasks = append(tasks, live...)
+		}
+		return nil
 	})
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(cpuReservationDesc, err)
