@@ -1,13 +1,17 @@
 // Package controlplane is the local ECS control plane: the ECS JSON API
 // (package ecsapi) on POST /, the ACS websocket server (package acsserver) on
-// GET /ws, both authenticated with SigV4 (service "ecs", the configured
-// region), over one bbolt store (package store, controlplane.db in DataDir).
+// GET /ws and the TCS one (package tcsserver) on GET /tcs/ws, all
+// authenticated with SigV4 (service "ecs", the configured region), over one
+// bbolt store (package store, controlplane.db in DataDir). What agents
+// publish over TCS lives in memory only (package telemetry).
 //
 // Routes:
 //
-//	POST /      ECS API, X-Amz-Target AmazonEC2ContainerServiceV20141113.<Op>
-//	GET  /ws    ACS (the agent dials <DiscoverPollEndpoint endpoint>/ws)
-//	     /tcs/  reserved for TCS (DiscoverPollEndpoint telemetryEndpoint = <base>/tcs)
+//	POST /         ECS API, X-Amz-Target AmazonEC2ContainerServiceV20141113.<Op>
+//	GET  /ws       ACS (the agent dials <DiscoverPollEndpoint endpoint>/ws)
+//	GET  /tcs/ws   TCS (the agent dials <DiscoverPollEndpoint telemetryEndpoint>/ws)
+//	GET  /metrics  Prometheus exposition (package metrics), unauthenticated;
+//	               on Options.MetricsListen instead when that is set
 //
 // Tasks: RunTask and StartTask place tasks with package scheduler; the
 // tasks they create, and those StopTask stops, are sent to their agents as
@@ -48,7 +52,10 @@ import (
 	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/delivery"
 	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
+	"github.com/open-ecs/ecs-agent/controlplane/metrics"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/controlplane/tcsserver"
+	"github.com/open-ecs/ecs-agent/controlplane/telemetry"
 	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
@@ -95,8 +102,11 @@ type Options struct {
 	AdvertiseURL string // base URL agents reach us at; "" = per request Host
 	Logger       *slog.Logger
 
-	HeartbeatInterval     time.Duration // ACS heartbeat; 0 = acsserver default
-	MaxConnectionLifetime time.Duration // ACS session lifetime; 0 = acsserver default
+	HeartbeatInterval     time.Duration // ACS and TCS heartbeat; 0 = the servers' default
+	MaxConnectionLifetime time.Duration // ACS and TCS session lifetime; 0 = the servers' default
+	// MetricsListen, when set, serves GET /metrics on this address alone
+	// instead of on Listen.
+	MetricsListen string
 	// RedeliverInterval is how often unacknowledged tasks are sent to their
 	// agents again; 0 = delivery.DefaultRedeliverInterval.
 	RedeliverInterval time.Duration
@@ -112,6 +122,9 @@ type Server struct {
 	store   *store.Bolt
 	api     *ecsapi.API
 	acs     *acsserver.Server
+	tcs     *tcsserver.Server
+	tel     *telemetry.Store
+	metrics *metrics.Metrics
 	deliver *delivery.Deliverer
 	pruner  *store.Pruner
 	handler http.Handler
@@ -143,6 +156,11 @@ func New(o Options) (*Server, error) {
 		u, err := url.Parse(o.AdvertiseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("advertise URL %q: want http(s)://host[:port]", o.AdvertiseURL)
+		}
+	}
+	if o.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(o.MetricsListen); err != nil {
+			return nil, fmt.Errorf("metrics listen address %q: want host:port: %w", o.MetricsListen, err)
 		}
 	}
 	if o.StoppedTaskRetention < 0 {
@@ -183,7 +201,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 
-	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig,
+	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig, tel: telemetry.New(telemetry.Options{}),
 		pruner: store.NewPruner(store.PrunerOptions{Store: st, Retention: o.StoppedTaskRetention, Logger: o.Logger})}
 	auth := authz.NewAuthenticator("ecs", o.Region, o.AccountID, creds)
 	s.deliver = delivery.New(delivery.Options{
@@ -206,9 +224,14 @@ func New(o Options) (*Server, error) {
 			}
 			return p.Finish, nil
 		},
-		// s.acs is set below, before any request can arrive.
-		OnDeregister: func(arn string) { s.acs.Disconnect(arn) },
-		Logger:       o.Logger,
+		// s.acs and s.tcs are set below, before any request can arrive.
+		OnDeregister: func(arn string) {
+			s.acs.Disconnect(arn)
+			s.tcs.Disconnect(arn)
+			s.tel.ForgetInstance(arn)
+		},
+		Telemetry: s.tel,
+		Logger:    o.Logger,
 	})
 	s.acs = acsserver.New(acsserver.Options{
 		Registry:              registry{s.api},
@@ -218,6 +241,31 @@ func New(o Options) (*Server, error) {
 		Logger:                o.Logger,
 		OnMessage:             s.deliver.HandleMessage,
 		OnConnect:             s.deliver.Connected,
+		RecordVersionInfo:     registry{s.api}.RecordVersionInfo,
+	})
+	s.tcs = tcsserver.New(tcsserver.Options{
+		Registry:     tcsRegistry{api: s.api, store: st},
+		Sink:         s.tel,
+		Authenticate: auth.Authenticate, // the upgrade GET has no body
+		VerifyFrame: func(r *http.Request, envelope []byte) (authz.Principal, error) {
+			p, err := auth.Begin(r)
+			if err != nil {
+				return authz.Principal{}, err
+			}
+			return p.Finish(envelope)
+		},
+		HeartbeatInterval:     o.HeartbeatInterval,
+		MaxConnectionLifetime: o.MaxConnectionLifetime,
+		Logger:                o.Logger,
+	})
+	s.metrics = metrics.New(metrics.Options{
+		Store: st, Telemetry: s.tel,
+		ACSSessions: s.acs.Sessions, TCSSessions: s.tcs.Sessions,
+		Unacknowledged: s.deliver.Unacknowledged,
+		TCSFrames: func() (uint64, uint64, uint64) {
+			st := s.tcs.Stats()
+			return st.Accepted, st.Refused, st.Dropped
+		},
 	})
 	// No ACS session survives a restart.
 	if err := s.api.MarkAllDisconnected(); err != nil {
@@ -227,7 +275,11 @@ func New(o Options) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", s.acs)
-	mux.Handle("/", s.api)
+	mux.Handle("GET /tcs/ws", s.tcs)
+	if o.MetricsListen == "" {
+		mux.Handle("GET /metrics", s.metrics.Handler())
+	}
+	mux.Handle("/", s.metrics.InstrumentAPI(s.api, s.api.Operation))
 	s.handler = mux
 	return s, nil
 }
@@ -274,6 +326,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	stopMetrics, err := s.serveMetrics()
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	deliverCtx, stopDelivery := context.WithCancel(context.Background())
@@ -300,6 +357,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("control plane shutting down")
 	// Hijacked websocket connections are not covered by Shutdown.
 	s.acs.Close()
+	s.tcs.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -309,6 +367,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// serveMetrics serves GET /metrics on Options.MetricsListen, when set, until
+// the returned stop is called.
+func (s *Server) serveMetrics() (stop func(), err error) {
+	if s.o.MetricsListen == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", s.o.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen: %w", err)
+	}
+	s.log.Info("serving Prometheus metrics", logging.KeyAddr, ln.Addr().String(), logging.KeyURL, "http://"+ln.Addr().String()+"/metrics")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.metrics.Serve(ctx, ln); err != nil {
+			s.log.Error("metrics server stopped", logging.KeyError, err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}, nil
 }
 
 // checkTransport refuses plain HTTP on an address beyond loopback unless
@@ -339,10 +422,14 @@ func isLoopback(addr string) bool {
 // that push messages to agents.
 func (s *Server) ACS() *acsserver.Server { return s.acs }
 
-// Close ends ACS sessions and closes the store. It is safe to call twice.
+// Telemetry returns what agents published over TCS, for tests.
+func (s *Server) Telemetry() *telemetry.Store { return s.tel }
+
+// Close ends ACS and TCS sessions and closes the store. It is safe to call twice.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.acs.Close()
+		s.tcs.Close()
 		s.closeErr = s.store.Close()
 	})
 	return s.closeErr
