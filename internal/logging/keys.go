@@ -43,4 +43,10 @@ const (
 	KeyVersion       = "version"
 	KeyDockerVersion = "dockerVersion"
 	KeyPID           = "pid"
+	// KeyCallerTask is the task a request to the task metadata endpoint
+	// came from, when its source address tells.
+	KeyCallerTask = "callerTask"
+	KeyRoleType   = "roleType"
+	KeyRoleARN    = "roleArn"
+	KeyExpiration = "expiration"
 )
