@@ -8,7 +8,8 @@
 //	→ RegisterContainerInstance (re-register with the saved ARN)
 //	→ persist metadata → introspection server → image manager and task engine
 //	(wait until the engine has reconciled its saved tasks with Docker)
-//	→ state-change submitter → payload handler → ACS session (until ctx ends)
+//	→ task metadata endpoint → state-change submitter → payload handler
+//	→ ACS session (until ctx ends)
 //
 // On ctx cancel the supervisor stops the long-lived goroutines in reverse
 // start order, then the state file is closed. Containers are never touched
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/open-ecs/ecs-agent/acs"
+	"github.com/open-ecs/ecs-agent/agent/credentials"
 	"github.com/open-ecs/ecs-agent/agent/introspection"
 	"github.com/open-ecs/ecs-agent/agent/statechange"
 	"github.com/open-ecs/ecs-agent/config"
@@ -72,6 +74,7 @@ type Status struct {
 	ContainerInstanceARN string
 	AvailabilityZone     string
 	IntrospectionAddr    string // the bound address (useful with port 0)
+	TaskMetadataAddr     string // the bound address of the task metadata endpoint
 }
 
 // Options are Run's dependencies. The zero value is production.
@@ -147,6 +150,14 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	if err != nil {
 		return terminal(err)
 	}
+	cgroups, noCgroups := taskCgroups(ctx, cfg, docker, log)
+	audit, err := openAuditLog(cfg)
+	if err != nil {
+		return terminal(err)
+	}
+	if audit != nil {
+		defer audit.Close()
+	}
 
 	imds := opts.IMDS
 	if imds == nil {
@@ -196,7 +207,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		Resources:   res,
 		Docker:      dv,
 		Custom:      cfg.InstanceAttributes,
-		Caps:        engineCapabilities(cfg, dv),
+		Caps:        engineCapabilities(cfg, dv, hostFeatures{taskCgroups: cgroups != nil}),
 		Tags:        cfg.ContainerInstanceTags,
 	}, pol, log)
 	if err != nil {
@@ -212,14 +223,29 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	if err != nil {
 		return fmt.Errorf("introspection server (ECS_INTROSPECTION_ADDR=%s): %w", cfg.IntrospectionAddr, err)
 	}
+	tln, err := net.Listen("tcp", cfg.TaskMetadataAddr)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("task metadata endpoint (ECS_TASK_METADATA_ADDR=%s): %w", cfg.TaskMetadataAddr, err)
+	}
 	build := opts.newTaskSystem
 	if build == nil {
 		build = newTaskSystem
 	}
-	tasks, err := build(engineDeps{Runtime: rt, Store: store, Config: cfg, Resources: res, Logger: log})
+	tasks, err := build(engineDeps{Runtime: rt, Store: store, Config: cfg, Resources: res, Logger: log,
+		Cgroups: cgroups, NoCgroups: noCgroups, MetadataFiles: metadataFiles(cfg, reg)})
 	if err != nil {
 		_ = ln.Close()
+		_ = tln.Close()
 		return terminal(fmt.Errorf("task engine: %w", err))
+	}
+	creds := credentials.New(nil)
+	tsrv, err := newTaskServer(taskServerInput{Config: cfg, Registration: reg, Tasks: tasks.Engine,
+		Credentials: creds, API: api, Audit: audit, Logger: log})
+	if err != nil {
+		_ = ln.Close()
+		_ = tln.Close()
+		return fmt.Errorf("task metadata endpoint: %w", err)
 	}
 	intro := introspection.New(introspection.Options{Logger: log, Tasks: introspectionTasks(tasks.Engine)})
 	intro.Publish(&introspection.Snapshot{Metadata: introspection.MetadataResponse{
@@ -233,12 +259,18 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	sup.start("introspection", func(ctx context.Context) error { return intro.Serve(ctx, ln) })
 
 	if err := startTaskSystem(ctx, sup, tasks, log); err != nil {
+		_ = tln.Close()
 		return err
 	}
+	// Containers find their task through the engine's snapshots, so the
+	// endpoint serves once the engine has reconciled its tasks.
+	sup.start("taskserver", func(ctx context.Context) error { return tsrv.Serve(ctx, tln) })
+	sup.start("credentials", pruneCredentials(creds, tasks.Engine, log))
 	sup.start("statechange", statechange.New(statechange.Options{
 		Source: tasks.Engine, API: api, Cluster: cfg.Cluster, Logger: baseLog,
 	}).Run)
 	handler := newACSHandler(tasks.Engine, nil, log)
+	handler.creds = creds
 
 	endpoints := newPollEndpoints(api, cfg.Cluster, reg.ContainerInstanceARN, log)
 	session := acs.NewSession(acs.Options{
@@ -267,6 +299,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 			ContainerInstanceARN: reg.ContainerInstanceARN,
 			AvailabilityZone:     reg.AvailabilityZone,
 			IntrospectionAddr:    ln.Addr().String(),
+			TaskMetadataAddr:     tln.Addr().String(),
 		})
 	}
 
