@@ -204,6 +204,7 @@ func (cp *controlPlane) awaitInstance(t testing.TB, cluster, what string, cond f
 // agent is a running ecs-agent binary.
 type agent struct {
 	introspection string
+	taskMetadata  string // ECS_TASK_METADATA_ADDR: its own, as several agents share the test host
 	dataDir       string
 	configFile    string
 	env           []string
@@ -216,6 +217,7 @@ func newAgent(t testing.TB, cp *controlPlane, cluster string, extraEnv ...string
 	dir := t.TempDir()
 	a := &agent{
 		introspection: freeAddr(t),
+		taskMetadata:  freeAddr(t),
 		dataDir:       filepath.Join(dir, "data"),
 		configFile:    filepath.Join(dir, "ecs.config"),
 	}
@@ -229,6 +231,7 @@ func newAgent(t testing.TB, cp *controlPlane, cluster string, extraEnv ...string
 		"ECS_DATADIR=" + a.dataDir,
 		"ECS_CHECKPOINT=true",
 		"ECS_INTROSPECTION_ADDR=" + a.introspection,
+		"ECS_TASK_METADATA_ADDR=" + a.taskMetadata,
 		"ECS_LOGLEVEL=debug",
 		"AWS_DEFAULT_REGION=us-east-1",
 	}, append(testCreds.env(), extraEnv...)...)...)
