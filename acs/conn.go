@@ -164,6 +164,12 @@ func (s *Session) serve(ctx context.Context, ws wsConn) error {
 			}
 			return nil
 		case err := <-c.readErr:
+			if errors.Is(err, websocket.ErrReadLimit) {
+				// The reader has already answered with close code 1009.
+				s.log.Error("ACS sent a frame larger than the agent accepts; closing the connection",
+					logging.KeyLimit, MaxFrameBytes, logging.KeyError, err)
+				return fmt.Errorf("read ACS: frame over the %d-byte limit: %w", MaxFrameBytes, err)
+			}
 			return fmt.Errorf("read ACS: %w", err)
 		case frame := <-c.in:
 			idle.Reset(backoff.Jittered(s.o.HeartbeatTimeout, s.o.HeartbeatJitter))

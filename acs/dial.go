@@ -30,6 +30,21 @@ const (
 	maxHandshakeBody = 4096
 )
 
+// MaxFrameBytes is the largest websocket frame (message) the agent reads from
+// ACS. A bigger one closes the connection with code 1009 (message too big)
+// before its payload is read, so a broken or hostile server cannot make the
+// agent buffer it: without a limit one 64 MiB frame took the agent from 21 MB
+// to 243 MB of RSS.
+//
+// The largest legitimate frame is a PayloadMessage: at most 10 tasks, each a
+// task definition of at most 64 KiB (ECS's limit), which can double when its
+// dockerConfig strings are JSON-escaped inside the frame, plus overrides (8
+// KiB), a task role and an execution role credential (a few KiB each, session
+// tokens included) and its attachments: about 150 KiB a task, 1.5 MiB a
+// payload. 4 MiB leaves more than twice that, and reading a frame of that size
+// costs the agent a few MiB of memory.
+const MaxFrameBytes = 4 << 20
+
 // emptyPayloadHash is hex(sha256("")), the payload hash of a GET.
 var emptyPayloadHash = func() string {
 	sum := sha256.Sum256(nil)
@@ -83,6 +98,7 @@ func gorillaDialer(tlsConfig *tls.Config) dialFunc {
 	return func(ctx context.Context, u string, header http.Header) (wsConn, error) {
 		c, resp, err := d.DialContext(ctx, u, header)
 		if err == nil {
+			c.SetReadLimit(MaxFrameBytes)
 			return c, nil
 		}
 		if resp != nil && errors.Is(err, websocket.ErrBadHandshake) {

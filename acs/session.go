@@ -5,15 +5,19 @@
 // A Session is run by one goroutine. Each connection attempt discovers the
 // endpoint, signs the upgrade with SigV4 and dials; while connected the same
 // goroutine owns the idle and lifetime timers, answers heartbeats and hands
-// other messages to Options.Handler. Disconnects lead to a reconnect, at once
-// for normal closes and after an exponential backoff otherwise:
+// other messages to Options.Handler. When a connection ends, how long it
+// stayed up decides what follows (backoff.Reconnect): after a session of at
+// least 1 to 2 minutes the agent redials at once and the backoff starts
+// again from its minimum; after anything shorter, whatever the close code,
+// it backs off with jitter, so a server that closes every session at once
+// sees a few dials a minute rather than a storm:
 //
 //	        ┌────────────── ctx done ──────────────► return nil
-//	discover ─► sign ─► dial ─► serve ─┬─ close 1000/1001/1006/1011, lifetime ─► reconnect now
-//	    ▲         handshake │          └─ other errors, idle ─► backoff ─┐
-//	    │  InvalidCluster/Instance,     InactiveInstance ─► wait 1 h ─┐  │
-//	    │  AccessDenied ─► return ErrTerminal                         │  │
-//	    └─────────────────────────────────────────────────────────────┴──┘
+//	discover ─► sign ─► dial ─► serve ─┬─ up ≥ 1–2 min (close, lifetime, error) ─► reconnect now
+//	    ▲         handshake │          └─ up < 1–2 min, dial/DPE failure ─► backoff ─┐
+//	    │  InvalidCluster/Instance,     InactiveInstance ─► wait 1 h ─┐               │
+//	    │  AccessDenied ─► return ErrTerminal                         │               │
+//	    └─────────────────────────────────────────────────────────────┴───────────────┘
 package acs
 
 import (
@@ -48,7 +52,8 @@ const (
 	// trying again; the agent keeps running.
 	inactiveInstanceWait = time.Hour
 	// backoffResetAfter (+ up to the same again) of uninterrupted connection
-	// resets the backoff.
+	// makes a session healthy: its end resets the backoff and is redialled
+	// at once (reference §5.5: the backoff resets after 1–2 min connected).
 	backoffResetAfter = time.Minute
 
 	// ConnectionExpiredReason is the close-frame text sent at max lifetime.
@@ -143,16 +148,13 @@ func NewSession(o Options) *Session {
 // It returns an error wrapping ErrTerminal when ACS rejects the instance for
 // good (invalid cluster or instance, access denied).
 func (s *Session) Run(ctx context.Context) error {
-	bo := backoff.New(s.o.BackoffMin, s.o.BackoffMax, backoffMultiplier, backoffJitter)
+	policy := backoff.NewReconnect(backoff.New(s.o.BackoffMin, s.o.BackoffMax, backoffMultiplier, backoffJitter),
+		backoffResetAfter, backoffResetAfter)
 	failures := 0
 	for {
 		connected, err := s.connectOnce(ctx)
 		if ctx.Err() != nil {
 			return nil
-		}
-		if connected >= backoff.Jittered(backoffResetAfter, backoffResetAfter) {
-			bo.Reset()
-			failures = 0
 		}
 		var wait time.Duration
 		switch {
@@ -165,17 +167,24 @@ func (s *Session) Run(ctx context.Context) error {
 			if s.o.OnInactiveInstance != nil {
 				s.o.OnInactiveInstance()
 			}
-			bo.Reset()
+			policy.Reset()
 			wait = s.inactiveWait
-		case permissible(err):
-			bo.Reset()
-			failures = 0
-			s.log.Info("ACS connection closed; reconnecting", logging.KeyError, err)
 		default:
+			// How long the connection stayed up decides, not how it
+			// ended: see backoff.Reconnect.
+			wait = policy.Next(connected)
+			if wait == 0 {
+				failures = 0
+				s.log.Info("ACS connection closed; reconnecting", logging.KeyError, err, logging.KeyDuration, connected)
+				break
+			}
 			failures++
-			wait = bo.Next()
-			s.log.Warn("ACS connection failed; backing off", logging.KeyError, err,
-				logging.KeyBackoff, wait, logging.KeyAttempt, failures)
+			level := slog.LevelWarn
+			if permissible(err) {
+				level = slog.LevelInfo // a normal close, but too soon after connecting to redial at once
+			}
+			s.log.Log(ctx, level, "ACS connection ended; backing off", logging.KeyError, err,
+				logging.KeyDuration, connected, logging.KeyBackoff, wait, logging.KeyAttempt, failures)
 		}
 		if !backoff.Sleep(ctx, wait) {
 			return nil
@@ -183,8 +192,10 @@ func (s *Session) Run(ctx context.Context) error {
 	}
 }
 
-// permissible reports whether err is a normal end of a connection after which
-// the agent reconnects at once (reference §5.5).
+// permissible reports whether err is a normal end of a connection (reference
+// §5.5: codes 1000, 1001, 1006, 1011). It only sets how loudly the end is
+// logged: the incumbent redials at once after these, which against a server
+// that closes every session at once is a reconnect storm.
 func permissible(err error) bool {
 	if err == nil {
 		return true

@@ -13,13 +13,14 @@ import (
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
 	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/engine/enginetest"
 )
 
 type allowAll struct{}
 
-func (allowAll) CheckInstance(context.Context, string, string) error   { return nil }
-func (allowAll) SetAgentConnected(context.Context, string, bool) error { return nil }
+func (allowAll) CheckInstance(context.Context, authz.Principal, string, string) error { return nil }
+func (allowAll) SetAgentConnected(context.Context, string, bool) error                { return nil }
 
 // acsRecorder keeps the AckRequests the agent sends.
 type acsRecorder struct {
@@ -55,6 +56,7 @@ func TestRunTaskOverACSAndRestart(t *testing.T) {
 	h := newHarness(t)
 	rt := enginetest.NewFake()
 	rt.SetImage("busybox:latest")
+	rt.SetProgram("busybox:latest", enginetest.Program{}) // its containers run until stopped
 	h.opts.Runtime = rt
 	rec := &acsRecorder{}
 	srv := acsserver.New(acsserver.Options{Registry: allowAll{}, OnMessage: rec.onMessage})
@@ -65,8 +67,7 @@ func TestRunTaskOverACSAndRestart(t *testing.T) {
 	require.Eventually(t, func() bool { return srv.Connected(st.ContainerInstanceARN) }, 10*time.Second, time.Millisecond)
 	const arn = "arn:aws:ecs:us-west-2:123456789012:task/default/feedfacefeedface"
 	task := wire.Task{ARN: arn, Family: "web", Version: "2", DesiredStatus: "RUNNING",
-		Containers: []wire.Container{{Name: "app", Image: "busybox:latest", Essential: true, Memory: 16,
-			Command: []string{"sleep", "3600"}}}}
+		Containers: []wire.Container{{Name: "app", Image: "busybox:latest", Essential: true, Memory: 16}}}
 	require.NoError(t, srv.Send(st.ContainerInstanceARN, &wire.PayloadMessage{
 		MessageID: "p1", ClusterARN: "default", ContainerInstanceARN: st.ContainerInstanceARN, SeqNum: 1, Tasks: []wire.Task{task}}))
 

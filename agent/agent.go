@@ -200,9 +200,16 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	if opts.registerPolicy != nil {
 		pol = *opts.registerPolicy
 	}
+	var clientToken string
+	if saved.ContainerInstanceARN == "" {
+		if clientToken, err = registrationClientToken(store); err != nil {
+			return err
+		}
+	}
 	reg, err := register(ctx, api, registerRequest{
 		Cluster:     cfg.Cluster,
 		RestoredARN: saved.ContainerInstanceARN,
+		ClientToken: clientToken,
 		Identity:    ident,
 		Resources:   res,
 		Docker:      dv,

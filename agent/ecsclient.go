@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/open-ecs/ecs-agent/agent/statechange"
+	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 	"github.com/open-ecs/ecs-agent/version"
 )
 
@@ -81,7 +81,7 @@ func tlsConfig(insecure bool, caBundle string) (*tls.Config, error) {
 	if caBundle == "" {
 		return c, nil
 	}
-	pem, err := os.ReadFile(caBundle)
+	pem, err := boundedfile.ReadFile(caBundle, boundedfile.MaxPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", caBundleEnv, err)
 	}

@@ -25,6 +25,7 @@ func BenchmarkPayload100Tasks(b *testing.B) {
 		}
 		rt := enginetest.NewFake()
 		rt.SetImage("busybox:latest")
+		rt.SetProgram("busybox:latest", enginetest.Program{}) // its containers run until stopped
 		log := slog.New(slog.DiscardHandler)
 		ts, err := newTaskSystem(engineDeps{Runtime: rt, Store: store, Config: config.Default(), Logger: log,
 			Resources: HostResources{CPU: 1 << 20, MemoryMiB: 1 << 20}})
@@ -43,7 +44,7 @@ func BenchmarkPayload100Tasks(b *testing.B) {
 		for i := range tasks {
 			tasks[i] = wire.Task{ARN: fmt.Sprintf("arn:aws:ecs:us-west-2:1:task/c/%032d", i), Family: "f", Version: "1",
 				DesiredStatus: "RUNNING", Containers: []wire.Container{{Name: "app", Image: "busybox:latest", Essential: true,
-					Memory: 8, Command: []string{"sleep", "3600"}}}}
+					Memory: 8}}}
 		}
 		b.StartTimer()
 

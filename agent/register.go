@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -14,12 +17,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/google/uuid"
 
 	"github.com/open-ecs/ecs-agent/ec2metadata"
 	"github.com/open-ecs/ecs-agent/engine/dockerapi"
 	"github.com/open-ecs/ecs-agent/internal/backoff"
 	"github.com/open-ecs/ecs-agent/internal/logging"
+	"github.com/open-ecs/ecs-agent/statemanager"
 	"github.com/open-ecs/ecs-agent/version"
 )
 
@@ -56,6 +62,11 @@ type registration struct {
 type registerRequest struct {
 	Cluster     string
 	RestoredARN string // non-empty: re-register the same container instance
+	// ClientToken goes with a first registration (no RestoredARN): the
+	// token saved before it (registrationClientToken), so that a repeat
+	// after a lost response or a crash before the ARN was saved names the
+	// same registration and the backend creates no second instance.
+	ClientToken string
 	Identity    ec2metadata.Identity
 	Resources   HostResources
 	Docker      dockerapi.VersionInfo
@@ -147,9 +158,13 @@ func register(ctx context.Context, api ecsAPI, req registerRequest, pol retryPol
 	bo := backoff.New(pol.min, pol.max, registerBackoffFactor, registerBackoffJitter)
 	deadline := time.Now().Add(pol.budget)
 	createdCluster := false
+	var opts []func(*ecs.Options)
+	if req.RestoredARN == "" && req.ClientToken != "" {
+		opts = append(opts, withClientToken(req.ClientToken))
+	}
 	for attempt := 1; ; attempt++ {
 		in := req.input()
-		out, err := api.RegisterContainerInstance(ctx, in)
+		out, err := api.RegisterContainerInstance(ctx, in, opts...)
 		if err == nil {
 			return checkRegistration(in, out, req)
 		}
@@ -193,6 +208,77 @@ func register(ctx context.Context, api ecsAPI, req registerRequest, pol retryPol
 			return registration{}, fmt.Errorf("register container instance: %w", ctx.Err())
 		}
 	}
+}
+
+// registrationClientToken returns the clientToken of this host's first
+// registration: the saved one, or a new one saved before it is returned, so
+// that every attempt, in this process or after a restart, sends the same
+// token until the ARN it leads to is saved.
+func registrationClientToken(s statemanager.Store) (string, error) {
+	md := statemanager.Metadata{Store: s}
+	token, err := md.Get(statemanager.KeyRegistrationClientToken)
+	switch {
+	case err == nil && token != "":
+		return token, nil
+	case err != nil && !errors.Is(err, statemanager.ErrNotFound):
+		return "", fmt.Errorf("read the registration client token: %w", err)
+	}
+	token = uuid.NewString()
+	if err := md.Put(statemanager.KeyRegistrationClientToken, token); err != nil {
+		return "", fmt.Errorf("save the registration client token: %w", err)
+	}
+	return token, nil
+}
+
+// withClientToken adds clientToken to a RegisterContainerInstance body. ECS
+// takes it (the API model has it, and Amazon's agent sends it through its
+// own SDK build), but the public SDK's input type lacks the member. The
+// body is edited before the build step computes its length and the signer
+// its hash.
+func withClientToken(token string) func(*ecs.Options) {
+	return func(o *ecs.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Build.Add(middleware.BuildMiddlewareFunc("OpenECSClientToken",
+				func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+					req, ok := in.Request.(*smithyhttp.Request)
+					if !ok {
+						return middleware.BuildOutput{}, middleware.Metadata{}, fmt.Errorf("clientToken: unexpected request type %T", in.Request)
+					}
+					body, err := addJSONMember(req.GetStream(), "clientToken", token)
+					if err != nil {
+						return middleware.BuildOutput{}, middleware.Metadata{}, fmt.Errorf("clientToken: %w", err)
+					}
+					if req, err = req.SetStream(bytes.NewReader(body)); err != nil {
+						return middleware.BuildOutput{}, middleware.Metadata{}, fmt.Errorf("clientToken: %w", err)
+					}
+					req.ContentLength = int64(len(body))
+					in.Request = req
+					return next.HandleBuild(ctx, in)
+				}), middleware.Before)
+		})
+	}
+}
+
+// addJSONMember adds name: value to the JSON object read from r.
+func addJSONMember(r io.Reader, name, value string) ([]byte, error) {
+	obj := map[string]json.RawMessage{}
+	if r != nil {
+		raw, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(raw)) > 0 {
+			if err := json.Unmarshal(raw, &obj); err != nil {
+				return nil, err
+			}
+		}
+	}
+	v, err := json.Marshal(value)
+	if err != nil {
+		return nil, err
+	}
+	obj[name] = v
+	return json.Marshal(obj)
 }
 
 // checkRegistration extracts the ARN and AZ, and rejects a backend that

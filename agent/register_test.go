@@ -13,6 +13,7 @@ import (
 
 	"github.com/open-ecs/ecs-agent/ec2metadata"
 	"github.com/open-ecs/ecs-agent/engine/dockerapi"
+	"github.com/open-ecs/ecs-agent/statemanager"
 	"github.com/open-ecs/ecs-agent/version"
 )
 
@@ -214,4 +215,78 @@ func TestRegisterStopsOnCancel(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	assert.Equal(t, kindOther, classify(errors.New("boom")))
+}
+
+// The first registration carries the saved clientToken, on every attempt;
+// a re-registration (with the saved ARN) does not.
+func TestRegisterSendsTheSavedClientToken(t *testing.T) {
+	stub := newECSStub(t)
+	stub.rciErrs = []stubError{{http.StatusInternalServerError, "ServerException"}} // the response is lost once
+	api := testECSClient(t, stub.URL())
+	store := statemanager.NewMemory()
+	token, err := registrationClientToken(store)
+	require.NoError(t, err)
+	require.NotEmpty(t, token)
+
+	req := testRequest("default")
+	req.ClientToken = token
+	_, err = register(t.Context(), api, req, fastPolicy, discard)
+	require.NoError(t, err)
+	rci := stub.registrations()
+	require.Len(t, rci, 2)
+	assert.Equal(t, token, rci[0]["clientToken"])
+	assert.Equal(t, token, rci[1]["clientToken"], "the retry names the same registration")
+	assert.Equal(t, "default", rci[1]["cluster"], "the rest of the body is kept")
+	assert.Len(t, asSlice(rci[1]["totalResources"]), 4)
+
+	// A restarted agent that has not saved an ARN yet sends it again.
+	again, err := registrationClientToken(store)
+	require.NoError(t, err)
+	assert.Equal(t, token, again)
+
+	req.RestoredARN = "arn:aws:ecs:us-west-2:123456789012:container-instance/default/abc"
+	_, err = register(t.Context(), api, req, fastPolicy, discard)
+	require.NoError(t, err)
+	assert.NotContains(t, stub.registrations()[2], "clientToken", "a re-registration names its ARN instead")
+}
+
+func TestRegistrationClientTokenIsSavedBeforeUse(t *testing.T) {
+	dir := t.TempDir()
+	s, err := statemanager.OpenBolt(dir, statemanager.BoltOptions{})
+	require.NoError(t, err)
+	token, err := registrationClientToken(s)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	s, err = statemanager.OpenBolt(dir, statemanager.BoltOptions{})
+	require.NoError(t, err)
+	defer s.Close()
+	got, err := statemanager.Metadata{Store: s}.Get(statemanager.KeyRegistrationClientToken)
+	require.NoError(t, err)
+	assert.Equal(t, token, got)
+	other, err := registrationClientToken(statemanager.NewMemory())
+	require.NoError(t, err)
+	assert.NotEqual(t, token, other, "each host has its own")
+}
+
+// A registration whose answer never arrived (the agent exited in between)
+// is repeated with the same clientToken after the restart; once the ARN is
+// saved, the agent re-registers with the ARN.
+func TestRunRepeatsTheClientTokenAfterALostRegistration(t *testing.T) {
+	h := newHarness(t)
+	h.stub.set(func(s *ecsStub) { s.rciErrs = []stubError{{http.StatusBadRequest, "ConnectionLostInTest"}} })
+	require.Error(t, h.runErr())
+
+	first, stop := h.start()
+	require.NoError(t, stop())
+	_, stop = h.start()
+	require.NoError(t, stop())
+
+	rci := h.stub.registrations()
+	require.Len(t, rci, 3)
+	token, _ := rci[0]["clientToken"].(string)
+	require.NotEmpty(t, token)
+	assert.Equal(t, token, rci[1]["clientToken"], "the restarted agent names the same registration")
+	assert.NotContains(t, rci[2], "clientToken")
+	assert.Equal(t, first.ContainerInstanceARN, rci[2]["containerInstanceArn"])
 }

@@ -27,6 +27,7 @@ func TestPayloadToStateChangeWithTheRealEngine(t *testing.T) {
 	api := testECSClient(t, stub.URL())
 	rt := enginetest.NewFake()
 	rt.SetImage("busybox:latest")
+	rt.SetProgram("busybox:latest", enginetest.Program{}) // its containers run until stopped
 	cfg := config.Default()
 	log := slog.New(slog.NewTextHandler(newTestWriter(t), nil))
 
@@ -45,7 +46,7 @@ func TestPayloadToStateChangeWithTheRealEngine(t *testing.T) {
 
 	const arn = "arn:aws:ecs:us-west-2:123456789012:task/default/0123456789abcdef"
 	run := wire.Task{ARN: arn, Family: "web", Version: "1", DesiredStatus: "RUNNING",
-		Containers: []wire.Container{{Name: "app", Image: "busybox:latest", Essential: true, Memory: 32, Command: []string{"sleep", "3600"}}}}
+		Containers: []wire.Container{{Name: "app", Image: "busybox:latest", Essential: true, Memory: 32}}}
 	h.Handle(ctx, payload("m1", run))
 	h.Handle(ctx, payload("m1", run)) // redelivered before the ack arrived
 

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
+
+	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 )
 
 // DefaultConfigFile is the KEY=VALUE file read when LoadOptions.ConfigFile is empty.
@@ -26,7 +27,7 @@ type textSource map[string]entry
 // readKVFile reads a KEY=VALUE file. A missing file is an error only when the
 // caller named it explicitly.
 func readKVFile(path string, explicit bool) (textSource, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.ReadFile(path, boundedfile.MaxConfig)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		return textSource{}, nil
 	}

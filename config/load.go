@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 )
 
 // LoadOptions say where Load reads from.
@@ -148,7 +150,7 @@ func (l *loader) unknownKeys(src textSource) {
 // each setting goes through the same validation and keeps its source.
 func (l *loader) loadJSON(pending []*setting) error {
 	path := l.c.AgentConfigFilePath
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.ReadFile(path, boundedfile.MaxConfig)
 	if errors.Is(err, fs.ErrNotExist) {
 		if l.c.Source("ECS_AGENT_CONFIG_FILE_PATH") != SourceDefault {
 			l.warn("ECS_AGENT_CONFIG_FILE_PATH", path, msgJSONMissing)

@@ -7,7 +7,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/open-ecs/ecs-agent/internal/sigv4"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
+	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 )
 
 // ErrNoCredentials means neither a credentials file nor the environment
@@ -15,9 +16,10 @@ import (
 var ErrNoCredentials = errors.New("no credentials to accept: pass -credentials FILE (an AWS shared-credentials file) " +
 	"or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 
-// loadCredentials picks the accepted credentials: explicit ones, else every
-// profile of the credentials file, else the process's own AWS_* variables.
-func loadCredentials(o Options) (sigv4.StaticCredentials, error) {
+// loadCredentials picks the accepted keys: explicit ones, else every
+// profile of the credentials file, else the process's own AWS_* variables
+// (an admin key).
+func loadCredentials(o Options) (authz.Keyring, error) {
 	if len(o.Credentials) > 0 {
 		return o.Credentials, nil
 	}
@@ -28,20 +30,25 @@ func loadCredentials(o Options) (sigv4.StaticCredentials, error) {
 	if key == "" || secret == "" {
 		return nil, ErrNoCredentials
 	}
-	return sigv4.StaticCredentials{key: {SecretAccessKey: secret, SessionToken: os.Getenv("AWS_SESSION_TOKEN")}}, nil
+	return authz.Keyring{key: {SecretAccessKey: secret, SessionToken: os.Getenv("AWS_SESSION_TOKEN")}}, nil
 }
 
 // readCredentialsFile parses an AWS shared-credentials INI file. Every
-// profile with an access key is accepted; a profile with only half of a key
-// pair is an error rather than silently ignored.
-func readCredentialsFile(path string) (sigv4.StaticCredentials, error) {
-	f, err := os.Open(path)
+// profile with an access key is accepted, with the role its optional
+// ecs_role key gives (admin when absent). A profile with only half of a key
+// pair, an unknown role or a key listed twice is an error rather than
+// silently ignored. Other keys (region, ...) are the SDKs' and are skipped.
+func readCredentialsFile(path string) (authz.Keyring, error) {
+	f, err := boundedfile.Open(path, boundedfile.MaxCredentials)
 	if err != nil {
 		return nil, fmt.Errorf("read credentials: %w", err)
 	}
 	defer f.Close()
 
-	type profile struct{ key, secret, token string }
+	type profile struct {
+		key, secret, token string
+		role               authz.Role
+	}
 	var (
 		order    []string
 		profiles = map[string]*profile{}
@@ -66,20 +73,29 @@ func readCredentialsFile(path string) (sigv4.StaticCredentials, error) {
 		if !ok || current == nil {
 			return nil, fmt.Errorf("credentials file %s line %d: expected [profile] or key = value", path, lineNo)
 		}
+		v = strings.TrimSpace(v)
 		switch strings.ToLower(strings.TrimSpace(k)) {
 		case "aws_access_key_id":
-			current.key = strings.TrimSpace(v)
+			current.key = v
 		case "aws_secret_access_key":
-			current.secret = strings.TrimSpace(v)
+			current.secret = v
 		case "aws_session_token":
-			current.token = strings.TrimSpace(v)
+			current.token = v
+		case "ecs_role":
+			role, err := authz.ParseRole(strings.ToLower(v))
+			if err != nil {
+				return nil, fmt.Errorf("credentials file %s line %d: %w (admin: every operation on every instance; "+
+					"agent: only what an ECS agent does, on the instances it registered)", path, lineNo, err)
+			}
+			current.role = role
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read credentials file %s: %w", path, err)
 	}
 
-	creds := sigv4.StaticCredentials{}
+	keys := authz.Keyring{}
+	profileOf := map[string]string{}
 	for _, name := range order {
 		p := profiles[name]
 		switch {
@@ -88,10 +104,15 @@ func readCredentialsFile(path string) (sigv4.StaticCredentials, error) {
 		case p.key == "" || p.secret == "":
 			return nil, fmt.Errorf("credentials file %s: profile %q needs both aws_access_key_id and aws_secret_access_key", path, name)
 		}
-		creds[p.key] = sigv4.Credentials{SecretAccessKey: p.secret, SessionToken: p.token}
+		if other, dup := profileOf[p.key]; dup {
+			return nil, fmt.Errorf("credentials file %s: profiles %q and %q have the same aws_access_key_id %s; give each key one profile",
+				path, other, name, p.key)
+		}
+		profileOf[p.key] = name
+		keys[p.key] = authz.Key{SecretAccessKey: p.secret, SessionToken: p.token, Role: p.role, Name: name}
 	}
-	if len(creds) == 0 {
+	if len(keys) == 0 {
 		return nil, fmt.Errorf("credentials file %s: no profile has aws_access_key_id and aws_secret_access_key", path)
 	}
-	return creds, nil
+	return keys, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
 )
 
@@ -14,8 +15,9 @@ type registry struct{ api *ecsapi.API }
 
 var _ acsserver.Registry = registry{}
 
-func (r registry) CheckInstance(ctx context.Context, cluster, containerInstanceARN string) error {
-	err := r.api.CheckInstance(ctx, cluster, containerInstanceARN)
+// CheckInstance checks an ACS handshake: the ecs:Poll action.
+func (r registry) CheckInstance(ctx context.Context, principal authz.Principal, cluster, containerInstanceARN string) error {
+	err := r.api.CheckInstance(ctx, principal, authz.ActionPoll, cluster, containerInstanceARN)
 	switch {
 	case errors.Is(err, ecsapi.ErrClusterNotFound):
 		return acsserver.ErrInvalidCluster

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/open-ecs/ecs-agent/internal/sigv4"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 )
 
 func TestSelfSignedNames(t *testing.T) {
@@ -98,7 +98,7 @@ func TestSelfSignedServesBothAgents(t *testing.T) {
 	require.NoError(t, err)
 	dir := t.TempDir()
 	srv, err := New(Options{DataDir: dir, Listen: ln.Addr().String(), TLSSelfSigned: true,
-		Credentials: sigv4.StaticCredentials{testKey: {SecretAccessKey: testSecret}}})
+		Credentials: authz.Keyring{testKey: {SecretAccessKey: testSecret}}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -128,7 +128,7 @@ func TestSelfSignedServesBothAgents(t *testing.T) {
 
 func TestSelfSignedExcludesOwnCertificate(t *testing.T) {
 	_, err := New(Options{DataDir: t.TempDir(), TLSSelfSigned: true, TLSCert: "c.pem", TLSKey: "k.pem",
-		Credentials: sigv4.StaticCredentials{testKey: {SecretAccessKey: testSecret}}})
+		Credentials: authz.Keyring{testKey: {SecretAccessKey: testSecret}}})
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "-tls-self-signed excludes -tls-cert"), err.Error())
 }

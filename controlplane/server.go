@@ -18,8 +18,14 @@
 // when empty the scheme and Host of the DiscoverPollEndpoint request itself.
 //
 // Credentials: Options.Credentials, else every profile of
-// Options.CredentialsFile (AWS shared-credentials format), else the process's
-// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN].
+// Options.CredentialsFile (AWS shared-credentials format, with an optional
+// ecs_role = admin|agent per profile), else the process's
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN] as an
+// admin key. Who may do what is package authz's decision.
+//
+// Transport: signatures are only as private as their transport, so a
+// control plane that would listen beyond loopback without TLS refuses to
+// start unless Options.InsecureHTTP says so, and then warns.
 package controlplane
 
 import (
@@ -38,11 +44,12 @@ import (
 	"time"
 
 	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/delivery"
 	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 	"github.com/open-ecs/ecs-agent/internal/logging"
-	"github.com/open-ecs/ecs-agent/internal/sigv4"
 )
 
 // Defaults for empty Options fields.
@@ -53,7 +60,16 @@ const (
 
 	shutdownTimeout   = 10 * time.Second
 	readHeaderTimeout = 10 * time.Second
+	// maxHeaderBytes bounds a request's headers (net/http's default is
+	// 1 MiB). SigV4 clients send well under 4 KiB.
+	maxHeaderBytes = 64 << 10
 )
+
+// ErrInsecureListen is returned by New and Serve for plain HTTP beyond
+// loopback without Options.InsecureHTTP.
+var ErrInsecureListen = errors.New("refusing to serve plain HTTP beyond loopback: " +
+	"request signatures and task payloads would cross the network in clear; " +
+	"pass -tls-cert and -tls-key, or -insecure-http to accept the risk")
 
 var accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
 
@@ -64,17 +80,19 @@ type Options struct {
 	Region          string // DefaultRegion when empty
 	AccountID       string // 12 digits; DefaultAccountID when empty
 	CredentialsFile string // AWS shared-credentials file
-	// Credentials, when set, are the accepted credentials and override
+	// Credentials, when set, are the accepted keys and override
 	// CredentialsFile and the environment (tests, embedding).
-	Credentials sigv4.StaticCredentials
+	Credentials authz.Keyring
 	TLSCert     string // PEM files; both or neither. With them: HTTPS and WSS.
 	TLSKey      string
 	// TLSSelfSigned serves HTTPS and WSS with a certificate from a private
 	// CA that the control plane creates and keeps in DataDir/tls (see
 	// selfsigned.go); it excludes TLSCert and TLSKey.
 	TLSSelfSigned bool
-	AdvertiseURL  string // base URL agents reach us at; "" = per request Host
-	Logger        *slog.Logger
+	// InsecureHTTP allows plain HTTP on an address beyond loopback.
+	InsecureHTTP bool
+	AdvertiseURL string // base URL agents reach us at; "" = per request Host
+	Logger       *slog.Logger
 
 	HeartbeatInterval     time.Duration // ACS heartbeat; 0 = acsserver default
 	MaxConnectionLifetime time.Duration // ACS session lifetime; 0 = acsserver default
@@ -139,11 +157,14 @@ func New(o Options) (*Server, error) {
 		if o.TLSCert == "" || o.TLSKey == "" {
 			return nil, errors.New("TLS needs both a certificate and a key")
 		}
-		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		cert, err := boundedfile.LoadX509KeyPair(o.TLSCert, o.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("load TLS key pair: %w", err)
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if err := checkTransport(o.Listen, tlsConfig != nil, o.InsecureHTTP); err != nil {
+		return nil, err
 	}
 
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
@@ -155,7 +176,7 @@ func New(o Options) (*Server, error) {
 	}
 
 	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig}
-	verifier := &sigv4.Verifier{Service: "ecs", Region: o.Region, Credentials: creds}
+	auth := authz.NewAuthenticator("ecs", o.Region, o.AccountID, creds)
 	s.deliver = delivery.New(delivery.Options{
 		Store: st,
 		// s.acs is set below, before Serve starts the deliverer.
@@ -169,20 +190,20 @@ func New(o Options) (*Server, error) {
 		Region:       o.Region,
 		AccountID:    o.AccountID,
 		AdvertiseURL: o.AdvertiseURL,
-		Authenticate: func(r *http.Request, body []byte) error {
-			_, err := verifier.Verify(r, body)
-			return err
+		Authenticate: func(r *http.Request) (func([]byte) (authz.Principal, error), error) {
+			p, err := auth.Begin(r)
+			if err != nil {
+				return nil, err
+			}
+			return p.Finish, nil
 		},
 		// s.acs is set below, before any request can arrive.
 		OnDeregister: func(arn string) { s.acs.Disconnect(arn) },
 		Logger:       o.Logger,
 	})
 	s.acs = acsserver.New(acsserver.Options{
-		Registry: registry{s.api},
-		Authenticate: func(r *http.Request) error {
-			_, err := verifier.Verify(r, nil) // the upgrade GET has no body
-			return err
-		},
+		Registry:              registry{s.api},
+		Authenticate:          auth.Authenticate, // the upgrade GET has no body
 		HeartbeatInterval:     o.HeartbeatInterval,
 		MaxConnectionLifetime: o.MaxConnectionLifetime,
 		Logger:                o.Logger,
@@ -218,10 +239,17 @@ func (s *Server) Run(ctx context.Context) error {
 // then closes ACS sessions and shuts the HTTP server down gracefully. It
 // returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := checkTransport(ln.Addr().String(), s.tls != nil, s.o.InsecureHTTP); err != nil {
+		return err
+	}
 	scheme := "http"
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 		scheme = "https"
+	} else if !isLoopback(ln.Addr().String()) {
+		s.log.Warn("serving plain HTTP beyond loopback (-insecure-http): request signatures, task payloads and "+
+			"their environment cross the network in clear, and anyone who can read them can replay them for 15 minutes; "+
+			"use -tls-cert and -tls-key", logging.KeyAddr, ln.Addr().String())
 	}
 	advertise := s.o.AdvertiseURL
 	if advertise == "" {
@@ -234,6 +262,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
@@ -266,6 +295,30 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// checkTransport refuses plain HTTP on an address beyond loopback unless
+// insecure allows it.
+func checkTransport(addr string, withTLS, insecure bool) error {
+	if withTLS || insecure || isLoopback(addr) {
+		return nil
+	}
+	return fmt.Errorf("listen address %s: %w", addr, ErrInsecureListen)
+}
+
+// isLoopback reports whether addr (host:port) listens on loopback only: a
+// 127.0.0.0/8 or ::1 address, or "localhost". An empty host, 0.0.0.0 or any
+// other name listens beyond it.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ACS returns the ACS server, for the parts of the control plane (and tests)

@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/open-ecs/ecs-agent/internal/sigv4"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 )
 
 const (
@@ -42,7 +42,7 @@ func start(t *testing.T, dataDir string, mutate func(*Options)) *running {
 		DataDir:           dataDir,
 		Region:            "us-east-1",
 		AccountID:         "123456789012",
-		Credentials:       sigv4.StaticCredentials{testKey: {SecretAccessKey: testSecret}},
+		Credentials:       authz.Keyring{testKey: {SecretAccessKey: testSecret}},
 		HeartbeatInterval: time.Hour, // heartbeats are acsserver's business, not these tests'
 	}
 	if mutate != nil {
@@ -143,17 +143,25 @@ func TestStatePersistsAcrossRestart(t *testing.T) {
 // (empty payload) whose headers go on the upgrade request.
 func dialACS(t *testing.T, base, cluster, arn, secret string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
+	return dialACSAs(t, base, cluster, arn, aws.Credentials{AccessKeyID: testKey, SecretAccessKey: secret})
+}
+
+// dialACSAs is dialACS signed with creds; a session token goes in
+// X-Amz-Security-Token, as Amazon's agent sends it.
+func dialACSAs(t *testing.T, base, cluster, arn string, creds aws.Credentials) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
 	q := "agentHash=abc&agentVersion=0.1.0&clusterArn=" + cluster + "&containerInstanceArn=" + arn +
 		"&dockerVersion=DockerVersion%3A+20.10.5&protocolVersion=2&sendCredentials=true&seqNum=1"
 	httpURL := base + "/ws?" + q
 	req, err := http.NewRequest(http.MethodGet, httpURL, nil)
 	require.NoError(t, err)
 	sum := sha256.Sum256(nil)
-	creds := aws.Credentials{AccessKeyID: testKey, SecretAccessKey: secret}
 	require.NoError(t, v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", "us-east-1", time.Now()))
 	header := http.Header{}
-	for _, k := range []string{"Authorization", "X-Amz-Date"} {
-		header.Set(k, req.Header.Get(k))
+	for _, k := range []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token"} {
+		if v := req.Header.Get(k); v != "" {
+			header.Set(k, v)
+		}
 	}
 	return websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(httpURL, "http"), header)
 }
@@ -232,17 +240,33 @@ aws_secret_access_key=secret2
 aws_session_token = tok
 [empty]
 region = us-east-1
+[agent]
+aws_access_key_id = AKID3
+aws_secret_access_key = secret3
+ecs_role = agent
+[admin]
+aws_access_key_id = AKID4
+aws_secret_access_key = secret4
+ecs_role = Admin
 `), 0o600))
 	creds, err := readCredentialsFile(path)
 	require.NoError(t, err)
-	assert.Equal(t, sigv4.StaticCredentials{
-		"AKID1": {SecretAccessKey: "secret1"},
-		"AKID2": {SecretAccessKey: "secret2", SessionToken: "tok"},
+	assert.Equal(t, authz.Keyring{
+		"AKID1": {SecretAccessKey: "secret1", Name: "default"},
+		"AKID2": {SecretAccessKey: "secret2", SessionToken: "tok", Name: "other"},
+		"AKID3": {SecretAccessKey: "secret3", Role: authz.RoleAgent, Name: "agent"},
+		"AKID4": {SecretAccessKey: "secret4", Role: authz.RoleAdmin, Name: "admin"},
 	}, creds)
 
-	require.NoError(t, os.WriteFile(path, []byte("[half]\naws_access_key_id = X\n"), 0o600))
-	_, err = readCredentialsFile(path)
-	assert.ErrorContains(t, err, "half")
+	for content, want := range map[string]string{
+		"[half]\naws_access_key_id = X\n":                                                                                "half",
+		"[p]\naws_access_key_id = X\naws_secret_access_key = s\necs_role = root\n":                                       `line 4: ecs_role "root": want admin or agent`,
+		"[a]\naws_access_key_id = X\naws_secret_access_key = s\n[b]\naws_access_key_id = X\naws_secret_access_key = t\n": `profiles "a" and "b" have the same aws_access_key_id X`,
+	} {
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+		_, err = readCredentialsFile(path)
+		assert.ErrorContains(t, err, want)
+	}
 
 	_, err = readCredentialsFile(filepath.Join(t.TempDir(), "missing"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
@@ -264,7 +288,7 @@ func TestNewNeedsCredentials(t *testing.T) {
 }
 
 func TestNewValidatesOptions(t *testing.T) {
-	creds := sigv4.StaticCredentials{testKey: {SecretAccessKey: testSecret}}
+	creds := authz.Keyring{testKey: {SecretAccessKey: testSecret}}
 	for name, o := range map[string]Options{
 		"account":   {DataDir: t.TempDir(), Credentials: creds, AccountID: "12"},
 		"data dir":  {Credentials: creds},

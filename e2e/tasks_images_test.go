@@ -66,6 +66,9 @@ func TestE2EPullPreferCached(t *testing.T) {
 	tc := startTaskCluster(t, "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached")
 	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), ref)))
 	task := tc.awaitStatus(t, arn, "RUNNING")
+	log := tc.agent.proc.out.String()
+	assert.NotEmpty(t, agentLogLines(log, "using cached image", ref), "the agent used the cached %s", ref)
+	assert.Empty(t, agentLogLines(log, "image pull started", ref), "the agent pulled %s", ref)
 	st, ok := inspectContainer(t, task.container(t, "main").RuntimeID)
 	require.True(t, ok)
 	assert.True(t, st.State.Running)
@@ -126,8 +129,26 @@ func TestE2EPullDefaultFallsBackToCache(t *testing.T) {
 	tc := startTaskCluster(t)
 	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), ref)))
 	tc.awaitStatus(t, arn, "RUNNING")
+	// RUNNING alone does not say which path was taken: the agent tried the
+	// pull, saw it fail, and then used the cached image.
+	log := tc.agent.proc.out.String()
+	assert.NotEmpty(t, agentLogLines(log, "image pull started", ref), "the agent tried to pull %s", ref)
+	assert.NotEmpty(t, agentLogLines(log, "image pull failed", ref), "the pull of %s failed", ref)
+	assert.NotEmpty(t, agentLogLines(log, "image pull failed; using the cached image", ref), "the agent fell back to the cached %s", ref)
 	tc.stopTask(t, arn, "e2e: done")
 	tc.awaitStatus(t, arn, "STOPPED")
+}
+
+// agentLogLines returns the agent's log records with message msg about
+// image ref.
+func agentLogLines(log, msg, ref string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, `msg="`+msg+`"`) && logField(line, "image") == ref {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // TestE2EPullAlwaysFails: with ECS_IMAGE_PULL_BEHAVIOR=always a failed pull

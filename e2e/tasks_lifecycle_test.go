@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,34 +32,58 @@ func TestE2ETaskCannotBePlaced(t *testing.T) {
 }
 
 // TestE2ECleanupAfterWait stops a task and checks its containers are removed
-// once ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION has passed.
+// once ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION has passed, and not before:
+// Docker's destroy event comes at least the wait after the backend recorded
+// the task STOPPED (the agent starts waiting only once that report is
+// acknowledged).
 func TestE2ECleanupAfterWait(t *testing.T) {
-	tc := startTaskCluster(t, "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=5s")
+	const wait = 5 * time.Second
+	tc := startTaskCluster(t, "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION="+wait.String())
+	began := time.Now()
 	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), containerDef("brief", true, `exit 0`))))
 	task := tc.awaitStatus(t, arn, "STOPPED")
-	stoppedSeen := time.Now()
 	id := task.container(t, "brief").RuntimeID
 	require.NotEmpty(t, id, "the stopped container's runtimeId")
 	assert.Equal(t, "0", exitCode(task.container(t, "brief")))
-	// The container must still exist within the wait; on a slow machine the
-	// test may see STOPPED too late to check that.
 	out, err := tc.api.DescribeTasks(context.Background(), &ecs.DescribeTasksInput{Cluster: aws.String(tc.name), Tasks: []string{arn}})
 	require.NoError(t, err)
 	require.Len(t, out.Tasks, 1)
-	if stoppedAt := aws.ToTime(out.Tasks[0].StoppedAt); !stoppedAt.IsZero() && time.Since(stoppedAt) < 3*time.Second {
-		_, exists := inspectContainer(t, id)
-		assert.True(t, exists, "the container is kept until the cleanup wait has passed (stopped %s ago)", time.Since(stoppedAt))
-	} else {
-		t.Logf("STOPPED seen %s after stoppedAt %s: too late to check the container is kept until the wait", time.Since(stoppedAt), stoppedAt)
-	}
+	stoppedAt := aws.ToTime(out.Tasks[0].StoppedAt)
+	require.False(t, stoppedAt.IsZero(), "a STOPPED task has stoppedAt")
 
 	waitFor(t, 60*time.Second, "the stopped task's containers to be removed", func() bool {
 		return len(containersWithLabel(t, "com.amazonaws.ecs.task-arn", arn)) == 0
 	})
-	t.Logf("containers removed %s after STOPPED was seen (wait 5 s)", time.Since(stoppedSeen).Round(100*time.Millisecond))
+	destroyed := dockerEventTimes(t, id, "destroy", began)
+	require.Len(t, destroyed, 1, "Docker reported the container's removal once")
+	// The API's timestamps have millisecond precision.
+	assert.GreaterOrEqual(t, destroyed[0].Sub(stoppedAt), wait-time.Millisecond,
+		"the container was removed %s after the task was recorded STOPPED, before the %s cleanup wait", destroyed[0].Sub(stoppedAt), wait)
+	t.Logf("container removed %s after stoppedAt (wait %s)", destroyed[0].Sub(stoppedAt).Round(10*time.Millisecond), wait)
 	waitFor(t, 10*time.Second, "the introspection API to forget the task", func() bool {
 		return tc.agent.introspect(t, "/v1/tasks?taskarn="+arn, nil) == http.StatusNotFound
 	})
+}
+
+// dockerEventTimes returns when Docker reported event (a container event
+// action such as "destroy" or "health_status") for container id, from since
+// until now, oldest first.
+func dockerEventTimes(t testing.TB, id, event string, since time.Time) []time.Time {
+	t.Helper()
+	if since.IsZero() {
+		since = time.Now().Add(-time.Hour)
+	}
+	unix := func(at time.Time) string { return fmt.Sprintf("%d.%09d", at.Unix(), at.Nanosecond()) }
+	out, err := exec.Command("docker", "events", "--since", unix(since.Add(-time.Second)), "--until", unix(time.Now()),
+		"--filter", "container="+id, "--filter", "event="+event, "--format", "{{.TimeNano}}").Output()
+	require.NoError(t, err, "docker events")
+	var times []time.Time
+	for _, f := range strings.Fields(string(out)) {
+		ns, err := strconv.ParseInt(f, 10, 64)
+		require.NoError(t, err, "docker events time %q", f)
+		times = append(times, time.Unix(0, ns))
+	}
+	return times
 }
 
 // TestE2EAgentRestartMidTask kills the agent under a running task: the

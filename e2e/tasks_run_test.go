@@ -251,8 +251,13 @@ func TestE2EHostPortTaken(t *testing.T) {
 	web["portMappings"] = []map[string]any{{"containerPort": 8080, "hostPort": port, "protocol": "tcp"}}
 	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), web)))
 	task := tc.awaitStatus(t, arn, "STOPPED")
-	assert.NotEmpty(t, task.StoppedReason, "the task says why: %s", task)
 	t.Logf("task stopped: %s", task)
+	// The reason is Docker's, through the agent: it must say the start
+	// failed and name the port, or an operator cannot tell what to free.
+	for what, reason := range map[string]string{"the task": task.StoppedReason, "the container": task.container(t, "web").Reason} {
+		assert.Contains(t, reason, "CannotStartContainerError", "%s says the start failed", what)
+		assert.Contains(t, reason, fmt.Sprintf(":%d", port), "%s names the taken port %d", what, port)
+	}
 	require.False(t, tc.agent.proc.exited(), "the agent exited: %v", tc.agent.proc.err)
 }
 
@@ -281,9 +286,12 @@ func TestE2EDependsOnHealthy(t *testing.T) {
 	health, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", webState.ID).Output()
 	require.NoError(t, err)
 	assert.Equal(t, "healthy", strings.TrimSpace(string(health)))
-	// Docker runs the first check one interval after the start.
-	assert.GreaterOrEqual(t, appState.State.StartedAt.Sub(webState.State.StartedAt), 4*time.Second,
-		"app started %s after web, before web's first health check", appState.State.StartedAt.Sub(webState.State.StartedAt))
+	// The order, whatever Docker's check schedule: app started only after
+	// Docker reported web healthy.
+	healthy := dockerEventTimes(t, webState.ID, "health_status", webState.State.StartedAt)
+	require.NotEmpty(t, healthy, "Docker reported no health status for web")
+	assert.False(t, appState.State.StartedAt.Before(healthy[0]),
+		"app started at %s, before web was reported healthy at %s", appState.State.StartedAt, healthy[0])
 
 	tc.stopTask(t, arn, "e2e: done")
 	tc.awaitStatus(t, arn, "STOPPED")

@@ -103,8 +103,8 @@ func TestDependsOnSuccessChain(t *testing.T) {
 		h := newHarness(t)
 		h.start()
 		task := newTask("chain", "app", "init", "migrate")
-		task.Containers[1].Command = exitCmd(0)
-		task.Containers[2].Command = exitCmd(0)
+		task.Containers[1].Image = h.program(exits(0))
+		task.Containers[2].Image = h.program(exits(0))
 		task.Containers[2].DependsOn = []wire.ContainerDependency{{ContainerName: "init", Condition: wire.ContainerConditionSuccess}}
 		task.Containers[0].DependsOn = []wire.ContainerDependency{{ContainerName: "migrate", Condition: wire.ContainerConditionSuccess}}
 		h.add(task)
@@ -125,7 +125,7 @@ func TestDependsOnSuccessFails(t *testing.T) {
 		h := newHarness(t)
 		h.start()
 		task := newTask("fails", "app", "init")
-		task.Containers[1].Command = exitCmd(3)
+		task.Containers[1].Image = h.program(exits(3))
 		task.Containers[0].DependsOn = []wire.ContainerDependency{{ContainerName: "init", Condition: wire.ContainerConditionSuccess}}
 		h.add(task)
 		synctest.Wait()
@@ -231,7 +231,7 @@ func TestStopWithTimeout(t *testing.T) {
 		h := newHarness(t)
 		h.start()
 		task := newTask("stopto", "main")
-		task.Containers[0].Command = ignoreTermCmd
+		task.Containers[0].Image = h.program(ignoresTerm)
 		task.Containers[0].StopTimeout = 7
 		h.add(task)
 		synctest.Wait()
@@ -260,7 +260,7 @@ func TestStopOrderDependentsFirst(t *testing.T) {
 		h.start()
 		task := newTask("order", "app", "proxy")
 		task.Containers[0].Links = []string{"proxy"}
-		task.Containers[0].Command = ignoreTermCmd
+		task.Containers[0].Image = h.program(ignoresTerm)
 		task.Containers[0].StopTimeout = 5
 		h.add(task)
 		synctest.Wait()

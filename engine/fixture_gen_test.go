@@ -111,8 +111,13 @@ func TestGenerateAgentDB(t *testing.T) {
 	require.NoError(t, e.AddTask(ctx, newTask(fixturePending, "main")))
 	awaitReport(fixturePending, StatusRunning)
 
+	// The fake runs what is registered for an image, never a command: give
+	// the exiting container an image of its own.
+	const exitsImage = "enginetest/fixture-exits:latest"
+	rt.SetImage(exitsImage)
+	rt.SetProgram(exitsImage, exits(3))
 	exited := newTask(fixtureExited, "main")
-	exited.Containers[0].Command = exitCmd(3)
+	exited.Containers[0].Image = exitsImage
 	require.NoError(t, e.AddTask(ctx, exited))
 	ack(awaitReport(fixtureExited, StatusStopped))
 

@@ -23,12 +23,16 @@ const (
 	testCluster = "test-cluster"
 )
 
-var (
-	runCmd        = []string{"sh", "-c", "trap 'exit 143' TERM; sleep 3600 & wait"}
-	ignoreTermCmd = []string{"sh", "-c", "trap '' TERM; sleep 3600 & wait"}
-)
+// runCmd is what a container that runs until stopped executes on real
+// Docker; on the fake, the image's Program decides (h.program).
+var runCmd = enginetest.BusyboxCommand(enginetest.Program{})
 
-func exitCmd(code int) []string { return []string{"sh", "-c", fmt.Sprintf("exit %d", code)} }
+// exits is the Program of a process that exits with code right after it
+// starts.
+func exits(code int) enginetest.Program { return enginetest.Program{Exits: true, ExitCode: code} }
+
+// ignoresTerm is the Program of a process that ignores SIGTERM.
+var ignoresTerm = enginetest.Program{IgnoreTerm: true}
 
 // testImages is an Images that pulls through the fake runtime and records
 // uses, so tests can check that cleanup releases them.
@@ -38,14 +42,18 @@ type testImages struct {
 	in map[string]string // containerKey → image
 }
 
-func (i *testImages) Pull(ctx context.Context, image string) (rt.Image, error) {
-	if img, err := i.rt.InspectImage(ctx, image); err == nil {
-		return img, nil
+func (i *testImages) Pull(ctx context.Context, image, key string) (rt.Image, error) {
+	img, err := i.rt.InspectImage(ctx, image)
+	if err != nil {
+		if err := i.rt.PullImage(ctx, image, rt.PullOptions{}); err != nil {
+			return rt.Image{}, err
+		}
+		if img, err = i.rt.InspectImage(ctx, image); err != nil {
+			return rt.Image{}, err
+		}
 	}
-	if err := i.rt.PullImage(ctx, image, rt.PullOptions{}); err != nil {
-		return rt.Image{}, err
-	}
-	return i.rt.InspectImage(ctx, image)
+	i.Use(image, key)
+	return img, nil
 }
 
 func (i *testImages) Use(image, key string) {
@@ -98,6 +106,7 @@ func (r *recorder) spec(name string) rt.CreateSpec {
 // harness runs an Engine on the fake runtime and an in-memory store.
 type harness struct {
 	t        *testing.T
+	programs int // images registered by program
 	rt       *recorder
 	images   *testImages
 	store    statemanager.Store
@@ -166,6 +175,16 @@ func (h *harness) restart() {
 	h.start()
 }
 
+// program returns a new local image whose containers run p on the fake:
+// the fake never reads a container's command.
+func (h *harness) program(p enginetest.Program) string {
+	h.programs++
+	ref := fmt.Sprintf("enginetest/program-%d:latest", h.programs)
+	h.rt.SetImage(ref)
+	h.rt.SetProgram(ref, p)
+	return ref
+}
+
 func (h *harness) add(task *wire.Task) {
 	h.t.Helper()
 	require.NoError(h.t, h.e.AddTask(context.Background(), task))
@@ -221,12 +240,13 @@ func arn(id string) string {
 	return "arn:aws:ecs:us-west-2:123456789012:task/" + testCluster + "/" + id
 }
 
-// newTask is a task of sleeping containers named names; the first is
+// newTask is a task of containers named names whose processes run until
+// stopped (the fake's default Program for testImage); the first is
 // essential.
 func newTask(id string, names ...string) *wire.Task {
 	t := &wire.Task{ARN: arn(id), Family: "fam", Version: "3", DesiredStatus: StatusRunning}
 	for i, n := range names {
-		t.Containers = append(t.Containers, wire.Container{Name: n, Image: testImage, Command: runCmd, Essential: i == 0, Memory: 64})
+		t.Containers = append(t.Containers, wire.Container{Name: n, Image: testImage, Essential: i == 0, Memory: 64})
 	}
 	return t
 }

@@ -134,7 +134,7 @@ func (w *worker) cleanup(ctx context.Context) error {
 	if t.VolumesCreated {
 		for _, v := range t.Volumes {
 			if v.Kind == volumeLocal || (v.Kind == volumeDocker && !v.Shared) {
-				if err := e.o.Runtime.RemoveVolume(ctx, v.DockerName); err != nil && !errors.Is(err, rt.ErrNotFound) {
+				if err := e.removeVolume(ctx, v.DockerName); err != nil && !errors.Is(err, rt.ErrNotFound) {
 					return fmt.Errorf("remove volume %s: %w", v.DockerName, err)
 				}
 			}

@@ -183,7 +183,7 @@ func TestCallsAfterCleanupAndShutdown(t *testing.T) {
 		h.cfg.TaskCleanupWaitDuration = time.Second
 		h.start()
 		task := newTask("gone", "main")
-		task.Containers[0].Command = exitCmd(0)
+		task.Containers[0].Image = h.program(exits(0))
 		h.add(task)
 		synctest.Wait()
 		r := h.mustReport(task.ARN)

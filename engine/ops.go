@@ -12,6 +12,14 @@ import (
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
+// Deadlines of the volume calls. A volume driver may provision or release
+// real storage, so create and remove get minutes; an inspect only reads.
+const (
+	volumeCreateTimeout  = 5 * time.Minute
+	volumeInspectTimeout = 30 * time.Second
+	volumeRemoveTimeout  = 5 * time.Minute
+)
+
 // Operations run in their own goroutines and report back to the worker.
 type opKind int
 
@@ -65,7 +73,7 @@ func (e *Engine) inspectContainer(ctx context.Context, id string) (rt.Container,
 }
 
 func (w *worker) launchPull(ctx context.Context, c *container) {
-	e, image := w.e, c.Image
+	e, image, key := w.e, c.Image, imageKey(w.t.ID, c.Name)
 	w.launch(ctx, c.Name, opPull, func(ctx context.Context) result {
 		var r result
 		r.err = e.limited(ctx, func() error {
@@ -73,7 +81,7 @@ func (w *worker) launchPull(ctx context.Context, c *container) {
 			pctx, cancel := context.WithTimeout(ctx, timeoutOr(e.o.Config.ImagePullTimeout, 2*time.Hour))
 			defer cancel()
 			var err error
-			r.image, err = e.o.Images.Pull(pctx, image)
+			r.image, err = e.o.Images.Pull(pctx, image, key)
 			r.stopped = e.o.Now()
 			return err
 		})
@@ -107,7 +115,10 @@ func (e *Engine) provisionVolume(ctx context.Context, arn string, v *volume) err
 	case v.Kind == volumeHost:
 		return nil
 	case v.Kind == volumeDocker && v.Shared && !v.Autoprovision:
-		if _, err := e.o.Runtime.InspectVolume(ctx, v.DockerName); err != nil {
+		ictx, cancel := context.WithTimeout(ctx, volumeInspectTimeout)
+		_, err := e.o.Runtime.InspectVolume(ictx, v.DockerName)
+		cancel()
+		if err != nil {
 			if errors.Is(err, rt.ErrNotFound) {
 				return fmt.Errorf("shared volume %q does not exist and autoprovision is off; create it or set autoprovision", v.DockerName)
 			}
@@ -123,10 +134,20 @@ func (e *Engine) provisionVolume(ctx context.Context, arn string, v *volume) err
 		labels[LabelTaskARN] = arn
 	}
 	spec := rt.VolumeSpec{Name: v.DockerName, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}
-	if _, err := e.o.Runtime.CreateVolume(ctx, spec); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, volumeCreateTimeout)
+	defer cancel()
+	if _, err := e.o.Runtime.CreateVolume(cctx, spec); err != nil {
 		return fmt.Errorf("create volume %q: %w", v.DockerName, err)
 	}
 	return nil
+}
+
+// removeVolume removes a task's volume at cleanup. It runs on the worker
+// goroutine, so it must not wait forever on a driver that never answers.
+func (e *Engine) removeVolume(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, volumeRemoveTimeout)
+	defer cancel()
+	return e.o.Runtime.RemoveVolume(ctx, name)
 }
 
 // launchCreate names the container, chooses its host ports, persists both,
@@ -300,10 +321,7 @@ func (w *worker) apply(ctx context.Context, r result) {
 		}
 		c.ImageID = r.image.ID
 		c.ImageDigest = digestOf(r.image)
-		if !c.ImageInUse {
-			w.e.o.Images.Use(c.Image, imageKey(t.ID, c.Name))
-			c.ImageInUse = true
-		}
+		c.ImageInUse = true // Pull recorded the use; cleanup releases it
 		c.KnownStatus = max(c.KnownStatus, statusPulled)
 	case opCreate:
 		if r.err != nil {

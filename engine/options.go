@@ -18,9 +18,12 @@ import (
 // pulls that are tracked, and reference counts that keep an image from
 // being cleaned up while a container uses it.
 type Images interface {
-	// Pull makes image available locally and returns it.
-	Pull(ctx context.Context, image string) (rt.Image, error)
-	// Use records that containerKey ("<taskID>/<containerName>") uses image.
+	// Pull makes image available locally and returns it, recorded as used
+	// by containerKey ("<taskID>/<containerName>"): cleanup cannot remove
+	// it between the pull and the container's create.
+	Pull(ctx context.Context, image, containerKey string) (rt.Image, error)
+	// Use records that containerKey uses image (containers found again
+	// after a restart).
 	Use(image, containerKey string)
 	// Release drops containerKey's use of its image.
 	Release(containerKey string)

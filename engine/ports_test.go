@@ -84,7 +84,7 @@ func TestSharedVolumes(t *testing.T) {
 		auto := newTask("autovol", "main")
 		auto.Volumes = []wire.Volume{{Name: "cache", DockerVolumeConfiguration: &wire.DockerVolumeConfiguration{Scope: wire.ScopeShared, Autoprovision: true}}}
 		auto.Containers[0].MountPoints = []wire.MountPoint{{SourceVolume: "cache", ContainerPath: "/cache"}}
-		auto.Containers[0].Command = exitCmd(0)
+		auto.Containers[0].Image = h.program(exits(0))
 		h.add(auto)
 		synctest.Wait()
 		r = h.mustReport(auto.ARN)

@@ -41,16 +41,29 @@ fi
 scripts/dev-setup.sh
 ln -sf "$REGISTRY_DIR/registry.log" "$RUN_DIR/registry.log"
 
-# Development credentials: generated once, shared by the control plane (which
-# verifies SigV4 with them), the agent and the aws CLI.
+# Development credentials, generated once: an admin key for you and the aws
+# CLI (the [default] profile), and an agent key (ecs_role = agent) that may
+# only do what an ECS agent does, on the instances it registered.
 CREDS="$RUN_DIR/credentials"
+new_secret() { head -c 30 /dev/urandom | base64 | tr -d '/+=' | cut -c1-40; }
+old_umask="$(umask)"
+umask 077
 if [ ! -f "$CREDS" ]; then
-	secret="$(head -c 30 /dev/urandom | base64 | tr -d '/+=' | cut -c1-40)"
-	umask 077
-	printf '[default]\naws_access_key_id = AKIALOCALDEV%08d\naws_secret_access_key = %s\n' "$RANDOM" "$secret" >"$CREDS"
+	printf '[default]\naws_access_key_id = AKIALOCALDEV%08d\naws_secret_access_key = %s\n' "$RANDOM" "$(new_secret)" >"$CREDS"
 fi
-AWS_ACCESS_KEY_ID="$(awk -F' = ' '/aws_access_key_id/ {print $2}' "$CREDS")"
-AWS_SECRET_ACCESS_KEY="$(awk -F' = ' '/aws_secret_access_key/ {print $2}' "$CREDS")"
+if ! grep -q '^\[agent\]' "$CREDS"; then # a .run/ from before agent keys
+	printf '\n[agent]\naws_access_key_id = AKIALOCALAGENT%06d\naws_secret_access_key = %s\necs_role = agent\n' \
+		"$RANDOM" "$(new_secret)" >>"$CREDS"
+fi
+umask "$old_umask"
+# profile_value <profile> <key> reads one value of the INI file.
+profile_value() {
+	awk -F' *= *' -v want="[$1]" -v key="$2" '/^\[/ {p = ($0 == want)} p && $1 == key {print $2}' "$CREDS"
+}
+AWS_ACCESS_KEY_ID="$(profile_value default aws_access_key_id)"
+AWS_SECRET_ACCESS_KEY="$(profile_value default aws_secret_access_key)"
+AGENT_ACCESS_KEY_ID="$(profile_value agent aws_access_key_id)"
+AGENT_SECRET_ACCESS_KEY="$(profile_value agent aws_secret_access_key)"
 export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION="$REGION"
 # The aws CLI must not look for other profiles or an instance role.
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
@@ -105,7 +118,8 @@ AWS_DEFAULT_REGION=$REGION
 ECS_LOGLEVEL=info
 ECS_INTROSPECTION_ADDR=$AGENT_ADDR
 CONFIG
-bin/ecs-agent -config "$RUN_DIR/ecs.config" 2> >(trap '' INT; tee -a "$RUN_DIR/agent.log" | sed -u 's/^/[agent] /' >&2) &
+AWS_ACCESS_KEY_ID="$AGENT_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AGENT_SECRET_ACCESS_KEY" \
+	bin/ecs-agent -config "$RUN_DIR/ecs.config" 2> >(trap '' INT; tee -a "$RUN_DIR/agent.log" | sed -u 's/^/[agent] /' >&2) &
 pids+=($!)
 wait_until 30 "the agent's introspection API" curl -sf "http://$AGENT_ADDR/v1/metadata"
 
@@ -115,7 +129,8 @@ cat <<BANNER
  Control plane: $ENDPOINT     Agent introspection: http://$AGENT_ADDR
  State and logs: $RUN_DIR
 
- In another terminal:
+ In another terminal (the [default] profile is an admin key; the agent runs
+ with the [agent] profile, which may only act as the agent of its instance):
    export AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
    export AWS_SECRET_ACCESS_KEY=<see $CREDS>  # or: export AWS_SHARED_CREDENTIALS_FILE=$CREDS
    export AWS_DEFAULT_REGION=$REGION

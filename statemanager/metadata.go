@@ -8,6 +8,9 @@ const (
 	KeyContainerInstanceARN = "container-instance-arn"
 	KeyEC2InstanceID        = "ec2-instance-id"
 	KeyTaskManifestSeqNum   = "task-manifest-seq-num"
+	// KeyRegistrationClientToken is ours: the clientToken of the first
+	// RegisterContainerInstance, saved before it is sent.
+	KeyRegistrationClientToken = "registration-client-token"
 )
 
 // Metadata reads and writes the metadata bucket of any Store. Values are

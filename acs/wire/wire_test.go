@@ -84,20 +84,47 @@ func TestRoundTripEveryShape(t *testing.T) {
 	}
 }
 
-// modelPath finds the ACS model: $ACS_MODEL, or the shared protocol
-// documents beside the checkout. Tests that compare against it skip without it.
+// modelPath finds the ACS model: $ACS_MODEL, else shared/protocol/acs-api-2.json
+// in this package's directory or any directory above it (the protocol
+// documents live beside the checkout, or beside a directory of worktrees).
+// Without it the tests that compare against it skip, except under CI=true,
+// where a missing model is a failure.
 func modelPath(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("ACS_MODEL"), "../../../shared/protocol/acs-api-2.json", "/work/shared/protocol/acs-api-2.json"} {
-		if p == "" {
-			continue
+	if p := os.Getenv("ACS_MODEL"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("ACS_MODEL=%s: %v", p, err)
 		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+		return p
 	}
-	t.Skip("the ACS model acs-api-2.json is not available; set ACS_MODEL to check types_gen.go against it")
+	if p, ok := findUp(filepath.Join("shared", "protocol", "acs-api-2.json")); ok {
+		return p
+	}
+	msg := "the ACS model acs-api-2.json is not in shared/protocol beside the checkout; set ACS_MODEL to check types_gen.go against it"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 	return ""
+}
+
+// findUp looks for rel in the working directory and each of its parents.
+func findUp(rel string) (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		p := filepath.Join(dir, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
 }
 
 // TestEveryModelShapeHasAType guards against a stale types_gen.go.

@@ -3,8 +3,11 @@
 //
 //	ecs-controlplane -data-dir /var/lib/ecs-controlplane -credentials ~/.aws/credentials
 //
-// It accepts requests signed with any access key of the -credentials file, or
-// else with the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY it was started with.
+// It accepts requests signed with any access key of the -credentials file
+// (each profile's ecs_role = admin, the default, or agent says what the key
+// may do), or else with the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY it was
+// started with. Beyond loopback it serves only HTTPS (-tls-cert, -tls-key)
+// unless -insecure-http is given.
 package main
 
 import (
@@ -38,12 +41,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.DataDir, "data-dir", "/var/lib/ecs-controlplane", "directory of the state database (controlplane.db)")
 	fs.StringVar(&o.Region, "region", controlplane.DefaultRegion, "region requests must be signed for and ARNs carry")
 	fs.StringVar(&o.AccountID, "account-id", controlplane.DefaultAccountID, "12-digit account ID in ARNs")
-	fs.StringVar(&o.CredentialsFile, "credentials", "", "AWS shared-credentials file; every profile's key is accepted "+
-		"(default: the process's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+	fs.StringVar(&o.CredentialsFile, "credentials", "", "AWS shared-credentials file; every profile's key is accepted, "+
+		"with the role its ecs_role gives (admin, the default, or agent) "+
+		"(default: the process's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, as admin)")
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS and WSS (needs -tls-key)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.BoolVar(&o.TLSSelfSigned, "tls-self-signed", false, "serve HTTPS and WSS with a certificate from a private CA kept in "+
 		"<data-dir>/tls (clients must trust its ca.pem); excludes -tls-cert")
+	fs.BoolVar(&o.InsecureHTTP, "insecure-http", false, "allow plain HTTP on an address beyond loopback "+
+		"(signatures and task payloads then cross the network in clear)")
 	fs.StringVar(&o.AdvertiseURL, "advertise-url", "", "base URL agents reach this control plane at, returned by DiscoverPollEndpoint "+
 		"(default: the scheme and Host of each DiscoverPollEndpoint request)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -76,6 +82,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	srv, err := controlplane.New(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "ecs-controlplane: %v\n", err)
+		if errors.Is(err, controlplane.ErrInsecureListen) {
+			return 2 // flags that cannot work together, like a bad flag
+		}
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

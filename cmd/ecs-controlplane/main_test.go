@@ -24,3 +24,15 @@ func TestRunFlags(t *testing.T) {
 	assert.Equal(t, 2, run([]string{"-no-such-flag"}, &stdout, &stderr))
 	assert.Equal(t, 2, run([]string{"-log-level", "loud", "-data-dir", t.TempDir()}, &stdout, &stderr))
 }
+
+func TestRunRefusesPlainHTTPBeyondLoopback(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	for _, listen := range []string{"0.0.0.0:0", ":0", "192.0.2.1:51677", "cp.example:51677"} {
+		var stderr bytes.Buffer
+		code := run([]string{"-data-dir", t.TempDir(), "-listen", listen}, &stderr, &stderr)
+		assert.Equal(t, 2, code, listen)
+		assert.Contains(t, stderr.String(), "refusing to serve plain HTTP beyond loopback", listen)
+		assert.Contains(t, stderr.String(), "-insecure-http", listen)
+	}
+}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/open-ecs/ecs-agent/acs"
 	"github.com/open-ecs/ecs-agent/acs/wire"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 )
 
 const testRegion = "us-east-1"
@@ -32,7 +33,12 @@ var testCreds = aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJ
 
 // verifySigV4 authenticates an upgrade by signing the same request again
 // with the known secret and comparing Authorization headers.
-func verifySigV4(r *http.Request) error {
+func verifySigV4(r *http.Request) (authz.Principal, error) {
+	agent := authz.Principal{AccessKeyID: testCreds.AccessKeyID, Role: authz.RoleAgent}
+	return agent, checkSigV4(r)
+}
+
+func checkSigV4(r *http.Request) error {
 	auth := r.Header.Get("Authorization")
 	wantScope := "/" + testRegion + "/ecs/aws4_request"
 	if !strings.Contains(auth, "Credential="+testCreds.AccessKeyID+"/") || !strings.Contains(auth, wantScope) {
@@ -146,11 +152,14 @@ func TestAgentRunEndsOnUnretriableRejection(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		reg  func(*stubRegistry)
-		auth func(*http.Request) error
+		auth func(*http.Request) (authz.Principal, error)
 		exc  any
 	}{
 		{"invalid instance", func(r *stubRegistry) { delete(r.instances, testARN) }, nil, &wire.InvalidInstanceException{}},
-		{"access denied", nil, func(*http.Request) error { return errors.New("denied") }, &wire.AccessDeniedException{}},
+		{"access denied", nil, func(*http.Request) (authz.Principal, error) { return authz.Principal{}, errors.New("denied") }, &wire.AccessDeniedException{}},
+		{"another key's instance", func(r *stubRegistry) {
+			r.set(testARN, &authz.DeniedError{Principal: authz.Principal{ARN: "arn:aws:iam::0:user/other"}, Action: authz.ActionPoll, Reason: "x"})
+		}, nil, &wire.AccessDeniedException{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := newStubRegistry()

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 )
 
 const (
@@ -29,7 +31,7 @@ func newStubRegistry() *stubRegistry {
 	return &stubRegistry{instances: map[string]error{testARN: nil}}
 }
 
-func (r *stubRegistry) CheckInstance(_ context.Context, cluster, arn string) error {
+func (r *stubRegistry) CheckInstance(_ context.Context, _ authz.Principal, cluster, arn string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if cluster != testCluster && cluster != "default" {

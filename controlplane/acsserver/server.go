@@ -23,6 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
@@ -31,6 +32,10 @@ const (
 	DefaultHeartbeatInterval     = 30 * time.Second
 	DefaultMissedAcksBeforeClose = 3
 	DefaultMaxConnectionLifetime = 30 * time.Minute
+	// DefaultMaxMessageBytes bounds one message from an agent. Agents send
+	// acknowledgements and short reports; a larger frame closes the
+	// connection (close code 1009) before it is buffered.
+	DefaultMaxMessageBytes = 1 << 20
 
 	// registryTimeout bounds a SetAgentConnected call made after the request ended.
 	registryTimeout = 10 * time.Second
@@ -48,8 +53,11 @@ var (
 
 // Registry is what the server needs from the control plane's state.
 type Registry interface {
-	// CheckInstance validates the handshake: ErrInvalidCluster, ErrInvalidInstance, ErrInactiveInstance.
-	CheckInstance(ctx context.Context, cluster, containerInstanceARN string) error
+	// CheckInstance validates the handshake: ErrInvalidCluster,
+	// ErrInvalidInstance, ErrInactiveInstance, or an error matching
+	// authz.ErrAccessDenied when principal may not open the instance's
+	// session (an agent key and an instance it did not register).
+	CheckInstance(ctx context.Context, principal authz.Principal, cluster, containerInstanceARN string) error
 	// SetAgentConnected records whether at least one live ACS session exists for the instance.
 	SetAgentConnected(ctx context.Context, containerInstanceARN string, connected bool) error
 }
@@ -57,15 +65,19 @@ type Registry interface {
 // Options configure a Server. Zero durations and counts mean the defaults.
 type Options struct {
 	Registry Registry
-	// Authenticate checks the upgrade request's SigV4 signature. A non-nil
-	// error rejects it with 403 and an unframed {"AccessDeniedException": msg},
-	// or {"<code>": msg} when the error has an ErrorCode() string method.
-	Authenticate func(r *http.Request) error
+	// Authenticate checks the upgrade request's SigV4 signature and returns
+	// who signed it. A non-nil error rejects it with 403 and an unframed
+	// {"AccessDeniedException": msg}, or {"<code>": msg} when the error has
+	// an ErrorCode() string method. nil accepts every upgrade as an admin's
+	// (tests only).
+	Authenticate func(r *http.Request) (authz.Principal, error)
 
 	HeartbeatInterval     time.Duration
 	MissedAcksBeforeClose int
 	MaxConnectionLifetime time.Duration
-	Logger                *slog.Logger
+	// MaxMessageBytes bounds one inbound message; 0 = DefaultMaxMessageBytes.
+	MaxMessageBytes int64
+	Logger          *slog.Logger
 
 	// OnMessage receives every decoded inbound message except heartbeat acks
 	// (AckRequest, IAMRoleCredentialsAckRequest, ...). It runs on the
@@ -108,6 +120,9 @@ func New(o Options) *Server {
 	if o.MaxConnectionLifetime <= 0 {
 		o.MaxConnectionLifetime = DefaultMaxConnectionLifetime
 	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -137,8 +152,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(w, http.StatusServiceUnavailable, "ServerException", "ACS is shutting down")
 		return
 	}
+	principal := authz.Principal{ARN: "unauthenticated", Role: authz.RoleAdmin}
 	if s.o.Authenticate != nil {
-		if err := s.o.Authenticate(r); err != nil {
+		var err error
+		if principal, err = s.o.Authenticate(r); err != nil {
 			code := "AccessDeniedException"
 			var coded interface{ ErrorCode() string }
 			if errors.As(err, &coded) && coded.ErrorCode() != "" {
@@ -149,7 +166,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := s.o.Registry.CheckInstance(r.Context(), cluster, arn); err != nil {
+	log = log.With(logging.KeyAccessKeyID, principal.AccessKeyID)
+	if err := s.o.Registry.CheckInstance(r.Context(), principal, cluster, arn); err != nil {
+		var denied *authz.DeniedError
+		if errors.As(err, &denied) {
+			log.Warn("ACS handshake denied", logging.KeyReason, denied.Reason)
+			reject(w, http.StatusForbidden, denied.ErrorCode(), denied.ErrorMessage())
+			return
+		}
 		log.Info("ACS handshake rejected", logging.KeyError, err)
 		switch {
 		case errors.Is(err, ErrInvalidCluster):
@@ -169,6 +193,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Info("ACS websocket upgrade failed", logging.KeyError, err)
 		return
 	}
+	ws.SetReadLimit(s.o.MaxMessageBytes)
 	sess := newSession(s, ws, arn, log)
 	if !s.register(r.Context(), sess) {
 		_ = ws.WriteControl(websocket.CloseMessage,

@@ -3,8 +3,10 @@ package acsserver
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
+	"github.com/open-ecs/ecs-agent/internal/testutil"
 )
 
 type codedError struct{ code string }
@@ -24,14 +28,16 @@ func TestHandshakeRejections(t *testing.T) {
 	reg := newStubRegistry()
 	reg.set("inactive", ErrInactiveInstance)
 	reg.set("broken", errors.New("store on fire"))
-	srv := New(Options{Registry: reg, Authenticate: func(r *http.Request) error {
+	reg.set("others", &authz.DeniedError{Principal: authz.Principal{AccessKeyID: "AKIA2", ARN: "arn:aws:iam::000000000000:user/agent2"},
+		Action: authz.ActionPoll, Resource: "others", Reason: "the container instance was registered with another access key"})
+	srv := New(Options{Registry: reg, Authenticate: func(r *http.Request) (authz.Principal, error) {
 		switch r.Header.Get("X-Test-Auth") {
 		case "deny":
-			return errors.New("no credentials")
+			return authz.Principal{}, errors.New("no credentials")
 		case "coded":
-			return codedError{"InvalidSignatureException"}
+			return authz.Principal{}, codedError{"InvalidSignatureException"}
 		}
-		return nil
+		return authz.Principal{AccessKeyID: "AKIA2", Role: authz.RoleAgent}, nil
 	}})
 	hs := startServer(t, srv)
 
@@ -48,6 +54,7 @@ func TestHandshakeRejections(t *testing.T) {
 		{"invalid instance", "default", "nope", "", 400, `{"InvalidInstanceException":"Invalid instance"}`},
 		{"inactive instance", "default", "inactive", "", 400, `{"InactiveInstanceException":"Container instance is inactive"}`},
 		{"registry failure", "default", "broken", "", 500, `{"ServerException":"Internal server error"}`},
+		{"another key's instance", "default", "others", "", 403, `{"AccessDeniedException":"User: arn:aws:iam::000000000000:user/agent2 is not authorized to perform: ecs:Poll on resource: others because the container instance was registered with another access key."}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := url.Values{}
@@ -149,4 +156,31 @@ func TestClosedServerRefusesSessions(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+}
+
+// A frame over the read limit closes the connection with 1009 before it is
+// buffered, and the session ends.
+func TestOversizedMessageClosesTheConnection(t *testing.T) {
+	reg := newStubRegistry()
+	var got []any
+	var logs testutil.SyncBuffer
+	srv := New(Options{Registry: reg, HeartbeatInterval: time.Hour, MaxMessageBytes: 1024,
+		Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
+		OnMessage: func(_ string, msg any) { got = append(got, msg) }})
+	hs := startServer(t, srv)
+	c := rawDial(t, hs, testARN)
+	await(t, "session", func() bool { return srv.Connected(testARN) })
+
+	big := `{"type":"AckRequest","message":{"messageId":"` + strings.Repeat("x", 2048) + `"}}`
+	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(big)))
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(15*time.Second)))
+	_, _, err := c.ReadMessage()
+	var ce *websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, websocket.CloseMessageTooBig, ce.Code)
+	await(t, "session ended", func() bool { return !srv.Connected(testARN) })
+	assert.Empty(t, got, "the oversized message was not handed on")
+	await(t, "the reason logged", func() bool { return strings.Contains(logs.String(), "read limit exceeded") })
+	assert.Contains(t, logs.String(), "agent sent a message over the ACS read limit; closing the connection")
+	assert.Contains(t, logs.String(), "limitBytes=1024")
 }

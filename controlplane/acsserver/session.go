@@ -1,6 +1,7 @@
 package acsserver
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -172,6 +173,11 @@ func (s *session) readLoop() {
 	for {
 		typ, data, err := s.ws.ReadMessage()
 		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				// gorilla has sent close code 1009 (message too big).
+				s.log.Warn("agent sent a message over the ACS read limit; closing the connection",
+					logging.KeyLimitBytes, s.srv.o.MaxMessageBytes)
+			}
 			s.readErr <- err
 			return
 		}

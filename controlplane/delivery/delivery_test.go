@@ -19,6 +19,7 @@ import (
 	"github.com/open-ecs/ecs-agent/acs"
 	"github.com/open-ecs/ecs-agent/acs/wire"
 	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 )
 
@@ -30,8 +31,8 @@ const (
 
 type allowAll struct{}
 
-func (allowAll) CheckInstance(context.Context, string, string) error   { return nil }
-func (allowAll) SetAgentConnected(context.Context, string, bool) error { return nil }
+func (allowAll) CheckInstance(context.Context, authz.Principal, string, string) error { return nil }
+func (allowAll) SetAgentConnected(context.Context, string, bool) error                { return nil }
 
 // plane is an ACS server with a Deliverer over one store.
 type plane struct {

@@ -3,11 +3,16 @@
 // AmazonEC2ContainerServiceV20141113.<Operation>, a JSON body, and errors as
 // {"__type": "<Code>", "message": "..."}.
 //
-// Every request is authenticated first (SigV4 through Options.Authenticate),
-// then dispatched to one handler per operation. Handlers validate their input
-// the way ECS does (InvalidParameterException naming the field), and run
-// their reads and writes inside one store transaction so that concurrent
-// requests cannot interleave a check and the write that depends on it.
+// Every request is authenticated first (SigV4 through Options.Authenticate):
+// its headers before the body is read, the body then with a size limit and
+// a read deadline, and the signature over it. The principal that signed it
+// must be allowed the operation (package authz); handlers that act on a
+// container instance ask authz again with the instance and its owner.
+// Requests are then dispatched to one handler per operation. Handlers
+// validate their input the way ECS does (InvalidParameterException naming
+// the field), and run their reads and writes inside one store transaction so
+// that concurrent requests cannot interleave a check and the write that
+// depends on it.
 //
 // DiscoverPollEndpoint answers with the control plane's own base URL:
 //
@@ -27,12 +32,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
@@ -51,16 +58,21 @@ type Options struct {
 	// AdvertiseURL is the base URL agents reach this control plane at;
 	// "" derives it from each request's Host.
 	AdvertiseURL string
-	// Authenticate checks the request signature; body is the payload read
-	// from r. An error with ErrorCode, ErrorMessage and HTTPStatusCode
-	// methods (such as *sigv4.Error) is sent as it says; any other is a
-	// ServerException. nil disables authentication (tests only).
-	Authenticate func(r *http.Request, body []byte) error
+	// Authenticate checks the request's headers before its body is read
+	// and returns the function that completes the check with the body and
+	// names the principal (authz.Authenticator.Begin and Pending.Finish).
+	// An error with ErrorCode, ErrorMessage and HTTPStatusCode methods (such
+	// as *sigv4.Error) is sent as it says; any other is a ServerException.
+	// nil disables authentication: every request is an admin's (tests only).
+	Authenticate func(r *http.Request) (finish func(body []byte) (authz.Principal, error), err error)
 	// OnDeregister is called after a container instance became INACTIVE,
 	// e.g. to close its ACS sessions. Optional.
 	OnDeregister func(containerInstanceARN string)
 	Logger       *slog.Logger
 	Now          func() time.Time // nil means time.Now
+	// BodyReadTimeout bounds reading a request's body once its headers
+	// are authenticated; 0 means DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
 }
 
 // opFunc handles one operation. body is the raw JSON input.
@@ -80,6 +92,9 @@ func New(o Options) *API {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.BodyReadTimeout <= 0 {
+		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	a := &API{o: o, log: o.Logger.With(logging.KeyComponent, "ecsapi")}
 	a.ops = map[string]opFunc{
@@ -108,33 +123,55 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-RequestId", requestID)
 	log := a.log.With(logging.KeyRequestID, requestID)
 
-	resp, err := a.serve(r, log)
+	body := &eofReader{ReadCloser: r.Body}
+	r.Body = body
+	resp, err := a.serve(w, r, log)
+	if !body.sawEOF && r.ContentLength != 0 {
+		// The body was refused unread (or only partly read): close the
+		// connection after answering, or net/http would read up to 256 KiB
+		// of it, with no deadline, before sending the answer.
+		w.Header().Set("Connection", "close")
+	}
 	if err != nil {
 		wire, internal := toWireError(err)
-		if internal {
+		var denied *authz.DeniedError
+		switch {
+		case internal:
 			log.Error("request failed", logging.KeyError, err)
-		} else {
+		case errors.As(err, &denied):
+			log.Warn("request denied", logging.KeyAccessKeyID, denied.Principal.AccessKeyID,
+				logKeyOperation, denied.Action, logging.KeyResource, denied.Resource, logging.KeyReason, denied.Reason)
+		default:
 			log.Debug("request rejected", logKeyCode, wire.Code, logging.KeyError, wire.Message)
 		}
-		writeJSON(w, wire.Status, map[string]string{"__type": wire.Code, "message": wire.Message})
+		out := map[string]any{"__type": wire.Code, "message": wire.Message}
+		if wire.ResourceIDs != nil {
+			out["resourceIds"] = wire.ResourceIDs
+		}
+		writeJSON(w, wire.Status, out)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (a *API) serve(r *http.Request, log *slog.Logger) (any, error) {
+func (a *API) serve(w http.ResponseWriter, r *http.Request, log *slog.Logger) (any, error) {
 	if r.Method != http.MethodPost {
 		return nil, clientErr(CodeUnknownOperation, "Only POST is supported.")
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil {
-		return nil, clientErr(CodeSerialization, "Could not read the request body.")
-	}
-	if len(body) > maxBodyBytes {
-		return nil, clientErr(CodeSerialization, "The request body is too large.")
-	}
+	var finish func([]byte) (authz.Principal, error)
 	if a.o.Authenticate != nil {
-		if err := a.o.Authenticate(r, body); err != nil {
+		var err error
+		if finish, err = a.o.Authenticate(r); err != nil {
+			return nil, err
+		}
+	}
+	body, err := a.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	principal := authz.Principal{ARN: "unauthenticated", Role: authz.RoleAdmin}
+	if finish != nil {
+		if principal, err = finish(body); err != nil {
 			return nil, err
 		}
 	}
@@ -143,8 +180,65 @@ func (a *API) serve(r *http.Request, log *slog.Logger) (any, error) {
 	if !ok || fn == nil {
 		return nil, clientErr(CodeUnknownOperation, "")
 	}
-	log.Debug("request", logKeyOperation, op)
-	return fn(r.Context(), r, body)
+	if err := principal.Authorize(op, nil); err != nil {
+		return nil, err
+	}
+	log.Debug("request", logKeyOperation, op, logging.KeyAccessKeyID, principal.AccessKeyID)
+	return fn(authz.NewContext(r.Context(), principal), r, body)
+}
+
+// readBody reads the body of an authenticated request: at most
+// maxBodyBytes, within Options.BodyReadTimeout, so that a slow or endless
+// sender holds neither a goroutine nor a large buffer for long.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > maxBodyBytes {
+		return nil, errBodyTooLarge()
+	}
+	rc := http.NewResponseController(w)
+	// Not every ResponseWriter has a connection (tests' recorders); the
+	// size limit still holds there.
+	if err := rc.SetReadDeadline(time.Now().Add(a.o.BodyReadTimeout)); err == nil {
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	var netErr net.Error
+	switch {
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return nil, &Error{Code: CodeRequestTimeout, Status: http.StatusRequestTimeout,
+			Message: fmt.Sprintf("The request body did not arrive within %s.", a.o.BodyReadTimeout)}
+	case err != nil:
+		return nil, clientErr(CodeSerialization, "Could not read the request body.")
+	case len(body) > maxBodyBytes:
+		return nil, errBodyTooLarge()
+	}
+	return body, nil
+}
+
+func errBodyTooLarge() *Error {
+	return clientErr(CodeSerialization, "The request body is too large: at most %d bytes are accepted.", maxBodyBytes)
+}
+
+// principalOf returns the principal serve put in ctx; without one, a
+// principal that may do nothing (fail closed).
+func principalOf(ctx context.Context) authz.Principal {
+	if p, ok := authz.FromContext(ctx); ok {
+		return p
+	}
+	return authz.Principal{ARN: "unresolved", Role: authz.RoleNone}
+}
+
+// eofReader records whether a request body was read to its end.
+type eofReader struct {
+	io.ReadCloser
+	sawEOF bool
+}
+
+func (r *eofReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		r.sawEOF = true
+	}
+	return n, err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/sigv4"
 )
@@ -33,6 +34,9 @@ const (
 	testAccount = "123456789012"
 	testKey     = "AKIDTEST"
 	testSecret  = "test-secret"
+	// Agent keys: only the agent operations, on their own instances.
+	testAgentKey  = "AKIDAGENT1"
+	testAgentKey2 = "AKIDAGENT2"
 )
 
 // Authentication errors reach the client with their own code and status.
@@ -57,15 +61,21 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { st.Close() })
 
 	f := &fixture{}
-	verifier := &sigv4.Verifier{Service: "ecs", Region: testRegion,
-		Credentials: sigv4.StaticCredentials{testKey: {SecretAccessKey: testSecret}}}
+	auth := authz.NewAuthenticator("ecs", testRegion, testAccount, authz.Keyring{
+		testKey:       {SecretAccessKey: testSecret, Name: "admin"},
+		testAgentKey:  {SecretAccessKey: testSecret, Role: authz.RoleAgent, Name: "agent1"},
+		testAgentKey2: {SecretAccessKey: testSecret, Role: authz.RoleAgent, Name: "agent2"},
+	})
 	f.api = New(Options{
 		Store:     st,
 		Region:    testRegion,
 		AccountID: testAccount,
-		Authenticate: func(r *http.Request, body []byte) error {
-			_, err := verifier.Verify(r, body)
-			return err
+		Authenticate: func(r *http.Request) (func([]byte) (authz.Principal, error), error) {
+			p, err := auth.Begin(r)
+			if err != nil {
+				return nil, err
+			}
+			return p.Finish, nil
 		},
 		OnDeregister: func(arn string) {
 			f.mu.Lock()
@@ -80,9 +90,14 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func newClient(url, secret string) *ecs.Client {
+	return newClientFor(url, testKey, secret)
+}
+
+// newClientFor is a client signing with key (an admin or agent key of the fixture).
+func newClientFor(url, key, secret string) *ecs.Client {
 	cfg := aws.Config{
 		Region:      testRegion,
-		Credentials: credentials.NewStaticCredentialsProvider(testKey, secret, ""),
+		Credentials: credentials.NewStaticCredentialsProvider(key, secret, ""),
 		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
 	}
 	return ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(url) })
@@ -363,15 +378,25 @@ type rawResponse struct {
 // would refuse to send.
 func rawCall(t *testing.T, url, op, body string, signed bool) rawResponse {
 	t.Helper()
+	key := ""
+	if signed {
+		key = testKey
+	}
+	return rawCallAs(t, url, key, op, body)
+}
+
+// rawCallAs is rawCall signed with key ("" for unsigned).
+func rawCallAs(t *testing.T, url, key, op, body string) rawResponse {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url+"/", bytes.NewReader([]byte(body)))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", jsonContentType)
 	if op != "" {
 		req.Header.Set("X-Amz-Target", targetPrefix+op)
 	}
-	if signed {
+	if key != "" {
 		sum := sha256.Sum256([]byte(body))
-		creds := aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret}
+		creds := aws.Credentials{AccessKeyID: key, SecretAccessKey: testSecret}
 		require.NoError(t, v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", testRegion, time.Now()))
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -428,10 +453,11 @@ func TestRegistry(t *testing.T) {
 	require.NoError(t, err)
 	arn := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
 
-	assert.NoError(t, f.api.CheckInstance(ctx, "c", arn))
-	assert.NoError(t, f.api.CheckInstance(ctx, "arn:aws:ecs:us-east-1:123456789012:cluster/c", arn))
-	assert.ErrorIs(t, f.api.CheckInstance(ctx, "other", arn), ErrClusterNotFound)
-	assert.ErrorIs(t, f.api.CheckInstance(ctx, "c", arn+"0"), ErrInstanceNotFound)
+	admin := authz.Principal{AccessKeyID: testKey, Role: authz.RoleAdmin}
+	assert.NoError(t, f.api.CheckInstance(ctx, admin, authz.ActionPoll, "c", arn))
+	assert.NoError(t, f.api.CheckInstance(ctx, admin, authz.ActionPoll, "arn:aws:ecs:us-east-1:123456789012:cluster/c", arn))
+	assert.ErrorIs(t, f.api.CheckInstance(ctx, admin, authz.ActionPoll, "other", arn), ErrClusterNotFound)
+	assert.ErrorIs(t, f.api.CheckInstance(ctx, admin, authz.ActionPoll, "c", arn+"0"), ErrInstanceNotFound)
 
 	require.NoError(t, f.api.SetAgentConnected(ctx, arn, true))
 	desc, err := f.ecs.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: aws.String("c"), ContainerInstances: []string{arn}})
@@ -446,6 +472,6 @@ func TestRegistry(t *testing.T) {
 
 	_, err = f.ecs.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{Cluster: aws.String("c"), ContainerInstance: aws.String(arn)})
 	require.NoError(t, err)
-	assert.ErrorIs(t, f.api.CheckInstance(ctx, "c", arn), ErrInstanceInactive)
+	assert.ErrorIs(t, f.api.CheckInstance(ctx, admin, authz.ActionPoll, "c", arn), ErrInstanceInactive)
 	assert.ErrorIs(t, f.api.SetAgentConnected(ctx, "garbage", true), ErrInstanceNotFound)
 }

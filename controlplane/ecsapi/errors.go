@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Error codes returned in "__type".
@@ -15,6 +16,8 @@ const (
 	CodeClusterContainsInstances = "ClusterContainsContainerInstancesException"
 	CodeUnknownOperation         = "UnknownOperationException"
 	CodeSerialization            = "SerializationException"
+	CodeConflict                 = "ConflictException"
+	CodeRequestTimeout           = "RequestTimeoutException"
 )
 
 // Messages ECS uses; kept verbatim because people search for them.
@@ -25,18 +28,28 @@ const (
 )
 
 const (
-	maxBodyBytes       = 10 << 20
+	maxBodyBytes = 10 << 20
+	// bodyReadTimeout bounds how long reading a request's body may take
+	// once its headers are authenticated (10 MiB at 0.5 MiB/s).
+	bodyReadTimeout    = 20 * time.Second
 	jsonContentType    = "application/x-amz-json-1.1"
 	targetPrefix       = "AmazonEC2ContainerServiceV20141113."
 	defaultClusterName = "default"
 	reasonMissing      = "MISSING"
 )
 
+// DefaultBodyReadTimeout bounds how long reading a request's body may take
+// once its headers are authenticated (the 10 MiB limit at 0.5 MiB/s).
+const DefaultBodyReadTimeout = 20 * time.Second
+
 // Error is an ECS API error as sent on the wire.
 type Error struct {
 	Code    string
 	Message string
 	Status  int
+	// ResourceIDs is ConflictException's list of the resources the
+	// clientToken already names; nil for other errors.
+	ResourceIDs []string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -74,6 +87,10 @@ func errClusterNotFound() *Error { return clientErr(CodeClusterNotFound, msgClus
 // wireErrors are internal: the client gets a ServerException without
 // details, the log gets the cause.
 func toWireError(err error) (*Error, bool) {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr, false
+	}
 	var we wireError
 	if errors.As(err, &we) {
 		return &Error{Code: we.ErrorCode(), Message: we.ErrorMessage(), Status: we.HTTPStatusCode()}, false

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
@@ -25,6 +26,20 @@ func (a *API) lookupInstance(tx store.Tx, cluster, ref string) (store.ContainerI
 		return ci, false, internal("read container instance", err)
 	}
 	return ci, true, nil
+}
+
+// authorizeOnInstance asks authz whether principal may perform op on the
+// container instance arn of cluster. Admin keys skip the lookup.
+func (a *API) authorizeOnInstance(tx store.Tx, principal authz.Principal, op, cluster, arn string) error {
+	if principal.Role == authz.RoleAdmin {
+		return nil
+	}
+	ci, _, err := a.lookupInstance(tx, cluster, arn)
+	if err != nil {
+		return err
+	}
+	// An instance that is not found has no owner: only an admin may act.
+	return principal.Authorize(op, &authz.Instance{ARN: arn, Owner: ci.Owner})
 }
 
 // missingARN is the ARN a failure names: the full ARN when ref is a bare ID.
@@ -62,7 +77,7 @@ type deregisterInput struct {
 // server to drop its sessions. Without force it refuses while tasks that
 // are not STOPPED are on the instance; with force those tasks are orphaned,
 // as in ECS: they keep their records but nothing places on the instance.
-func (a *API) deregisterContainerInstance(_ context.Context, _ *http.Request, body []byte) (any, error) {
+func (a *API) deregisterContainerInstance(ctx context.Context, _ *http.Request, body []byte) (any, error) {
 	var in deregisterInput
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -84,6 +99,9 @@ func (a *API) deregisterContainerInstance(_ context.Context, _ *http.Request, bo
 		}
 		if !found {
 			return invalidParam("Container instance %s not found.", in.ContainerInstance)
+		}
+		if err := principalOf(ctx).Authorize("DeregisterContainerInstance", &authz.Instance{ARN: ci.ARN, Owner: ci.Owner}); err != nil {
+			return err
 		}
 		if ci.Status == store.StatusInactive {
 			return nil
@@ -214,7 +232,7 @@ type updateStateInput struct {
 	Status             string   `json:"status"`
 }
 
-func (a *API) updateContainerInstancesState(_ context.Context, _ *http.Request, body []byte) (any, error) {
+func (a *API) updateContainerInstancesState(ctx context.Context, _ *http.Request, body []byte) (any, error) {
 	var in updateStateInput
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -241,6 +259,10 @@ func (a *API) updateContainerInstancesState(_ context.Context, _ *http.Request, 
 		}
 		instances, failures, err = a.eachInstance(tx, c.Name, in.ContainerInstances,
 			func(ci store.ContainerInstance) (instanceOut, *failure, error) {
+				// One instance of another key refuses the whole request, as IAM does.
+				if err := principalOf(ctx).Authorize("UpdateContainerInstancesState", &authz.Instance{ARN: ci.ARN, Owner: ci.Owner}); err != nil {
+					return instanceOut{}, nil, err
+				}
 				if ci.Status == store.StatusInactive {
 					return instanceOut{}, &failure{ARN: ci.ARN, Reason: store.StatusInactive}, nil
 				}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
@@ -42,17 +43,15 @@ func (in *registerInput) validate() (identityDocument, error) {
 		}
 	}
 	for _, attr := range in.Attributes {
-		if attr.Name == "" {
-			return doc, invalidParam("Attribute name can not be blank.")
-		}
-		if attr.TargetType != "" && attr.TargetType != "container-instance" {
-			return doc, invalidParam("Invalid attribute targetType: %s", attr.TargetType)
+		if err := validateAttribute(attr); err != nil {
+			return doc, err
 		}
 	}
-	for _, res := range in.TotalResources {
-		if res.Name == "" {
-			return doc, invalidParam("Resource name can not be blank.")
-		}
+	if err := validateResources(in.TotalResources); err != nil {
+		return doc, err
+	}
+	if err := validateClientToken(in.ClientToken); err != nil {
+		return doc, err
 	}
 	for _, dev := range in.PlatformDevices {
 		if dev.ID == "" || (dev.Type != "GPU" && dev.Type != "NEURON_DEVICE") {
@@ -98,10 +97,15 @@ func attributeName(a store.Attribute) string { return a.Name }
 func tagKey(t store.Tag) string { return t.Key }
 
 // registerContainerInstance registers a new instance, or re-registers an
-// existing one when the request names its ARN or comes from an EC2 instance
-// that already has a live registration in the cluster: the ARN stays, the
-// resources, version info and attributes are updated.
-func (a *API) registerContainerInstance(_ context.Context, _ *http.Request, body []byte) (any, error) {
+// existing one when the request names its ARN, repeats the clientToken that
+// registered it, or comes from an EC2 instance that already has a live
+// registration in the cluster: the ARN stays, the resources, version info
+// and attributes are updated.
+//
+// A new instance belongs to the access key that registered it; only that
+// key (or an admin key) may re-register it. An instance registered before
+// owners were recorded is claimed by the first key that re-registers it.
+func (a *API) registerContainerInstance(ctx context.Context, _ *http.Request, body []byte) (any, error) {
 	var in registerInput
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -110,20 +114,33 @@ func (a *API) registerContainerInstance(_ context.Context, _ *http.Request, body
 	if err != nil {
 		return nil, err
 	}
+	principal := principalOf(ctx)
 
 	var ci store.ContainerInstance
-	reregistered := false
+	reregistered, claimed := false, false
 	err = a.o.Store.Update(func(tx store.Tx) error {
+		reregistered, claimed = false, false
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
 		}
-		existing, found, err := a.findRegistration(tx, c.Name, in.ContainerInstanceArn, doc.InstanceID)
+		existing, found, err := a.findRegistration(tx, c.Name, in, doc.InstanceID)
 		if err != nil {
+			return err
+		}
+		// A new or ownerless instance needs the operation; an owned one its owner.
+		var inst *authz.Instance
+		if found && existing.Owner != "" {
+			inst = &authz.Instance{ARN: existing.ARN, Owner: existing.Owner}
+		}
+		if err := principal.Authorize(opRegister, inst); err != nil {
 			return err
 		}
 		now := a.now()
 		if found {
+			if existing.Owner == "" {
+				existing.Owner, claimed = principal.AccessKeyID, true
+			}
 			ci, reregistered = existing, true
 			ci.Version++
 		} else {
@@ -134,6 +151,7 @@ func (a *API) registerContainerInstance(_ context.Context, _ *http.Request, body
 				ARN:          a.instanceARN(c.Name, id),
 				Status:       store.StatusActive,
 				Version:      1,
+				Owner:        principal.AccessKeyID,
 				RegisteredAt: now,
 			}
 		}
@@ -155,7 +173,7 @@ func (a *API) registerContainerInstance(_ context.Context, _ *http.Request, body
 		if err := tx.PutInstance(ci); err != nil {
 			return internal("write container instance", err)
 		}
-		return nil
+		return a.recordRegistrationToken(tx, c.Name, in.ClientToken, ci.ARN)
 	})
 	if err != nil {
 		return nil, err
@@ -164,15 +182,20 @@ func (a *API) registerContainerInstance(_ context.Context, _ *http.Request, body
 	if reregistered {
 		msg = "container instance re-registered"
 	}
-	a.log.Info(msg, logging.KeyContainerInstance, ci.ARN)
+	a.log.Info(msg, logging.KeyContainerInstance, ci.ARN, logging.KeyAccessKeyID, principal.AccessKeyID)
+	if claimed {
+		a.log.Warn("container instance had no recorded owner; it now belongs to the key that re-registered it",
+			logging.KeyContainerInstance, ci.ARN, logging.KeyAccessKeyID, principal.AccessKeyID)
+	}
 	return map[string]any{"containerInstance": instanceView(ci, true)}, nil
 }
 
 // findRegistration finds the registration a request refers to: by ARN when
-// given (which must exist and be live), else by EC2 instance ID among the
-// cluster's live instances.
-func (a *API) findRegistration(tx store.Tx, cluster, arn, ec2InstanceID string) (store.ContainerInstance, bool, error) {
-	if arn != "" {
+// given (which must exist and be live), else the live instance its
+// clientToken registered, else by EC2 instance ID among the cluster's live
+// instances.
+func (a *API) findRegistration(tx store.Tx, cluster string, in registerInput, ec2InstanceID string) (store.ContainerInstance, bool, error) {
+	if arn := in.ContainerInstanceArn; arn != "" {
 		ref, ok := a.parseInstanceRef(arn)
 		if !ok || (ref.isARN && ref.cluster != cluster) {
 			return store.ContainerInstance{}, false, clientErr(CodeClientException, "Container instance %s not found.", arn)
@@ -188,6 +211,9 @@ func (a *API) findRegistration(tx store.Tx, cluster, arn, ec2InstanceID string) 
 			return ci, false, clientErr(CodeClientException, "Container instance %s is inactive.", ref.id)
 		}
 		return ci, true, nil
+	}
+	if ci, found, err := a.tokenRegistration(tx, cluster, in.ClientToken); found || err != nil {
+		return ci, found, err
 	}
 	if ec2InstanceID == "" {
 		return store.ContainerInstance{}, false, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 )
 
@@ -15,10 +16,13 @@ var (
 	ErrInstanceInactive = errors.New("container instance is inactive")
 )
 
-// CheckInstance tells whether an agent may open a session for the instance:
-// the cluster (name or ARN) must be ACTIVE and the instance registered in it
-// and not INACTIVE.
-func (a *API) CheckInstance(_ context.Context, cluster, containerInstanceARN string) error {
+// CheckInstance tells whether principal may open a websocket session
+// (action: authz.ActionPoll for ACS, authz.ActionStartTelemetrySession for
+// TCS) for the instance: the cluster (name or ARN) must be ACTIVE, the
+// instance registered in it and not INACTIVE, and principal allowed to act
+// on it (an agent key only on the instances it registered). A refusal is an
+// error matching authz.ErrAccessDenied.
+func (a *API) CheckInstance(_ context.Context, principal authz.Principal, action, cluster, containerInstanceARN string) error {
 	return a.o.Store.View(func(tx store.Tx) error {
 		c, err := a.activeCluster(tx, cluster)
 		var apiErr *Error
@@ -34,6 +38,9 @@ func (a *API) CheckInstance(_ context.Context, cluster, containerInstanceARN str
 		}
 		if !found {
 			return ErrInstanceNotFound
+		}
+		if err := principal.Authorize(action, &authz.Instance{ARN: ci.ARN, Owner: ci.Owner}); err != nil {
+			return err
 		}
 		if ci.Status == store.StatusInactive {
 			return ErrInstanceInactive

@@ -12,7 +12,16 @@ import (
 
 const (
 	maxStateReasonLength = 1024
+	maxRuntimeIDLength   = 255
+	maxImageDigestLength = 255
 	reasonEssentialExit  = "Essential container in task exited"
+)
+
+// The timestamps the store can keep: years 0 to 9999, in seconds since the
+// epoch, as awsJson1_1 sends them.
+var (
+	minEpochSeconds = float64(time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix())
+	maxEpochSeconds = float64(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix())
 )
 
 // networkBindingIn is the ECS NetworkBinding the agent sends.
@@ -45,13 +54,18 @@ type containerChangeInput struct {
 	containerChangeIn
 }
 
-// fromEpoch reads an awsJson1_1 timestamp (epoch seconds).
-func fromEpoch(f *float64) *time.Time {
-	if f == nil || math.IsNaN(*f) || math.IsInf(*f, 0) {
-		return nil
+// fromEpoch reads an awsJson1_1 timestamp (epoch seconds), nil when
+// absent. A time the store cannot keep is an InvalidParameterException
+// naming field, never a failed write that loses the state change.
+func fromEpoch(field string, f *float64) (*time.Time, error) {
+	if f == nil {
+		return nil, nil
+	}
+	if math.IsNaN(*f) || *f < minEpochSeconds || *f > maxEpochSeconds {
+		return nil, invalidParam("%s must be a time between the years 0 and 9999, in seconds since the epoch; got %g.", field, *f)
 	}
 	t := time.UnixMilli(int64(math.Round(*f * 1000))).UTC()
-	return &t
+	return &t, nil
 }
 
 func validStatus(field, s string, allowEmpty bool) error {
@@ -71,13 +85,19 @@ func (c *containerChangeIn) validate() error {
 	if len(c.Reason) > maxStateReasonLength {
 		return invalidParam("reason of container %s can have at most %d characters.", c.ContainerName, maxStateReasonLength)
 	}
+	if len(c.RuntimeID) > maxRuntimeIDLength {
+		return invalidParam("runtimeId of container %s can have at most %d characters.", c.ContainerName, maxRuntimeIDLength)
+	}
+	if len(c.ImageDigest) > maxImageDigestLength {
+		return invalidParam("imageDigest of container %s can have at most %d characters.", c.ContainerName, maxImageDigestLength)
+	}
 	return validStatus("status of container "+c.ContainerName, c.Status, true)
 }
 
 // submitTaskStateChange records what the agent reports about a task and
 // its containers. Statuses only move forward, so a late or repeated report
 // never undoes a newer one.
-func (a *API) submitTaskStateChange(_ context.Context, _ *http.Request, body []byte) (any, error) {
+func (a *API) submitTaskStateChange(ctx context.Context, _ *http.Request, body []byte) (any, error) {
 	var in taskChangeIn
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -96,16 +116,28 @@ func (a *API) submitTaskStateChange(_ context.Context, _ *http.Request, body []b
 			return nil, err
 		}
 	}
-	return a.updateTask(in.Cluster, in.Task, func(t *store.Task) bool {
+	pullStarted, err := fromEpoch("pullStartedAt", in.PullStartedAt)
+	if err != nil {
+		return nil, err
+	}
+	pullStopped, err := fromEpoch("pullStoppedAt", in.PullStoppedAt)
+	if err != nil {
+		return nil, err
+	}
+	executionStopped, err := fromEpoch("executionStoppedAt", in.ExecutionStoppedAt)
+	if err != nil {
+		return nil, err
+	}
+	return a.updateTask(ctx, "SubmitTaskStateChange", in.Cluster, in.Task, func(t *store.Task) bool {
 		changed := false
 		for _, c := range in.Containers {
 			changed = applyContainerChange(t, c) || changed
 		}
 		for _, ts := range []struct {
 			dst **time.Time
-			src *float64
-		}{{&t.PullStartedAt, in.PullStartedAt}, {&t.PullStoppedAt, in.PullStoppedAt}, {&t.ExecutionStoppedAt, in.ExecutionStoppedAt}} {
-			if v := fromEpoch(ts.src); v != nil && (*ts.dst == nil || !(*ts.dst).Equal(*v)) {
+			src *time.Time
+		}{{&t.PullStartedAt, pullStarted}, {&t.PullStoppedAt, pullStopped}, {&t.ExecutionStoppedAt, executionStopped}} {
+			if v := ts.src; v != nil && (*ts.dst == nil || !(*ts.dst).Equal(*v)) {
 				*ts.dst = v
 				changed = true
 			}
@@ -204,7 +236,7 @@ func applyContainerChange(t *store.Task, c containerChangeIn) bool {
 }
 
 // submitContainerStateChange records one container's state.
-func (a *API) submitContainerStateChange(_ context.Context, _ *http.Request, body []byte) (any, error) {
+func (a *API) submitContainerStateChange(ctx context.Context, _ *http.Request, body []byte) (any, error) {
 	var in containerChangeInput
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -215,14 +247,17 @@ func (a *API) submitContainerStateChange(_ context.Context, _ *http.Request, bod
 	if err := in.containerChangeIn.validate(); err != nil {
 		return nil, err
 	}
-	return a.updateTask(in.Cluster, in.Task, func(t *store.Task) bool {
+	return a.updateTask(ctx, "SubmitContainerStateChange", in.Cluster, in.Task, func(t *store.Task) bool {
 		return applyContainerChange(t, in.containerChangeIn)
 	})
 }
 
 // updateTask applies change to the task in one transaction and writes it
-// (with a new version) when change reports a change.
-func (a *API) updateTask(cluster, ref string, change func(*store.Task) bool) (any, error) {
+// (with a new version) when change reports a change. The caller must be
+// allowed op on the task's container instance: an agent key reports only
+// for the instances it registered.
+func (a *API) updateTask(ctx context.Context, op, cluster, ref string, change func(*store.Task) bool) (any, error) {
+	principal := principalOf(ctx)
 	var t store.Task
 	changed := false
 	err := a.o.Store.Update(func(tx store.Tx) error {
@@ -237,6 +272,9 @@ func (a *API) updateTask(cluster, ref string, change func(*store.Task) bool) (an
 		}
 		if !found {
 			return invalidParam("The referenced task was not found: %s.", ref)
+		}
+		if err := a.authorizeOnInstance(tx, principal, op, c.Name, t.ContainerInstanceARN); err != nil {
+			return err
 		}
 		if !change(&t) {
 			return nil

@@ -185,6 +185,7 @@ func attributeValue(attrs []store.Attribute, name string) string {
 
 type runTaskInput struct {
 	launchInput
+	ClientToken          string                 `json:"clientToken"`
 	Count                *int                   `json:"count"`
 	PlacementStrategy    []scheduler.Strategy   `json:"placementStrategy"`
 	PlacementConstraints []scheduler.Constraint `json:"placementConstraints"`
@@ -192,6 +193,7 @@ type runTaskInput struct {
 
 // runTask places count tasks with the scheduler and stores them PENDING.
 // Delivery to the agents follows from the stored tasks (package delivery).
+// A clientToken makes retries return the first request's tasks (tokens.go).
 func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, error) {
 	var in runTaskInput
 	if err := decode(body, &in); err != nil {
@@ -200,6 +202,10 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
+	if err := validateClientToken(in.ClientToken); err != nil {
+		return nil, err
+	}
+	fp := fingerprint(in)
 	count := 1
 	if in.Count != nil {
 		count = *in.Count
@@ -213,7 +219,16 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 
 	var created []store.Task
 	var failures []failure
+	replayed := false
 	err := a.o.Store.Update(func(tx store.Tx) error {
+		created, failures, replayed = nil, nil, false
+		c, err := a.activeCluster(tx, in.Cluster)
+		if err != nil {
+			return err
+		}
+		if created, failures, replayed, err = a.replayRunTask(tx, c.Name, in.ClientToken, fp); replayed || err != nil {
+			return err
+		}
 		l, err := a.prepare(tx, in.launchInput)
 		if err != nil {
 			return err
@@ -256,10 +271,15 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		for _, f := range res.Failures {
 			failures = append(failures, failure{ARN: f.ARN, Reason: f.Reason})
 		}
-		return nil
+		return a.recordRunTask(tx, l.cluster.Name, in.ClientToken, fp, created, failures)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if replayed {
+		a.log.Info("RunTask repeated with its clientToken; answering with the tasks it started",
+			logging.KeyCount, len(created))
+		return taskList(created, failures), nil
 	}
 	return a.launched(created, failures), nil
 }
@@ -275,14 +295,21 @@ func placementErr(err error) error {
 
 // launched logs and answers the tasks RunTask or StartTask created.
 func (a *API) launched(created []store.Task, failures []failure) map[string]any {
-	out := make([]taskOut, 0, len(created))
 	for _, t := range created {
 		a.log.Info("task created", logging.KeyTask, t.ARN, logging.KeyTaskFamily, t.Family,
 			logging.KeyContainerInstance, t.ContainerInstanceARN)
-		out = append(out, taskView(t, true))
 	}
 	for _, f := range failures {
 		a.log.Info("task not placed", logging.KeyContainerInstance, f.ARN, logging.KeyReason, f.Reason)
+	}
+	return taskList(created, failures)
+}
+
+// taskList is the answer of RunTask and StartTask.
+func taskList(tasks []store.Task, failures []failure) map[string]any {
+	out := make([]taskOut, 0, len(tasks))
+	for _, t := range tasks {
+		out = append(out, taskView(t, true))
 	}
 	if failures == nil {
 		failures = []failure{}

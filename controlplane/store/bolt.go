@@ -33,7 +33,7 @@ func Open(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bucketTasks} {
+		for _, b := range [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bucketTasks, bucketClientTokens, bucketClientTokenTimes} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

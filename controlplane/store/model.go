@@ -83,6 +83,10 @@ type ContainerInstance struct {
 	Tags                []Tag            `json:"tags,omitempty"`
 	PlatformDevices     []PlatformDevice `json:"platformDevices,omitempty"`
 	AgentConnected      bool             `json:"agentConnected"`
-	RegisteredAt        time.Time        `json:"registeredAt"`
-	UpdatedAt           time.Time        `json:"updatedAt"`
+	// Owner is the access key ID that registered the instance: only it (or
+	// an admin key) may act as its agent. "" for instances registered
+	// before owners were recorded.
+	Owner        string    `json:"owner,omitempty"`
+	RegisteredAt time.Time `json:"registeredAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
 }

@@ -6,6 +6,7 @@
 //	container-instances: <cluster name>/<id>   -> ContainerInstance
 //	task-definitions:    <family>/<revision, 10 digits> -> TaskDefinition
 //	tasks:               <cluster name>/<id>   -> Task
+//	client-tokens:       <operation>/<scope>/<token> -> ClientToken (tokens.go)
 //
 // Writers are serialised by the backend's transactions, so a read-check-write
 // sequence inside one Update is atomic.
@@ -42,6 +43,8 @@ type Tx interface {
 	// Tasks returns a cluster's tasks sorted by ID; every cluster's when
 	// cluster is "".
 	Tasks(cluster string) ([]Task, error)
+
+	ClientTokenTx
 }
 
 // Store runs transactions. fn's error aborts an Update and is returned.

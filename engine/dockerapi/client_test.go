@@ -9,14 +9,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/open-ecs/ecs-agent/engine/enginetest"
 )
 
-// dockerClient returns a client for the local engine, skipping the test when
-// there is none, except under CI=true, where a missing engine is a failure.
+// dockerClient returns a client for the local engine. It skips under
+// -short (make test-unit runs without Docker) and when there is no engine,
+// except under CI=true, where a missing engine is a failure.
 func dockerClient(t *testing.T) *Client {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the Docker engine; skipped with -short")
+	}
 	c, err := New(os.Getenv("DOCKER_HOST"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
@@ -102,10 +104,4 @@ func TestSupports(t *testing.T) {
 	assert.False(t, v.Supports("1.42"))
 	assert.False(t, v.Supports("1.11"))
 	assert.True(t, VersionInfo{APIVersion: "1.24"}.Supports("1.17"), "no minimum reported")
-}
-
-func TestConformanceDocker(t *testing.T) {
-	enginetest.RunConformance(t, func(t *testing.T) enginetest.Harness {
-		return enginetest.BusyboxHarness(dockerClient(t))
-	})
 }

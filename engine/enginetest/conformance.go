@@ -31,18 +31,28 @@ func RunConformance(t *testing.T, newRuntime func(t *testing.T) Harness) {
 		fn   func(t *testing.T, s *suite)
 	}{
 		{"Lifecycle", testLifecycle},
+		{"RestartExited", testRestartExited},
 		{"StopRunning", testStopRunning},
 		{"StopEscalatesToKill", testStopEscalates},
+		{"StopNeverStarted", testStopNeverStarted},
+		{"StartFailsOnTakenHostPort", testStartPortTaken},
+		{"StartErrorField", testStartError},
+		{"OOMKilled", testOOMKilled},
 		{"NameConflict", testNameConflict},
 		{"NotFound", testNotFound},
 		{"Events", testEvents},
 		{"EventsEndWithContext", testEventsEnd},
+		{"EventsEndWithError", testEventsBreak},
 		{"HealthEvents", testHealthEvents},
 		{"LabelsAndList", testLabelsAndList},
 		{"PortBindings", testPortBindings},
 		{"Volumes", testVolumes},
 		{"PullMissingImage", testPullMissing},
+		{"PullWithProgress", testPullProgress},
+		{"PullAuthFailure", testPullAuth},
+		{"PullInactive", testPullInactive},
 		{"InspectImage", testInspectImage},
+		{"RemoveImageInUse", testRemoveImageInUse},
 		{"RemoveRunning", testRemoveRunning},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,13 +79,19 @@ func cleanupCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
 
-// config builds a Docker container.Config JSON object.
-func (s *suite) config(cmd []string, labels map[string]string, extra map[string]any) map[string]any {
+// config builds a Docker container.Config JSON object for a container
+// whose process behaves as p.
+func (s *suite) config(t *testing.T, p Program, labels map[string]string, extra map[string]any) map[string]any {
+	t.Helper()
+	image, cmd := s.h.Container(t, p)
 	l := map[string]string{LabelTest: "conformance"}
 	for k, v := range labels {
 		l[k] = v
 	}
-	cfg := map[string]any{"Image": s.h.Image, "Cmd": cmd, "Labels": l}
+	cfg := map[string]any{"Image": image, "Labels": l}
+	if cmd != nil {
+		cfg["Cmd"] = cmd
+	}
 	for k, v := range extra {
 		cfg[k] = v
 	}
@@ -148,19 +164,22 @@ func (s *suite) events(t *testing.T) func(id string, ok func(runtime.Event) bool
 	}
 }
 
+func exits(code int) Program { return Program{Exits: true, ExitCode: code} }
+
 func action(a string) func(runtime.Event) bool {
 	return func(ev runtime.Event) bool { return ev.Action == a }
 }
 
 func testLifecycle(t *testing.T, s *suite) {
 	before := time.Now().Add(-2 * time.Second) // engine clocks may be coarse
-	id := s.create(t, "life", s.config(s.h.ExitCmd(3), nil, nil), nil)
+	cfg := s.config(t, exits(3), nil, nil)
+	id := s.create(t, "life", cfg, nil)
 
 	c, err := s.rt.InspectContainer(t.Context(), id)
 	require.NoError(t, err)
 	assert.Equal(t, id, c.ID)
 	assert.Equal(t, s.prefix+"life", c.Name)
-	assert.Equal(t, s.h.Image, c.Image)
+	assert.Equal(t, cfg["Image"], c.Image)
 	assert.NotEmpty(t, c.ImageID)
 	assert.Equal(t, runtime.StateCreated, c.State)
 	assert.True(t, c.CreatedAt.After(before), "CreatedAt %s", c.CreatedAt)
@@ -177,11 +196,13 @@ func testLifecycle(t *testing.T, s *suite) {
 	assert.False(t, c.StartedAt.IsZero())
 	assert.False(t, c.FinishedAt.IsZero())
 	assert.False(t, c.FinishedAt.Before(c.StartedAt), "finished %s before started %s", c.FinishedAt, c.StartedAt)
+	assert.False(t, c.OOMKilled, "an ordinary exit is not an OOM kill")
+	assert.Empty(t, c.Error, "an ordinary exit is not an engine error")
 }
 
 func testStopRunning(t *testing.T, s *suite) {
 	next := s.events(t)
-	id := s.create(t, "stop", s.config(s.h.RunCmd, nil, nil), nil)
+	id := s.create(t, "stop", s.config(t, Program{}, nil, nil), nil)
 	require.NoError(t, s.rt.StartContainer(t.Context(), id))
 	c, err := s.rt.InspectContainer(t.Context(), id)
 	require.NoError(t, err)
@@ -203,7 +224,7 @@ func testStopRunning(t *testing.T, s *suite) {
 }
 
 func testStopEscalates(t *testing.T, s *suite) {
-	id := s.create(t, "kill", s.config(s.h.IgnoreTermCmd, nil, nil), nil)
+	id := s.create(t, "kill", s.config(t, Program{IgnoreTerm: true}, nil, nil), nil)
 	require.NoError(t, s.rt.StartContainer(t.Context(), id))
 	require.NoError(t, s.rt.StopContainer(t.Context(), id, time.Second))
 	c, err := s.rt.InspectContainer(t.Context(), id)
@@ -213,9 +234,9 @@ func testStopEscalates(t *testing.T, s *suite) {
 }
 
 func testNameConflict(t *testing.T, s *suite) {
-	s.create(t, "dup", s.config(s.h.ExitCmd(0), nil, nil), nil)
+	s.create(t, "dup", s.config(t, exits(0), nil, nil), nil)
 	_, err := s.rt.CreateContainer(t.Context(), runtime.CreateSpec{
-		Name: s.prefix + "dup", Config: mustJSON(t, s.config(s.h.ExitCmd(0), nil, nil)),
+		Name: s.prefix + "dup", Config: mustJSON(t, s.config(t, exits(0), nil, nil)),
 	})
 	require.ErrorIs(t, err, runtime.ErrConflict)
 	assert.Contains(t, err.Error(), s.prefix+"dup")
@@ -244,7 +265,7 @@ func testNotFound(t *testing.T, s *suite) {
 
 func testEvents(t *testing.T, s *suite) {
 	next := s.events(t)
-	id := s.create(t, "events", s.config(s.h.ExitCmd(7), map[string]string{"app": "ev"}, nil), nil)
+	id := s.create(t, "events", s.config(t, exits(7), map[string]string{"app": "ev"}, nil), nil)
 	require.NoError(t, s.rt.StartContainer(t.Context(), id))
 
 	ev := next(id, func(runtime.Event) bool { return true })
@@ -267,7 +288,7 @@ func testHealthEvents(t *testing.T, s *suite) {
 		"Test": s.h.HealthyTest, "Interval": int64(500 * time.Millisecond),
 		"Timeout": int64(5 * time.Second), "Retries": 3,
 	}
-	id := s.create(t, "health", s.config(s.h.RunCmd, nil, map[string]any{"Healthcheck": hc}), nil)
+	id := s.create(t, "health", s.config(t, Program{Health: runtime.HealthHealthy}, nil, map[string]any{"Healthcheck": hc}), nil)
 	require.NoError(t, s.rt.StartContainer(t.Context(), id))
 	ev := next(id, action(runtime.EventHealth))
 	assert.Equal(t, runtime.HealthHealthy, ev.Health)
@@ -280,7 +301,7 @@ func testHealthEvents(t *testing.T, s *suite) {
 	require.NoError(t, err)
 	assert.Equal(t, runtime.HealthUnhealthy, c.Health, "a stopped container is unhealthy")
 
-	plain := s.create(t, "nohealth", s.config(s.h.RunCmd, nil, nil), nil)
+	plain := s.create(t, "nohealth", s.config(t, Program{}, nil, nil), nil)
 	c, err = s.rt.InspectContainer(t.Context(), plain)
 	require.NoError(t, err)
 	assert.Empty(t, c.Health, "no health check, no health status")
@@ -288,8 +309,8 @@ func testHealthEvents(t *testing.T, s *suite) {
 
 func testLabelsAndList(t *testing.T, s *suite) {
 	run := randHex(6)
-	a := s.create(t, "list-a", s.config(s.h.ExitCmd(0), map[string]string{"run": run, "role": "a"}, nil), nil)
-	b := s.create(t, "list-b", s.config(s.h.RunCmd, map[string]string{"run": run, "role": "b"}, nil), nil)
+	a := s.create(t, "list-a", s.config(t, exits(0), map[string]string{"run": run, "role": "a"}, nil), nil)
+	b := s.create(t, "list-b", s.config(t, Program{}, map[string]string{"run": run, "role": "b"}, nil), nil)
 	require.NoError(t, s.rt.StartContainer(t.Context(), b))
 
 	ids := func(labels map[string]string) []string {
@@ -322,7 +343,7 @@ func testLabelsAndList(t *testing.T, s *suite) {
 }
 
 func testPortBindings(t *testing.T, s *suite) {
-	cfg := s.config(s.h.RunCmd, nil, map[string]any{"ExposedPorts": map[string]any{"80/tcp": map[string]any{}, "53/udp": map[string]any{}}})
+	cfg := s.config(t, Program{}, nil, map[string]any{"ExposedPorts": map[string]any{"80/tcp": map[string]any{}, "53/udp": map[string]any{}}})
 	host := map[string]any{"PortBindings": map[string]any{
 		"80/tcp": []map[string]string{{"HostPort": "0"}},
 		"53/udp": []map[string]string{{"HostPort": ""}},
@@ -350,67 +371,8 @@ func testPortBindings(t *testing.T, s *suite) {
 	}
 }
 
-func testVolumes(t *testing.T, s *suite) {
-	ctx := t.Context()
-	name := s.prefix + "vol"
-	v, err := s.rt.CreateVolume(ctx, runtime.VolumeSpec{Name: name, Labels: map[string]string{LabelTest: "conformance"}})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := cleanupCtx()
-		defer cancel()
-		if err := s.rt.RemoveVolume(ctx, name); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			t.Errorf("cleanup: remove volume %s: %v", name, err)
-		}
-	})
-	assert.Equal(t, name, v.Name)
-	assert.Equal(t, "local", v.Driver)
-	assert.NotEmpty(t, v.Mountpoint)
-
-	again, err := s.rt.CreateVolume(ctx, runtime.VolumeSpec{Name: name})
-	require.NoError(t, err, "creating an existing volume returns it")
-	assert.Equal(t, v.Mountpoint, again.Mountpoint)
-
-	got, err := s.rt.InspectVolume(ctx, name)
-	require.NoError(t, err)
-	assert.Equal(t, "conformance", got.Labels[LabelTest])
-
-	id := s.create(t, "mounts", s.config(s.h.ExitCmd(0), nil, nil), map[string]any{"Binds": []string{name + ":/data:ro"}})
-	c, err := s.rt.InspectContainer(ctx, id)
-	require.NoError(t, err)
-	require.Len(t, c.Mounts, 1)
-	assert.Equal(t, name, c.Mounts[0].Name)
-	assert.Equal(t, "/data", c.Mounts[0].Destination)
-	assert.True(t, c.Mounts[0].ReadOnly)
-
-	require.NoError(t, s.rt.RemoveContainer(ctx, id))
-	require.NoError(t, s.rt.RemoveVolume(ctx, name))
-	_, err = s.rt.InspectVolume(ctx, name)
-	require.ErrorIs(t, err, runtime.ErrNotFound)
-}
-
-func testPullMissing(t *testing.T, s *suite) {
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-	defer cancel()
-	err := s.rt.PullImage(ctx, s.h.MissingImage, runtime.PullOptions{InactivityTimeout: 20 * time.Second})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "missing")
-	_, err = s.rt.InspectImage(t.Context(), s.h.MissingImage)
-	require.ErrorIs(t, err, runtime.ErrNotFound)
-}
-
-func testInspectImage(t *testing.T, s *suite) {
-	img, err := s.rt.InspectImage(t.Context(), s.h.Image)
-	require.NoError(t, err)
-	assert.Contains(t, img.ID, "sha256:")
-	assert.Contains(t, img.RepoTags, s.h.Image)
-	assert.Positive(t, img.Size)
-	byID, err := s.rt.InspectImage(t.Context(), img.ID)
-	require.NoError(t, err)
-	assert.Equal(t, img.ID, byID.ID)
-}
-
 func testRemoveRunning(t *testing.T, s *suite) {
-	id := s.create(t, "rm", s.config(s.h.RunCmd, nil, nil), nil)
+	id := s.create(t, "rm", s.config(t, Program{}, nil, nil), nil)
 	require.NoError(t, s.rt.StartContainer(t.Context(), id))
 	require.NoError(t, s.rt.RemoveContainer(t.Context(), id))
 	_, err := s.rt.InspectContainer(t.Context(), id)

@@ -2,24 +2,24 @@
 // conformance suite that both the fake and the real Docker adapter pass.
 //
 // The fake keeps images, a registry, containers, volumes and event
-// subscribers in memory. Containers "run" until they are stopped, removed
-// or told to exit with Exit. The command a container runs (Config.Cmd,
-// after Entrypoint) is interpreted in a simple way, so the same Docker JSON
-// means the same thing to the fake and to busybox on real Docker:
+// subscribers in memory. It never decides behaviour from what a container
+// runs (its command or health-check test): tests say what happens through
+// explicit controls, registered before the container or pull exists or
+// applied to it afterwards:
 //
-//   - a command containing "sleep" runs until stopped;
-//   - any other command exits at once, with N if it contains "exit N",
-//     else 0;
-//   - a running container exits 143 on SIGTERM, unless its command contains
-//     "trap ” TERM": then StopContainer waits for the timeout and kills it
-//     (exit 137), as Docker does;
-//   - a health check whose test is "exit 0" or "true" turns healthy right
-//     after start, "exit N" (N > 0) or "false" unhealthy; any other test
-//     stays "starting" until SetHealth.
+//   - what a container's process does: SetProgram(image, Program) before the
+//     container is created (exit at once with a code, ignore SIGTERM, be
+//     OOM-killed, fail to start, reach a health status); without one it runs
+//     until stopped and exits 143 on SIGTERM;
+//   - what happens to a running container: Exit, OOMKill, SetHealth;
+//   - what a pull finds: SetRegistryImage (with the credentials it needs),
+//     StallPull, BlockPulls;
+//   - what the host holds: OccupyPort (a port another process listens on);
+//   - how Docker itself misbehaves: FailNext, SetError, Block (a call that
+//     hangs until its context ends), BreakEvents.
 //
-// Test knobs: SetImage, TagImage, SetRegistryImage, Exit, OOMKill,
-// SetHealth, FailNext, SetError, Calls, BlockPulls, PullsWaiting,
-// BreakEvents, SetNow, SetIPv6Bindings, Containers.
+// Other knobs: SetImage, TagImage, Calls, PullsWaiting, SetNow,
+// SetIPv6Bindings, Containers.
 package enginetest
 
 import (
@@ -58,10 +58,14 @@ type Fake struct {
 	failNext   map[string][]error
 	failAlways map[string]error
 	calls      map[string]int
-	pullGate   chan struct{} // non-nil while pulls are blocked
+	blocked    map[string]chan struct{} // method → gate, while Block holds it
+	pullGate   chan struct{}            // non-nil while pulls are blocked
 	pullsWait  int
 	nextPort   uint16
-	ipv6       bool // report "::" bindings too
+	ipv6       bool                // report "::" bindings too
+	programs   map[string]Program  // by normalised reference or image ID
+	occupied   map[hostPortKey]int // host ports held outside the fake
+	stalled    map[string]bool     // normalised references whose pulls stall
 }
 
 type registryImage struct {
@@ -84,6 +88,10 @@ func NewFake() *Fake {
 		failNext:   make(map[string][]error),
 		failAlways: make(map[string]error),
 		calls:      make(map[string]int),
+		blocked:    make(map[string]chan struct{}),
+		programs:   make(map[string]Program),
+		occupied:   make(map[hostPortKey]int),
+		stalled:    make(map[string]bool),
 		nextPort:   firstHostPort,
 	}
 }
@@ -131,10 +139,23 @@ func (f *Fake) Calls(method string) int {
 	return f.calls[method]
 }
 
-// enter counts a call and returns the injected error for it, if any. The
-// caller holds f.mu.
+// enter counts a call, waits while the method is blocked (Block) and
+// returns the injected error for it, if any, or the context's error. The
+// caller does not hold f.mu.
 func (f *Fake) enter(ctx context.Context, method string) error {
+	f.mu.Lock()
 	f.calls[method]++
+	gate := f.blocked[method]
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", method, ctx.Err())
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if q := f.failNext[method]; len(q) > 0 {
 		f.failNext[method] = q[1:]
 		return q[0]
@@ -183,11 +204,11 @@ func normalizeRef(ref string) string {
 
 // CreateVolume creates a volume or returns the existing one.
 func (f *Fake) CreateVolume(ctx context.Context, spec runtime.VolumeSpec) (runtime.Volume, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err := f.enter(ctx, "CreateVolume"); err != nil {
 		return runtime.Volume{}, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.createVolume(spec)
 }
 
@@ -215,11 +236,11 @@ func (f *Fake) createVolume(spec runtime.VolumeSpec) (runtime.Volume, error) {
 
 // InspectVolume describes a volume.
 func (f *Fake) InspectVolume(ctx context.Context, name string) (runtime.Volume, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err := f.enter(ctx, "InspectVolume"); err != nil {
 		return runtime.Volume{}, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	v, ok := f.volumes[name]
 	if !ok {
 		return runtime.Volume{}, notFound("get %s: no such volume", name)
@@ -229,11 +250,11 @@ func (f *Fake) InspectVolume(ctx context.Context, name string) (runtime.Volume, 
 
 // RemoveVolume removes a volume that no container uses.
 func (f *Fake) RemoveVolume(ctx context.Context, name string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err := f.enter(ctx, "RemoveVolume"); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if _, ok := f.volumes[name]; !ok {
 		return notFound("get %s: no such volume", name)
 	}

@@ -4,31 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/open-ecs/ecs-agent/engine/runtime"
 )
 
-// fakeContainer is one container and how its command behaves.
+// fakeContainer is one container and the Program its process runs.
 type fakeContainer struct {
-	c          runtime.Container
-	runs       bool // the command runs until stopped
-	exitCode   int  // the code it exits with when it does not run
-	ignoreTerm bool
-	health     string // health the check reaches after start ("" = none, "starting" = wait for SetHealth)
-	portSpecs  []runtime.PortBinding
-	exited     chan struct{} // closed when a running container exits
+	c         runtime.Container
+	prog      Program
+	hasHealth bool // created with a Healthcheck
+	portSpecs []runtime.PortBinding
+	exited    chan struct{} // closed when a running container exits
 }
 
-// fakeConfig is the part of Docker's container.Config the fake reads.
+// fakeConfig is the part of Docker's container.Config the fake reads. The
+// command is not among it: what the process does is its image's Program.
 type fakeConfig struct {
 	Image       string
-	Cmd         []string
-	Entrypoint  []string
 	Labels      map[string]string
 	Healthcheck *struct{ Test []string }
 }
@@ -41,35 +36,6 @@ type fakeHostConfig struct {
 		Type, Source, Target string
 		ReadOnly             bool
 	}
-}
-
-var exitRE = regexp.MustCompile(`exit (\d+)`)
-
-// scriptExit is the code a script exits with if it does not run on.
-func scriptExit(script string) int {
-	if m := exitRE.FindStringSubmatch(script); m != nil {
-		code, _ := strconv.Atoi(m[1])
-		return code
-	}
-	if strings.TrimSpace(script) == "false" {
-		return 1
-	}
-	return 0
-}
-
-// healthOutcome is where a health check's test leads after start.
-func healthOutcome(test []string) string {
-	if len(test) == 0 || test[0] == "NONE" {
-		return ""
-	}
-	script := strings.TrimSpace(test[len(test)-1])
-	switch {
-	case script == "true" || script == "exit 0":
-		return runtime.HealthHealthy
-	case script == "false" || exitRE.MatchString(script):
-		return runtime.HealthUnhealthy
-	}
-	return runtime.HealthStarting
 }
 
 // CreateContainer creates a container from Docker Engine API JSON.
@@ -86,11 +52,11 @@ func (f *Fake) CreateContainer(ctx context.Context, spec runtime.CreateSpec) (st
 			return "", fmt.Errorf("create container %s: decode HostConfig: %w", spec.Name, err)
 		}
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err := f.enter(ctx, "CreateContainer"); err != nil {
 		return "", err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if id, ok := f.names[spec.Name]; ok {
 		return "", conflict("the container name %q is already in use by container %q", "/"+spec.Name, id)
 	}
@@ -103,18 +69,13 @@ func (f *Fake) CreateContainer(ctx context.Context, spec runtime.CreateSpec) (st
 	if name == "" {
 		name = "fake_" + id[:8]
 	}
-	script := strings.Join(append(slices.Clone(cfg.Entrypoint), cfg.Cmd...), " ")
 	fc := &fakeContainer{
 		c: runtime.Container{
 			ID: id, Name: name, Image: cfg.Image, ImageID: img.ID, Labels: copyMap(cfg.Labels),
 			State: runtime.StateCreated, CreatedAt: f.now(),
 		},
-		runs:       strings.Contains(script, "sleep"),
-		exitCode:   scriptExit(script),
-		ignoreTerm: strings.Contains(script, "trap '' TERM") || strings.Contains(script, `trap "" TERM`),
-	}
-	if cfg.Healthcheck != nil {
-		fc.health = healthOutcome(cfg.Healthcheck.Test)
+		prog:      f.programFor(cfg.Image, img),
+		hasHealth: cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE",
 	}
 	for port, bindings := range hc.PortBindings {
 		num, proto, _ := strings.Cut(port, "/")
@@ -200,138 +161,20 @@ func (f *Fake) find(idOrName string) *fakeContainer {
 	return found
 }
 
-// StartContainer starts a created or exited container.
-func (f *Fake) StartContainer(ctx context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.enter(ctx, "StartContainer"); err != nil {
-		return err
-	}
-	fc := f.find(id)
-	if fc == nil {
-		return notFound("no such container: %s", id)
-	}
-	if fc.c.State == runtime.StateRunning {
-		return nil
-	}
-	fc.c.State = runtime.StateRunning
-	fc.c.StartedAt = f.now()
-	fc.c.FinishedAt = time.Time{}
-	fc.c.ExitCode = 0
-	fc.c.OOMKilled = false
-	fc.exited = make(chan struct{})
-	fc.c.Ports = nil
-	for _, p := range fc.portSpecs {
-		if p.HostPort == 0 {
-			p.HostPort = f.nextPort
-			f.nextPort++
-		}
-		if p.HostIP == "" {
-			p.HostIP = "0.0.0.0"
-			if f.ipv6 {
-				v6 := p
-				v6.HostIP = "::"
-				fc.c.Ports = append(fc.c.Ports, p, v6)
-				continue
-			}
-		}
-		fc.c.Ports = append(fc.c.Ports, p)
-	}
-	f.emit(fc, runtime.EventStart, nil)
-	if !fc.runs {
-		f.exit(fc, fc.exitCode)
-		return nil
-	}
-	if fc.health != "" {
-		fc.c.Health = runtime.HealthStarting
-		if fc.health != runtime.HealthStarting {
-			f.setHealth(fc, fc.health)
-		}
-	}
-	return nil
-}
-
-// exit moves a running container to exited. The caller holds f.mu.
-func (f *Fake) exit(fc *fakeContainer, code int) {
-	fc.c.State = runtime.StateExited
-	fc.c.ExitCode = code
-	fc.c.FinishedAt = f.now()
-	fc.c.Ports = nil // Docker reports no bindings for a stopped container
-	if fc.c.Health != "" {
-		// Docker marks a stopped container with a health check unhealthy
-		// (without an event).
-		fc.c.Health = runtime.HealthUnhealthy
-	}
-	close(fc.exited)
-	f.emit(fc, runtime.EventDie, &code)
-}
-
-func (f *Fake) setHealth(fc *fakeContainer, status string) {
-	if fc.c.Health == status {
-		return
-	}
-	fc.c.Health = status
-	f.emitHealth(fc, status)
-}
-
-// StopContainer sends SIGTERM, then SIGKILL after timeout.
-func (f *Fake) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
-	f.mu.Lock()
-	if err := f.enter(ctx, "StopContainer"); err != nil {
-		f.mu.Unlock()
-		return err
-	}
-	fc := f.find(id)
-	if fc == nil {
-		f.mu.Unlock()
-		return notFound("no such container: %s", id)
-	}
-	if fc.c.State != runtime.StateRunning {
-		f.mu.Unlock()
-		return nil
-	}
-	f.emit(fc, runtime.EventKill, nil)
-	if !fc.ignoreTerm {
-		f.exit(fc, 143)
-		f.emit(fc, runtime.EventStop, nil)
-		f.mu.Unlock()
-		return nil
-	}
-	exited := fc.exited
-	f.mu.Unlock()
-
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-exited:
-	case <-t.C:
-	case <-ctx.Done():
-		return fmt.Errorf("stop container %s: %w", id, ctx.Err())
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if fc.c.State == runtime.StateRunning {
-		f.emit(fc, runtime.EventKill, nil)
-		f.exit(fc, 137)
-	}
-	f.emit(fc, runtime.EventStop, nil)
-	return nil
-}
-
 // RemoveContainer removes a container, killing it first if it runs.
 func (f *Fake) RemoveContainer(ctx context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err := f.enter(ctx, "RemoveContainer"); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	fc := f.find(id)
 	if fc == nil {
 		return notFound("no such container: %s", id)
 	}
 	if fc.c.State == runtime.StateRunning {
 		f.emit(fc, runtime.EventKill, nil)
-		f.exit(fc, 137)
+		f.exit(fc, exitCodeSIGKILL)
 	}
 	delete(f.containers, fc.c.ID)
 	delete(f.names, fc.c.Name)
@@ -341,11 +184,11 @@ func (f *Fake) RemoveContainer(ctx context.Context, id string) error {
 
 // InspectContainer describes a container by ID or name.
 func (f *Fake) InspectContainer(ctx context.Context, idOrName string) (runtime.Container, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err := f.enter(ctx, "InspectContainer"); err != nil {
 		return runtime.Container{}, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	fc := f.find(idOrName)
 	if fc == nil {
 		return runtime.Container{}, notFound("no such container: %s", idOrName)
@@ -362,11 +205,11 @@ func cloneContainer(c runtime.Container) runtime.Container {
 
 // ListContainers lists containers carrying every label in labels.
 func (f *Fake) ListContainers(ctx context.Context, labels map[string]string) ([]runtime.ContainerSummary, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err := f.enter(ctx, "ListContainers"); err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var out []runtime.ContainerSummary
 	for _, fc := range f.containers {
 		if matchLabels(fc.c.Labels, labels) {
@@ -387,55 +230,6 @@ func matchLabels(have, want map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// Exit makes a running container exit with code, as if its process ended.
-func (f *Fake) Exit(id string, code int) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fc := f.find(id)
-	if fc == nil {
-		return notFound("no such container: %s", id)
-	}
-	if fc.c.State != runtime.StateRunning {
-		return fmt.Errorf("container %s is %s, not running", id, fc.c.State)
-	}
-	f.exit(fc, code)
-	return nil
-}
-
-// OOMKill makes a running container die as the kernel's OOM killer ends
-// it: an oom event, then die with 137, and OOMKilled set.
-func (f *Fake) OOMKill(id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fc := f.find(id)
-	if fc == nil {
-		return notFound("no such container: %s", id)
-	}
-	if fc.c.State != runtime.StateRunning {
-		return fmt.Errorf("container %s is %s, not running", id, fc.c.State)
-	}
-	fc.c.OOMKilled = true
-	f.emit(fc, runtime.EventOOM, nil)
-	f.exit(fc, 137)
-	return nil
-}
-
-// SetHealth sets a running container's health status, emitting a
-// health_status event when it changes.
-func (f *Fake) SetHealth(id, status string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fc := f.find(id)
-	if fc == nil {
-		return notFound("no such container: %s", id)
-	}
-	if fc.c.State != runtime.StateRunning {
-		return fmt.Errorf("container %s is %s, not running", id, fc.c.State)
-	}
-	f.setHealth(fc, status)
-	return nil
 }
 
 // Containers returns every container, for assertions.

@@ -35,13 +35,13 @@ func (s *subscriber) signal() {
 func (f *Fake) Events(ctx context.Context) (<-chan runtime.Event, <-chan error) {
 	out := make(chan runtime.Event)
 	errc := make(chan error, 1)
-	f.mu.Lock()
 	err := f.enter(ctx, "Events")
 	sub := &subscriber{wake: make(chan struct{}, 1)}
 	if err == nil {
+		f.mu.Lock()
 		f.subs[sub] = struct{}{}
+		f.mu.Unlock()
 	}
-	f.mu.Unlock()
 	if err != nil {
 		errc <- err
 		close(errc)

@@ -92,16 +92,26 @@ func (f *Fake) storeImage(ref, id string, size int64) {
 	f.tags[ref] = id
 }
 
-// PullImage pulls ref from the fake registry.
-func (f *Fake) PullImage(ctx context.Context, ref string, opts runtime.PullOptions) error {
+// StallPull makes pulls of ref start and then make no progress, as a pull
+// from a registry that stops sending a layer: the pull fails with
+// runtime.ErrPullInactive after its InactivityTimeout, or when its context
+// ends.
+func (f *Fake) StallPull(ref string) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stalled[normalizeRef(ref)] = true
+}
+
+// PullImage pulls ref from the fake registry, reporting progress as
+// Docker's stream does.
+func (f *Fake) PullImage(ctx context.Context, ref string, opts runtime.PullOptions) error {
 	if err := f.enter(ctx, "PullImage"); err != nil {
-		f.mu.Unlock()
 		return err
 	}
+	f.mu.Lock()
 	norm := normalizeRef(ref)
 	img, ok := f.registry[norm]
-	gate := f.pullGate
+	gate, stalled := f.pullGate, f.stalled[norm]
 	f.mu.Unlock()
 
 	progress := func(s string) {
@@ -109,19 +119,30 @@ func (f *Fake) PullImage(ctx context.Context, ref string, opts runtime.PullOptio
 			opts.Progress(s)
 		}
 	}
-	progress("Pulling from " + norm)
+	repo, tag := norm, "latest"
+	if i := strings.LastIndex(norm, ":"); i > strings.LastIndex(norm, "/") {
+		repo, tag = norm[:i], norm[i+1:]
+	}
+	progress(tag + ": Pulling from " + repo)
 	if !ok {
 		return fmt.Errorf("pull %s: %w: manifest for %s not found: manifest unknown", ref, runtime.ErrNotFound, norm)
 	}
 	if a := img.auth; a != nil && (opts.Auth == nil || opts.Auth.Username != a.Username || opts.Auth.Password != a.Password) {
 		return fmt.Errorf("pull %s: %w: unauthorized: authentication required", ref, runtime.ErrAuth)
 	}
+	layer := strings.TrimPrefix(img.id, "sha256:")[:12]
+	progress(layer + ": Pulling fs layer")
+	if stalled {
+		gate = make(chan struct{}) // never closed: only the context or the inactivity timer end the wait
+	}
 	if gate != nil {
 		if err := f.waitGate(ctx, gate, opts.InactivityTimeout); err != nil {
 			return fmt.Errorf("pull %s: %w", ref, err)
 		}
 	}
-	progress("Pull complete")
+	progress(fmt.Sprintf("%s: Downloading %dB/%dB", layer, img.size/2, img.size))
+	progress(layer + ": Pull complete")
+	progress("Status: Downloaded newer image for " + norm)
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -156,11 +177,11 @@ func (f *Fake) waitGate(ctx context.Context, gate chan struct{}, inactivity time
 
 // InspectImage describes a local image by reference or ID.
 func (f *Fake) InspectImage(ctx context.Context, ref string) (runtime.Image, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err := f.enter(ctx, "InspectImage"); err != nil {
 		return runtime.Image{}, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	img := f.findImage(ref)
 	if img == nil {
 		return runtime.Image{}, notFound("no such image: %s", ref)
@@ -189,35 +210,51 @@ func (f *Fake) findImage(ref string) *runtime.Image {
 	return nil
 }
 
-// RemoveImage removes a tag, or the whole image when given its ID or its
-// last tag. It fails while a container (running or not) uses the image.
+// RemoveImage removes a tag, or the whole image when given its last tag or
+// its ID, as Docker does without force: removing one of several tags only
+// untags; removing by ID an image with several tags, or an image a
+// container (running or not) uses, fails with a conflict.
 func (f *Fake) RemoveImage(ctx context.Context, ref string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err := f.enter(ctx, "RemoveImage"); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	img := f.findImage(ref)
 	if img == nil {
 		return notFound("no such image: %s", ref)
 	}
 	norm := normalizeRef(ref)
-	untagOnly := slices.Contains(img.RepoTags, norm) && len(img.RepoTags) > 1
-	if !untagOnly {
-		for _, c := range f.containers {
-			if c.c.ImageID == img.ID {
-				return fmt.Errorf("conflict: unable to remove %s: image is being used by container %s", ref, c.c.ID[:12])
-			}
-		}
-	}
-	if untagOnly {
+	byTag := slices.Contains(img.RepoTags, norm)
+	if byTag && len(img.RepoTags) > 1 {
 		img.RepoTags = slices.DeleteFunc(img.RepoTags, func(t string) bool { return t == norm })
 		delete(f.tags, norm)
 		return nil
+	}
+	if !byTag && len(img.RepoTags) > 1 {
+		return fmt.Errorf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(img.ID))
+	}
+	for _, c := range f.containers {
+		if c.c.ImageID == img.ID {
+			return fmt.Errorf("conflict: unable to delete %s (must be forced) - image is being used by %s container %s",
+				shortID(img.ID), stateWord(c.c.State), c.c.ID[:12])
+		}
 	}
 	for _, t := range img.RepoTags {
 		delete(f.tags, t)
 	}
 	delete(f.images, img.ID)
 	return nil
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	return id[:min(12, len(id))]
+}
+
+func stateWord(state string) string {
+	if state == runtime.StateRunning {
+		return "running"
+	}
+	return "stopped"
 }

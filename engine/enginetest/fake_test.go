@@ -59,11 +59,11 @@ func TestFakeExitAndHealth(t *testing.T) {
 	defer cancel()
 	evc, _ := f.Events(ctx)
 
-	id := create(t, f, "web", `{"Image":"`+TestImage+`","Cmd":["sleep","10"],"Healthcheck":{"Test":["CMD","curl","localhost"]}}`)
+	id := create(t, f, "web", `{"Image":"`+TestImage+`","Healthcheck":{"Test":["CMD","curl","localhost"]}}`)
 	require.NoError(t, f.StartContainer(bg, id))
 	c, err := f.InspectContainer(bg, "web")
 	require.NoError(t, err)
-	assert.Equal(t, runtime.HealthStarting, c.Health, "an unknown test waits for SetHealth")
+	assert.Equal(t, runtime.HealthStarting, c.Health, "without a Program's Health, the check waits for SetHealth")
 
 	require.NoError(t, f.SetHealth(id, runtime.HealthHealthy))
 	require.NoError(t, f.SetHealth(id, runtime.HealthHealthy), "no event without a change")
@@ -179,8 +179,9 @@ func TestFakeBlockPulls(t *testing.T) {
 func TestFakeStopWaitsForTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := NewFake()
-		f.SetImage(TestImage)
-		id := create(t, f, "c", `{"Image":"`+TestImage+`","Cmd":["sh","-c","trap '' TERM; sleep 3600 & wait"]}`)
+		f.SetImage("stubborn:1")
+		f.SetProgram("stubborn:1", Program{IgnoreTerm: true})
+		id := create(t, f, "c", `{"Image":"stubborn:1"}`)
 		require.NoError(t, f.StartContainer(bg, id))
 		start := time.Now()
 		require.NoError(t, f.StopContainer(bg, id, 30*time.Second))
@@ -220,7 +221,7 @@ func TestFakeConcurrentUse(t *testing.T) {
 			for j := range 20 {
 				name := "c" + string(rune('a'+i)) + string(rune('a'+j))
 				id, err := f.CreateContainer(bg, runtime.CreateSpec{Name: name,
-					Config:     []byte(`{"Image":"` + TestImage + `","Cmd":["sleep","1"],"Labels":{"i":"x"}}`),
+					Config:     []byte(`{"Image":"` + TestImage + `","Labels":{"i":"x"}}`),
 					HostConfig: []byte(`{"PortBindings":{"80/tcp":[{"HostPort":"0"}]},"Binds":["v` + name + `:/data"]}`)})
 				assert.NoError(t, err)
 				assert.NoError(t, f.StartContainer(bg, id))
@@ -240,7 +241,7 @@ func TestFakeOOMKill(t *testing.T) {
 	f.SetImage(TestImage)
 	ctx, cancel := context.WithCancel(bg)
 	defer cancel()
-	id := create(t, f, "c", `{"Image":"`+TestImage+`","Cmd":["sleep","10"]}`)
+	id := create(t, f, "c", `{"Image":"`+TestImage+`"}`)
 	require.NoError(t, f.StartContainer(bg, id))
 	evc, _ := f.Events(ctx)
 	require.NoError(t, f.OOMKill(id))
@@ -260,7 +261,7 @@ func TestFakePortBindings(t *testing.T) {
 	f.SetImage(TestImage)
 	f.SetIPv6Bindings(true)
 	id, err := f.CreateContainer(bg, runtime.CreateSpec{Name: "p",
-		Config:     []byte(`{"Image":"` + TestImage + `","Cmd":["sleep","1"]}`),
+		Config:     []byte(`{"Image":"` + TestImage + `"}`),
 		HostConfig: []byte(`{"PortBindings":{"80/tcp":[{"HostPort":"0"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}]}}`)})
 	require.NoError(t, err)
 	c, err := f.InspectContainer(bg, id)

@@ -15,14 +15,16 @@ import (
 	"github.com/open-ecs/ecs-agent/statemanager"
 )
 
-// pulled pulls each reference through m and returns the image IDs.
+// pulled pulls each reference through m for a container that is then
+// removed (Release), leaving the image unused, and returns the image IDs.
 func pulled(t *testing.T, e *env, m *Manager, refs ...string) []string {
 	t.Helper()
 	var ids []string
 	for _, r := range refs {
 		e.rt.SetRegistryImage(r, nil)
-		img, err := m.Pull(bg, r)
+		img, err := m.Pull(bg, r, "gone/"+r)
 		require.NoError(t, err)
+		m.Release("gone/" + r)
 		ids = append(ids, img.ID)
 	}
 	return ids
@@ -107,14 +109,16 @@ func TestCleanupRemovesEveryName(t *testing.T) {
 	e := newEnv(t, func(c *config.Config) { c.MinimumImageDeletionAge = time.Minute })
 	id := e.rt.SetRegistryImage("a:1", nil)
 	m := e.manager(t)
-	_, err := m.Pull(bg, "a:1")
+	_, err := m.Pull(bg, "a:1", "t/a")
 	require.NoError(t, err)
 	// The same image under a second name; the registry lacks it, so the
 	// default behaviour falls back to the cached copy and tracks the name.
 	require.NoError(t, e.rt.TagImage("a:1", "a:latest"))
-	img, err := m.Pull(bg, "a")
+	img, err := m.Pull(bg, "a", "t/b")
 	require.NoError(t, err)
 	require.Equal(t, id, img.ID)
+	m.Release("t/a")
+	m.Release("t/b")
 	require.Len(t, m.States(), 1)
 	assert.ElementsMatch(t, []string{"a:1", "a:latest"}, m.States()[0].Names)
 	e.clock.Advance(time.Hour)

@@ -10,6 +10,7 @@
 package images
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +50,10 @@ type Options struct {
 
 // Manager pulls images, tracks their use and cleans them up. It is safe
 // for concurrent use.
+//
+// Its lock (mu) guards memory only; image states are written to the store
+// after it is released (flush), because each write is an fsync and every
+// task's pulls and uses go through this one lock.
 type Manager struct {
 	rt    runtime.Runtime
 	store statemanager.Store
@@ -57,11 +62,30 @@ type Manager struct {
 	now   func() time.Time
 	auth  registryAuths
 
-	mu      sync.Mutex
-	states  map[string]*ImageState // by image ID
-	users   map[string]string      // container key → normalised image name
-	flights map[string]*flight     // by normalised image name
+	// life is cancelled when Run ends; every pull runs under it and is
+	// counted in pulls, so that Run returns only once no pull can still
+	// write to the store.
+	life  context.Context
+	stop  context.CancelFunc
+	pulls sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool                     // Run has ended: no new pull
+	states   map[string]*ImageState   // by image ID
+	users    map[string]string        // container key → normalised image name
+	flights  map[string]*flight       // by normalised image name
+	holds    map[string]int           // normalised name → Pulls under way
+	removing map[string]chan struct{} // image ID → closed when cleanup has removed it (or failed to)
+	dirty    map[string]bool          // image IDs whose record must be written or deleted
+
+	// writeMu is held by the one goroutine writing dirty records (flush);
+	// it copies each record when it writes it, so the last write of a
+	// record is its newest state.
+	writeMu sync.Mutex
 }
+
+// ErrStopped is returned by Pull once Run has ended.
+var ErrStopped = errors.New("image manager stopped")
 
 // New loads the persisted image states and parses the registry
 // credentials. It does not contact Docker.
@@ -75,10 +99,14 @@ func New(o Options) (*Manager, error) {
 	}
 	m := &Manager{
 		rt: o.Runtime, store: o.Store, cfg: o.Config, log: o.Logger, now: o.Now, auth: auth,
-		states:  make(map[string]*ImageState),
-		users:   make(map[string]string),
-		flights: make(map[string]*flight),
+		states:   make(map[string]*ImageState),
+		users:    make(map[string]string),
+		flights:  make(map[string]*flight),
+		holds:    make(map[string]int),
+		removing: make(map[string]chan struct{}),
+		dirty:    make(map[string]bool),
 	}
+	m.life, m.stop = context.WithCancel(context.Background())
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -119,35 +147,38 @@ func (m *Manager) States() []ImageState {
 }
 
 // Use records that containerKey ("<taskID>/<containerName>") uses image,
-// which keeps the image from being cleaned up until Release.
+// which keeps the image from being cleaned up until Release. Pull does it
+// already; Use is for containers found again after a restart.
 func (m *Manager) Use(image, containerKey string) {
 	name := Normalize(image)
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.users[containerKey] = name
 	m.touch(name)
+	m.mu.Unlock()
+	m.flush()
 }
 
 // Release records that containerKey no longer uses its image.
 func (m *Manager) Release(containerKey string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	name, ok := m.users[containerKey]
-	if !ok {
-		return
+	if ok {
+		delete(m.users, containerKey)
+		m.touch(name)
 	}
-	delete(m.users, containerKey)
-	m.touch(name)
+	m.mu.Unlock()
+	m.flush()
 }
 
-// touch updates LastUsedAt of the image called name. The caller holds m.mu.
+// touch updates LastUsedAt of the image called name. The caller holds m.mu
+// and flushes after releasing it.
 func (m *Manager) touch(name string) {
 	s := m.stateByName(name)
 	if s == nil {
 		return
 	}
 	s.LastUsedAt = m.now()
-	m.persist(s)
+	m.dirty[s.ImageID] = true
 }
 
 // stateByName finds the state whose Names include name. The caller holds
@@ -161,25 +192,67 @@ func (m *Manager) stateByName(name string) *ImageState {
 	return nil
 }
 
-// persist saves s; a failure is logged, not returned, because the image
-// itself is fine and the state is rebuilt on the next pull or use. The
-// caller holds m.mu.
-func (m *Manager) persist(s *ImageState) {
-	if err := m.store.Put(statemanager.BucketImages, s.ImageID, s); err != nil {
-		m.log.Warn("saving image state failed", keyImageID, s.ImageID, logging.KeyError, err)
+// flush writes the records marked dirty: the current state of each, or a
+// delete for a state that is gone. m.mu is held only to copy them, never
+// during a write. One caller writes at a time (writeMu); a caller that finds
+// a write in progress leaves its records to that writer, which writes
+// whatever was marked until nothing is left, so no caller waits for
+// another's disk write. A failed write is logged, not returned: the image
+// itself is fine, and its state is written again on its next pull or use.
+func (m *Manager) flush() {
+	if !m.writeMu.TryLock() {
+		return // the writer in progress checks for more before it stops
+	}
+	m.drain()
+}
+
+// drain writes until nothing is dirty. The caller holds writeMu; drain
+// releases it while holding m.mu, so that a record marked after the last
+// check finds writeMu free and writes itself.
+func (m *Manager) drain() {
+	for {
+		m.mu.Lock()
+		if len(m.dirty) == 0 {
+			m.writeMu.Unlock()
+			m.mu.Unlock()
+			return
+		}
+		var puts []statemanager.Record
+		var deletes []string
+		for id := range m.dirty {
+			if s := m.states[id]; s != nil {
+				puts = append(puts, statemanager.Record{Bucket: statemanager.BucketImages, Key: id, Value: s.clone()})
+			} else {
+				deletes = append(deletes, id)
+			}
+		}
+		clear(m.dirty)
+		m.mu.Unlock()
+
+		if len(puts) > 0 {
+			if err := m.store.PutMany(puts...); err != nil {
+				m.log.Warn("saving image state failed", logging.KeyCount, len(puts), logging.KeyError, err)
+			}
+		}
+		for _, id := range deletes {
+			if err := m.store.Delete(statemanager.BucketImages, id); err != nil {
+				m.log.Warn("forgetting image state failed", keyImageID, id, logging.KeyError, err)
+			}
+		}
 	}
 }
 
 // record tracks img under name after a pull (pulled) or a first use of a
 // cached copy, moving name off any image it pointed at before.
 func (m *Manager) record(name string, img runtime.Image, pulled bool) {
+	defer m.flush()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	for _, s := range m.states {
 		if s.ImageID != img.ID && slices.Contains(s.Names, name) {
 			s.Names = slices.DeleteFunc(s.Names, func(n string) bool { return n == name })
-			m.persist(s)
+			m.dirty[s.ImageID] = true
 		}
 	}
 	s := m.states[img.ID]
@@ -195,7 +268,7 @@ func (m *Manager) record(name string, img runtime.Image, pulled bool) {
 		s.PulledAt = now
 		s.PullSucceeded = true
 	}
-	m.persist(s)
+	m.dirty[s.ImageID] = true
 }
 
 // pulledOnce reports whether a pull of name ever succeeded.

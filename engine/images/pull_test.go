@@ -26,7 +26,7 @@ func TestPullRecordsState(t *testing.T) {
 	id := e.rt.SetRegistryImage(app, nil)
 	m := e.manager(t)
 
-	img, err := m.Pull(bg, app)
+	img, err := m.Pull(bg, app, "task/c")
 	require.NoError(t, err)
 	assert.Equal(t, id, img.ID)
 
@@ -48,13 +48,13 @@ func TestPullDefaultFallsBackToCache(t *testing.T) {
 	id := e.rt.SetImage(app) // local only: the registry does not have it
 	m := e.manager(t)
 
-	img, err := m.Pull(bg, app)
+	img, err := m.Pull(bg, app, "task/c")
 	require.NoError(t, err, "default behaviour uses the cached image when the pull fails")
 	assert.Equal(t, id, img.ID)
 	assert.Equal(t, 1, e.rt.Calls("PullImage"))
 	assert.Contains(t, e.logs.String(), "using the cached image")
 
-	_, err = m.Pull(bg, "127.0.0.1:5000/other:1")
+	_, err = m.Pull(bg, "127.0.0.1:5000/other:1", "task/c")
 	require.ErrorIs(t, err, runtime.ErrNotFound, "no cache, no image")
 	assert.Contains(t, err.Error(), "pull 127.0.0.1:5000/other:1")
 }
@@ -63,13 +63,13 @@ func TestPullAlwaysFailsWithoutRegistry(t *testing.T) {
 	e := newEnv(t, func(c *config.Config) { c.ImagePullBehavior = BehaviorAlways })
 	e.rt.SetImage(app)
 	m := e.manager(t)
-	_, err := m.Pull(bg, app)
+	_, err := m.Pull(bg, app, "task/c")
 	require.ErrorIs(t, err, runtime.ErrNotFound)
 
 	e.rt.SetRegistryImage(app, nil)
-	_, err = m.Pull(bg, app)
+	_, err = m.Pull(bg, app, "task/c")
 	require.NoError(t, err)
-	_, err = m.Pull(bg, app)
+	_, err = m.Pull(bg, app, "task/c")
 	require.NoError(t, err)
 	assert.Equal(t, 3, e.rt.Calls("PullImage"), "always pulls")
 }
@@ -78,26 +78,26 @@ func TestPullOnce(t *testing.T) {
 	e := newEnv(t, func(c *config.Config) { c.ImagePullBehavior = BehaviorOnce })
 	e.rt.SetRegistryImage(app, nil)
 	m := e.manager(t)
-	_, err := m.Pull(bg, app)
+	_, err := m.Pull(bg, app, "task/c")
 	require.NoError(t, err)
-	_, err = m.Pull(bg, app)
+	_, err = m.Pull(bg, app, "task/c")
 	require.NoError(t, err)
 	assert.Equal(t, 1, e.rt.Calls("PullImage"))
 
 	m2 := e.manager(t) // restarted agent: the state says the pull succeeded
-	_, err = m2.Pull(bg, "127.0.0.1:5000/app:1")
+	_, err = m2.Pull(bg, "127.0.0.1:5000/app:1", "task/c")
 	require.NoError(t, err)
 	assert.Equal(t, 1, e.rt.Calls("PullImage"), "once survives a restart")
 
 	require.NoError(t, e.rt.RemoveImage(bg, app))
-	_, err = m2.Pull(bg, app)
+	_, err = m2.Pull(bg, app, "task/c")
 	require.NoError(t, err)
 	assert.Equal(t, 2, e.rt.Calls("PullImage"), "a vanished image is pulled again")
 
 	// A cached image never pulled by us is still pulled once.
 	e.rt.SetImage("busybox")
 	e.rt.SetRegistryImage("busybox", nil)
-	_, err = m2.Pull(bg, "busybox")
+	_, err = m2.Pull(bg, "busybox", "task/c")
 	require.NoError(t, err)
 	assert.Equal(t, 3, e.rt.Calls("PullImage"))
 }
@@ -107,13 +107,13 @@ func TestPullPreferCached(t *testing.T) {
 	id := e.rt.SetImage(app)
 	e.rt.SetRegistryImage("127.0.0.1:5000/new:1", nil)
 	m := e.manager(t)
-	img, err := m.Pull(bg, app)
+	img, err := m.Pull(bg, app, "task/c")
 	require.NoError(t, err)
 	assert.Equal(t, id, img.ID)
 	assert.Equal(t, 0, e.rt.Calls("PullImage"))
 	require.Len(t, m.States(), 1, "a cached image in use is tracked")
 
-	_, err = m.Pull(bg, "127.0.0.1:5000/new:1")
+	_, err = m.Pull(bg, "127.0.0.1:5000/new:1", "task/c")
 	require.NoError(t, err)
 	assert.Equal(t, 1, e.rt.Calls("PullImage"), "nothing cached: pull")
 }
@@ -131,7 +131,7 @@ func TestPullRegistryAuth(t *testing.T) {
 				c.EngineAuthType, c.EngineAuthData = tc.typ, config.NewSecret(tc.data)
 			})
 			e.rt.SetRegistryImage(app, creds)
-			_, err := e.manager(t).Pull(bg, app)
+			_, err := e.manager(t).Pull(bg, app, "task/c")
 			require.NoError(t, err)
 			assert.NotContains(t, e.logs.String(), "s3cret-pass", "credentials are never logged")
 		})
@@ -143,7 +143,7 @@ func TestPullRegistryAuth(t *testing.T) {
 			c.EngineAuthData = config.NewSecret(`{"registry.example.com":{"username":"user","password":"s3cret-pass"}}`)
 		})
 		e.rt.SetRegistryImage(app, creds)
-		_, err := e.manager(t).Pull(bg, app)
+		_, err := e.manager(t).Pull(bg, app, "task/c")
 		require.ErrorIs(t, err, runtime.ErrAuth)
 		assert.Contains(t, err.Error(), "pull 127.0.0.1:5000/app:1: registry authentication failed")
 		assert.NotContains(t, e.logs.String(), "s3cret-pass")
@@ -218,7 +218,7 @@ func TestConcurrentPullsCoalesce(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			img, err := m.Pull(bg, app)
+			img, err := m.Pull(bg, app, "task/c")
 			results[i], errs[i] = img.ID, err
 		})
 	}
@@ -240,10 +240,10 @@ func TestPullCallerCancelDoesNotFailOthers(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(bg)
 	first := make(chan error, 1)
-	go func() { _, err := m.Pull(ctx, app); first <- err }()
+	go func() { _, err := m.Pull(ctx, app, "task/c"); first <- err }()
 	waitFor(t, "the first caller", func() bool { return m.waiters(app) == 1 })
 	second := make(chan error, 1)
-	go func() { _, err := m.Pull(bg, app); second <- err }()
+	go func() { _, err := m.Pull(bg, app, "task/c"); second <- err }()
 	waitFor(t, "the second caller", func() bool { return m.waiters(app) == 2 })
 
 	cancel()
@@ -260,7 +260,7 @@ func TestPullCancelledByLastCaller(t *testing.T) {
 	m := e.manager(t)
 	ctx, cancel := context.WithCancel(bg)
 	done := make(chan error, 1)
-	go func() { _, err := m.Pull(ctx, app); done <- err }()
+	go func() { _, err := m.Pull(ctx, app, "task/c"); done <- err }()
 	waitFor(t, "the pull to block", func() bool { return e.rt.PullsWaiting() == 1 })
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
@@ -278,14 +278,14 @@ func TestPullTimeouts(t *testing.T) {
 		defer release()
 		m := e.manager(t)
 		start := time.Now()
-		_, err := m.Pull(bg, app)
+		_, err := m.Pull(bg, app, "task/c")
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "ECS_IMAGE_PULL_TIMEOUT (1m0s)")
 		assert.Equal(t, time.Minute, time.Since(start))
 
 		e.cfg.ImagePullTimeout = 2 * time.Hour
 		e.cfg.ImagePullInactivityTimeout = time.Minute
-		_, err = m.Pull(bg, app)
+		_, err = m.Pull(bg, app, "task/c")
 		require.ErrorIs(t, err, runtime.ErrPullInactive)
 	})
 }
@@ -294,7 +294,7 @@ func TestPullFailureInjected(t *testing.T) {
 	e := newEnv(t, func(c *config.Config) { c.ImagePullBehavior = BehaviorAlways })
 	e.rt.SetRegistryImage(app, nil)
 	e.rt.FailNext("InspectImage", errors.New("docker restarting"))
-	_, err := e.manager(t).Pull(bg, app)
+	_, err := e.manager(t).Pull(bg, app, "task/c")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "cannot be inspected")
 	assert.Contains(t, err.Error(), "docker restarting")
@@ -315,7 +315,7 @@ func TestNewSkipsUnreadableState(t *testing.T) {
 func TestPullProgressIsRateLimited(t *testing.T) {
 	e := newEnv(t, nil)
 	e.rt.SetRegistryImage(app, nil)
-	_, err := e.manager(t).Pull(bg, app)
+	_, err := e.manager(t).Pull(bg, app, "task/c")
 	require.NoError(t, err)
 	// The fake reports two lines at the same instant: only the first is logged.
 	assert.Equal(t, 1, strings.Count(e.logs.String(), "image pull progress"))
@@ -326,7 +326,7 @@ func TestUseAndReleasePersistLastUsed(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.rt.SetRegistryImage(app, nil)
 	m := e.manager(t)
-	_, err := m.Pull(bg, app)
+	_, err := m.Pull(bg, app, "task/c")
 	require.NoError(t, err)
 
 	e.clock.Advance(time.Minute)

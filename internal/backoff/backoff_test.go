@@ -49,3 +49,36 @@ func TestSleepStopsOnCancel(t *testing.T) {
 		}
 	})
 }
+
+func TestReconnectBacksOffAfterShortSessions(t *testing.T) {
+	r := NewReconnect(New(time.Second, time.Minute, 2, 0), time.Minute, 0)
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		// A dial that failed, and sessions that closed at once, back off alike.
+		connected := []time.Duration{0, time.Millisecond, 59 * time.Second}[i]
+		if got := r.Next(connected); got != want {
+			t.Fatalf("wait after a %s session = %s, want %s", connected, got, want)
+		}
+	}
+}
+
+func TestReconnectIsImmediateAfterAStableSession(t *testing.T) {
+	r := NewReconnect(New(time.Second, time.Minute, 2, 0), time.Minute, 0)
+	r.Next(0)
+	r.Next(0)
+	if got := r.Next(time.Minute); got != 0 {
+		t.Fatalf("wait after a one-minute session = %s, want an immediate reconnect", got)
+	}
+	if got := r.Next(0); got != time.Second {
+		t.Fatalf("wait after the next failure = %s, want the minimum: the stable session reset the backoff", got)
+	}
+}
+
+func TestReconnectStableThresholdIsJittered(t *testing.T) {
+	r := NewReconnect(New(time.Second, time.Minute, 2, 0), time.Minute, time.Minute)
+	if got := r.Next(2 * time.Minute); got != 0 {
+		t.Fatalf("a session beyond threshold plus jitter waited %s", got)
+	}
+	if got := r.Next(time.Minute - time.Nanosecond); got == 0 {
+		t.Fatal("a session shorter than the threshold reconnected at once")
+	}
+}

@@ -40,6 +40,7 @@ const (
 	KeyPath          = "path"
 	KeyFile          = "file"
 	KeyCount         = "count"
+	KeyLimit         = "limit"
 	KeyVersion       = "version"
 	KeyDockerVersion = "dockerVersion"
 	KeyPID           = "pid"
@@ -49,4 +50,9 @@ const (
 	KeyRoleType   = "roleType"
 	KeyRoleARN    = "roleArn"
 	KeyExpiration = "expiration"
+	// KeyAccessKeyID names the access key that signed a request; never
+	// log its secret.
+	KeyAccessKeyID = "accessKeyId"
+	KeyResource    = "resource"
+	KeyLimitBytes  = "limitBytes"
 )

@@ -1,6 +1,9 @@
 package sigv4
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -8,29 +11,94 @@ import (
 	"strings"
 )
 
-// canonicalRequest rebuilds the SigV4 canonical request from what the server
-// received:
+// writeCanonicalHeaders writes the part of the SigV4 canonical request that
+// the headers determine, in one pass, to w (a hash):
 //
-//	METHOD \n URI \n QUERY \n HEADERS \n SIGNED-HEADERS \n PAYLOAD-HASH
-func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash string) string {
-	var b strings.Builder
-	b.WriteString(r.Method)
-	b.WriteByte('\n')
-	b.WriteString(canonicalURI(r.URL))
-	b.WriteByte('\n')
-	b.WriteString(canonicalQuery(r.URL.RawQuery))
-	b.WriteByte('\n')
-	for _, name := range signedHeaders {
-		b.WriteString(name)
-		b.WriteByte(':')
-		b.WriteString(canonicalHeaderValue(r, name))
-		b.WriteByte('\n')
+//	METHOD \n URI \n QUERY \n HEADERS \n SIGNED-HEADERS \n
+//
+// The payload hash that ends the canonical request is written later, once
+// the body was read. names must be sorted and unique (parseSignedHeaders);
+// the signed names and values together may not exceed maxSignedHeaderBytes,
+// so the work is bounded by the request's own size and never multiplied.
+func writeCanonicalHeaders(dst io.Writer, r *http.Request, names []string) error {
+	total := 0
+	for _, name := range names {
+		total += len(name)
+		for _, v := range headerValues(r, name) {
+			total += len(v)
+		}
 	}
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(signedHeaders, ";"))
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-	return b.String()
+	if total > maxSignedHeaderBytes {
+		return newError(CodeIncompleteSignature,
+			fmt.Sprintf("The signed headers are too large: %d bytes, at most %d are accepted.", total, maxSignedHeaderBytes))
+	}
+	// The hash takes []byte: buffer the many small strings instead of
+	// converting each one.
+	w := bufio.NewWriterSize(dst, 2048)
+	ws := func(s string) { _, _ = w.WriteString(s) }
+	ws(r.Method)
+	ws("\n")
+	ws(canonicalURI(r.URL))
+	ws("\n")
+	ws(canonicalQuery(r.URL.RawQuery))
+	ws("\n")
+	for _, name := range names {
+		ws(name)
+		ws(":")
+		for i, v := range headerValues(r, name) {
+			if i > 0 {
+				ws(",")
+			}
+			writeTrimmed(w, v)
+		}
+		ws("\n")
+	}
+	ws("\n")
+	for i, name := range names {
+		if i > 0 {
+			ws(";")
+		}
+		ws(name)
+	}
+	ws("\n")
+	return w.Flush()
+}
+
+// headerValues returns the values of one header as received. Go's server
+// moves some headers out of r.Header; those are read from where it put them.
+// The returned slice may alias the request's own: callers must not change it.
+func headerValues(r *http.Request, name string) []string {
+	switch name {
+	case "host":
+		return []string{r.Host}
+	case "content-length":
+		if v := r.Header.Values("Content-Length"); len(v) > 0 {
+			return v
+		}
+		if r.ContentLength >= 0 {
+			return []string{strconv.FormatInt(r.ContentLength, 10)}
+		}
+		return nil
+	case "transfer-encoding":
+		return r.TransferEncoding
+	}
+	return r.Header.Values(name)
+}
+
+// writeTrimmed writes s without leading and trailing whitespace and with
+// inner runs of spaces collapsed to one, as the SigV4 canonical header rules
+// require, without copying it.
+func writeTrimmed(w io.Writer, s string) {
+	s = strings.TrimSpace(s)
+	for {
+		i := strings.Index(s, "  ")
+		if i < 0 {
+			_, _ = io.WriteString(w, s)
+			return
+		}
+		_, _ = io.WriteString(w, s[:i+1])
+		s = strings.TrimLeft(s[i+1:], " ")
+	}
 }
 
 // canonicalURI encodes the path as it came on the wire once more: for every
@@ -87,56 +155,6 @@ func queryUnescape(s string) string {
 		return s
 	}
 	return d
-}
-
-// canonicalHeaderValue returns the trimmed, space-collapsed, comma-joined
-// values of one signed header. Go's server moves some headers out of
-// r.Header; those are read from where it put them.
-func canonicalHeaderValue(r *http.Request, name string) string {
-	var values []string
-	switch name {
-	case "host":
-		values = []string{r.Host}
-	case "content-length":
-		values = r.Header.Values("Content-Length")
-		if len(values) == 0 && r.ContentLength >= 0 {
-			values = []string{strconv.FormatInt(r.ContentLength, 10)}
-		}
-	case "transfer-encoding":
-		values = r.TransferEncoding
-	default:
-		values = r.Header.Values(name)
-	}
-	// Header.Values aliases the request's own slice: build a new one.
-	out := make([]string, len(values))
-	for i, v := range values {
-		out[i] = trimAll(v)
-	}
-	return strings.Join(out, ",")
-}
-
-// trimAll trims leading and trailing whitespace and collapses inner runs
-// of spaces to one, as the SigV4 canonical header rules require.
-func trimAll(s string) string {
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "  ") {
-		return s
-	}
-	var b strings.Builder
-	prevSpace := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == ' ' {
-			if prevSpace {
-				continue
-			}
-			prevSpace = true
-		} else {
-			prevSpace = false
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 // uriEncode percent-encodes every byte except the RFC 3986 unreserved

@@ -16,6 +16,8 @@ const (
 	msgUnrecognized  = "The security token included in the request is invalid."
 	msgBadSignature  = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 	msgBadPayloadSHA = "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+	msgUnsignedPayload = "UNSIGNED-PAYLOAD is not accepted: this service verifies every payload, so sign the payload's SHA-256 (leave X-Amz-Content-Sha256 out or set it to that hash)."
 )
 
 // Error is an authentication failure. Code is the AWS error code, Status the

@@ -1,13 +1,20 @@
 // Package sigv4 verifies AWS Signature Version 4 header-signed requests on
-// the server side, the way an AWS JSON service does.
+// the server side, the way an AWS JSON service does, and at least as
+// strictly.
 //
-// The verifier recomputes the canonical request from what arrived on the
-// wire (method, escaped path, query, the headers named in SignedHeaders and
-// the payload hash), derives the signing key from the secret looked up by
-// access key, and compares signatures in constant time. It checks the
-// credential scope (service and region), the request date against a clock
-// skew window (15 minutes, as AWS does) and the session token when the
-// credentials carry one.
+// Verification has two steps so that a server reads a request's body only
+// for a caller that could have signed it:
+//
+//  1. Preflight looks at the headers alone: the Authorization header's form
+//     and bounds, the credential scope (service and region), the request
+//     date against a clock-skew window (15 minutes, as AWS), the access key
+//     (it must be known) and its session token (compared in constant time),
+//     that every header that decides what the request means is signed
+//     (host, content-type, every x-amz-* header), and that the payload is
+//     signed (UNSIGNED-PAYLOAD is refused). It hashes the header part of the
+//     canonical request in one pass, bounded by the request's header size.
+//  2. Check.Verify adds the hash of the body that was actually read and
+//     compares the signature in constant time.
 //
 // Only the Authorization header form is supported; presigned query-string
 // requests are treated as unauthenticated.
@@ -19,6 +26,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"net/http"
 	"strings"
 	"time"
@@ -31,7 +39,8 @@ const (
 	terminator    = "aws4_request"
 
 	// UnsignedPayload is the literal payload hash a client may send in
-	// X-Amz-Content-Sha256 to leave the body out of the signature.
+	// X-Amz-Content-Sha256 to leave the body out of the signature. This
+	// verifier refuses it: a body swapped in transit would pass.
 	UnsignedPayload = "UNSIGNED-PAYLOAD"
 
 	// DefaultMaxSkew is how far the request date may be from the server's
@@ -68,79 +77,124 @@ type Verifier struct {
 	Now         func() time.Time // nil means time.Now
 }
 
-// authHeader is the parsed Authorization header.
-type authHeader struct {
-	accessKeyID   string
-	date          string // yyyymmdd from the scope
-	region        string
-	service       string
-	signedHeaders []string
-	signature     string
+// Check is a request whose headers passed Preflight; Verify completes it
+// with the body. A Check is used once.
+type Check struct {
+	// AccessKeyID is the key the request claims to be signed with. It is
+	// known to the credentials source, but the signature is not verified
+	// until Verify returns nil.
+	AccessKeyID string
+
+	canonical    hash.Hash // the canonical request up to the payload hash
+	declaredHash string    // X-Amz-Content-Sha256, lower-cased, or ""
+	amzDate      time.Time
+	scope        string
+	key          []byte // the derived signing key
+	signature    string
 }
 
 // Verify checks the signature of r. body is the request payload that was
 // read from r.Body (nil or empty for none, e.g. a websocket upgrade). It
 // returns the access key ID that signed the request, or an *Error.
 func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
+	c, err := v.Preflight(r)
+	if err != nil {
+		return "", err
+	}
+	if err := c.Verify(body); err != nil {
+		return "", err
+	}
+	return c.AccessKeyID, nil
+}
+
+// Preflight checks everything about r that does not need its body (see the
+// package documentation). A server calls it before reading the body, and
+// Check.Verify after. The error is an *Error.
+func (v *Verifier) Preflight(r *http.Request) (*Check, error) {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return "", newError(CodeMissingAuthenticationToken, msgMissingToken)
+		return nil, newError(CodeMissingAuthenticationToken, msgMissingToken)
 	}
 	ah, err := parseAuthorization(authz)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-
 	amzDate, err := requestTime(r)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if ah.date != amzDate.Format(shortDate) {
-		return "", newError(CodeInvalidSignature,
+		return nil, newError(CodeInvalidSignature,
 			fmt.Sprintf("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 				ah.date, amzDate.Format(shortDate), amzDate.Format(amzDateFormat)))
 	}
 	if ah.service != v.Service {
-		return "", newError(CodeInvalidSignature,
+		return nil, newError(CodeInvalidSignature,
 			fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", v.Service))
 	}
 	if ah.region != v.Region {
-		return "", newError(CodeInvalidSignature,
+		return nil, newError(CodeInvalidSignature,
 			fmt.Sprintf("Credential should be scoped to a valid region. This endpoint serves '%s', not '%s'.", v.Region, ah.region))
 	}
 	if err := v.checkSkew(amzDate); err != nil {
-		return "", err
+		return nil, err
 	}
-
 	creds, ok := v.Credentials.Lookup(ah.accessKeyID)
 	if !ok {
-		return "", newError(CodeUnrecognizedClient, msgUnrecognized)
+		return nil, newError(CodeUnrecognizedClient, msgUnrecognized)
 	}
 	token := r.Header.Get("X-Amz-Security-Token")
-	if token != creds.SessionToken {
-		return "", newError(CodeUnrecognizedClient, msgUnrecognized)
+	if subtle.ConstantTimeCompare([]byte(token), []byte(creds.SessionToken)) != 1 {
+		return nil, newError(CodeUnrecognizedClient, msgUnrecognized)
+	}
+	if err := checkSignedSet(r, ah.signedHeaders); err != nil {
+		return nil, err
+	}
+	declared := strings.ToLower(r.Header.Get("X-Amz-Content-Sha256"))
+	switch {
+	case declared == "":
+	case strings.EqualFold(declared, UnsignedPayload) || strings.HasPrefix(declared, "streaming-"):
+		return nil, newError(CodeInvalidSignature, msgUnsignedPayload)
+	case !isLowerHex(declared, 64):
+		return nil, newError(CodeInvalidSignature, msgBadPayloadSHA)
 	}
 
-	payloadHash, err := payloadHash(r, body)
-	if err != nil {
-		return "", err
+	c := &Check{
+		AccessKeyID:  ah.accessKeyID,
+		canonical:    sha256.New(),
+		declaredHash: declared,
+		amzDate:      amzDate,
+		scope:        strings.Join([]string{ah.date, ah.region, ah.service, terminator}, "/"),
+		key:          signingKey(creds.SecretAccessKey, ah.date, ah.region, ah.service),
+		signature:    ah.signature,
 	}
-	canonical := canonicalRequest(r, ah.signedHeaders, payloadHash)
-	scope := strings.Join([]string{ah.date, ah.region, ah.service, terminator}, "/")
-	canonicalSum := sha256.Sum256([]byte(canonical))
+	if err := writeCanonicalHeaders(c.canonical, r, ah.signedHeaders); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Verify completes the check with the body that was read from the request
+// (nil or empty for none). The payload hash is always that of body; a
+// declared X-Amz-Content-Sha256 must match it.
+func (c *Check) Verify(body []byte) error {
+	sum := sha256.Sum256(body)
+	actual := hex.EncodeToString(sum[:])
+	if c.declaredHash != "" && c.declaredHash != actual {
+		return newError(CodeInvalidSignature, msgBadPayloadSHA)
+	}
+	c.canonical.Write([]byte(actual))
 	stringToSign := strings.Join([]string{
 		algorithm,
-		amzDate.Format(amzDateFormat),
-		scope,
-		hex.EncodeToString(canonicalSum[:]),
+		c.amzDate.Format(amzDateFormat),
+		c.scope,
+		hex.EncodeToString(c.canonical.Sum(nil)),
 	}, "\n")
-
-	key := signingKey(creds.SecretAccessKey, ah.date, ah.region, ah.service)
-	want := hex.EncodeToString(hmacSHA256(key, []byte(stringToSign)))
-	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(ah.signature))) != 1 {
-		return "", newError(CodeInvalidSignature, msgBadSignature)
+	want := hex.EncodeToString(hmacSHA256(c.key, []byte(stringToSign)))
+	if subtle.ConstantTimeCompare([]byte(want), []byte(c.signature)) != 1 {
+		return newError(CodeInvalidSignature, msgBadSignature)
 	}
-	return ah.accessKeyID, nil
+	return nil
 }
 
 func (v *Verifier) checkSkew(t time.Time) error {
@@ -182,89 +236,6 @@ func requestTime(r *http.Request) (time.Time, error) {
 		return t.UTC(), nil
 	}
 	return time.Time{}, newError(CodeIncompleteSignature, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
-}
-
-// payloadHash returns the hash that goes into the canonical request. A
-// client-supplied X-Amz-Content-Sha256 is used as sent, but unless it is
-// UNSIGNED-PAYLOAD it must match the body we actually received.
-func payloadHash(r *http.Request, body []byte) (string, error) {
-	sum := sha256.Sum256(body)
-	actual := hex.EncodeToString(sum[:])
-	declared := r.Header.Get("X-Amz-Content-Sha256")
-	switch {
-	case declared == "":
-		return actual, nil
-	case declared == UnsignedPayload:
-		return declared, nil
-	case !strings.EqualFold(declared, actual):
-		return "", newError(CodeInvalidSignature, msgBadPayloadSHA)
-	}
-	return declared, nil
-}
-
-// parseAuthorization splits "AWS4-HMAC-SHA256 Credential=AK/date/region/service/aws4_request,
-// SignedHeaders=a;b, Signature=hex".
-func parseAuthorization(h string) (authHeader, error) {
-	var ah authHeader
-	alg, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
-	if alg != algorithm {
-		return ah, newError(CodeIncompleteSignature, "Unsupported AWS 'algorithm': '"+alg+"'.")
-	}
-	var credential, signedHeaders string
-	for part := range strings.SplitSeq(rest, ",") {
-		k, val, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "Credential":
-			credential = val
-		case "SignedHeaders":
-			signedHeaders = val
-		case "Signature":
-			ah.signature = val
-		}
-	}
-	var missing []string
-	if credential == "" {
-		missing = append(missing, "Authorization header requires 'Credential' parameter.")
-	}
-	if signedHeaders == "" {
-		missing = append(missing, "Authorization header requires 'SignedHeaders' parameter.")
-	}
-	if ah.signature == "" {
-		missing = append(missing, "Authorization header requires 'Signature' parameter.")
-	}
-	if len(missing) > 0 {
-		return ah, newError(CodeIncompleteSignature, strings.Join(missing, " "))
-	}
-
-	scope := strings.Split(credential, "/")
-	if len(scope) != 5 || scope[0] == "" || scope[4] != terminator {
-		return ah, newError(CodeIncompleteSignature,
-			"Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '"+redactKey(credential)+"'")
-	}
-	ah.accessKeyID, ah.date, ah.region, ah.service = scope[0], scope[1], scope[2], scope[3]
-
-	ah.signedHeaders = strings.Split(signedHeaders, ";")
-	hasHost := false
-	for _, name := range ah.signedHeaders {
-		if name == "host" {
-			hasHost = true
-		}
-	}
-	if !hasHost {
-		return ah, newError(CodeIncompleteSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
-	}
-	return ah, nil
-}
-
-// redactKey keeps the scope but not the access key in an error message.
-func redactKey(credential string) string {
-	if _, rest, ok := strings.Cut(credential, "/"); ok {
-		return "<key>/" + rest
-	}
-	return "<key>"
 }
 
 func signingKey(secret, date, region, service string) []byte {
