@@ -144,6 +144,7 @@ func (a *API) newTask(l *launch, ci store.ContainerInstance) store.Task {
 			CPU: l.need.CPU, MemoryMiB: l.need.MemoryMiB,
 			PortsTCP: l.need.PortsTCP, PortsUDP: l.need.PortsUDP,
 		},
+		RoleCredentials: roleCredentials(l.resolved),
 	}
 	// Task-level sizes show in ECS units (CPU units, MiB) when set.
 	if l.resolved.CPU != "" {
@@ -232,6 +233,10 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		l, err := a.prepare(tx, in.launchInput)
 		if err != nil {
 			return err
+		}
+		if why := a.roleRefusal(l); why != "" {
+			failures = append(failures, failure{ARN: l.td.ARN, Reason: why})
+			return a.recordRunTask(tx, l.cluster.Name, in.ClientToken, fp, nil, failures)
 		}
 		instances, err := tx.Instances(l.cluster.Name)
 		if err != nil {
@@ -345,6 +350,10 @@ func (a *API) startTask(_ context.Context, _ *http.Request, body []byte) (any, e
 		l, err := a.prepare(tx, in.launchInput)
 		if err != nil {
 			return err
+		}
+		if why := a.roleRefusal(l); why != "" {
+			failures = append(failures, failure{ARN: l.td.ARN, Reason: why})
+			return nil
 		}
 		for _, ref := range in.ContainerInstances {
 			ci, found, err := a.lookupInstance(tx, l.cluster.Name, ref)
