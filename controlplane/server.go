@@ -47,6 +47,7 @@ import (
 	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/delivery"
 	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
+	"github.com/open-ecs/ecs-agent/controlplane/roles"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 	"github.com/open-ecs/ecs-agent/internal/logging"
@@ -99,6 +100,18 @@ type Options struct {
 	// RedeliverInterval is how often unacknowledged tasks are sent to their
 	// agents again; 0 = delivery.DefaultRedeliverInterval.
 	RedeliverInterval time.Duration
+
+	// Task role credentials come from STS AssumeRole at STSEndpoint
+	// (-sts-endpoint), signed with the control plane's own AWS
+	// credentials, or from RolesFile (-roles), static keys per role; at
+	// most one. Without either, tasks with a taskRoleArn or an
+	// executionRoleArn are not placed. RoleSource replaces both (tests).
+	STSEndpoint string
+	RolesFile   string
+	RoleSource  roles.Source
+	// RoleSessionDuration is the lifetime of issued role credentials;
+	// 0 = roles.DefaultSessionDuration. They are refreshed at half-life.
+	RoleSessionDuration time.Duration
 }
 
 // Server is a control plane instance.
@@ -109,6 +122,7 @@ type Server struct {
 	api     *ecsapi.API
 	acs     *acsserver.Server
 	deliver *delivery.Deliverer
+	refresh *delivery.Refresher // nil without a source of role credentials
 	handler http.Handler
 	tls     *tls.Config
 
@@ -175,15 +189,29 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 
+	issuer, err := roleIssuer(o)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig}
 	auth := authz.NewAuthenticator("ecs", o.Region, o.AccountID, creds)
+	// s.acs is set below, before Serve starts the deliverer.
+	send := delivery.SenderFunc(func(arn string, msg any) error { return s.acs.Send(arn, msg) })
 	s.deliver = delivery.New(delivery.Options{
-		Store: st,
-		// s.acs is set below, before Serve starts the deliverer.
-		Sender:            delivery.SenderFunc(func(arn string, msg any) error { return s.acs.Send(arn, msg) }),
+		Store:             st,
+		Sender:            send,
 		RedeliverInterval: o.RedeliverInterval,
 		Logger:            o.Logger,
+		Roles:             issuer,
 	})
+	roleSource := ""
+	if issuer != nil {
+		roleSource = issuer.Source()
+		s.refresh = delivery.NewRefresher(delivery.RefresherOptions{Store: st, Sender: send, Roles: issuer,
+			Interval: refreshInterval(o), Logger: o.Logger})
+		s.log.Info("task role credentials are issued", logging.KeySource, roleSource)
+	}
 	s.api = ecsapi.New(ecsapi.Options{
 		// Task writes the API commits are offered to the deliverer.
 		Store:        delivery.Watch(st, s.deliver),
@@ -200,6 +228,7 @@ func New(o Options) (*Server, error) {
 		// s.acs is set below, before any request can arrive.
 		OnDeregister: func(arn string) { s.acs.Disconnect(arn) },
 		Logger:       o.Logger,
+		RoleSource:   roleSource,
 	})
 	s.acs = acsserver.New(acsserver.Options{
 		Registry:              registry{s.api},
@@ -207,8 +236,9 @@ func New(o Options) (*Server, error) {
 		HeartbeatInterval:     o.HeartbeatInterval,
 		MaxConnectionLifetime: o.MaxConnectionLifetime,
 		Logger:                o.Logger,
-		OnMessage:             s.deliver.HandleMessage,
+		OnMessage:             s.onACSMessage,
 		OnConnect:             s.deliver.Connected,
+		OnSendCredentials:     s.onSendCredentials,
 	})
 	// No ACS session survives a restart.
 	if err := s.api.MarkAllDisconnected(); err != nil {
@@ -221,6 +251,23 @@ func New(o Options) (*Server, error) {
 	mux.Handle("/", s.api)
 	s.handler = mux
 	return s, nil
+}
+
+// onACSMessage hands what agents send to delivery (task acks) and to the
+// credentials refresher (credentials acks).
+func (s *Server) onACSMessage(arn string, msg any) {
+	s.deliver.HandleMessage(arn, msg)
+	if s.refresh != nil {
+		s.refresh.HandleMessage(arn, msg)
+	}
+}
+
+// onSendCredentials: an agent that restarted asks for its tasks'
+// credentials, which it keeps in memory only.
+func (s *Server) onSendCredentials(arn string) {
+	if s.refresh != nil {
+		s.refresh.SendCredentials(arn)
+	}
 }
 
 // Handler serves every route; for embedding in tests with httptest.
@@ -267,15 +314,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// Delivery and the credentials refresher return nil when their
+	// context ends.
 	deliverCtx, stopDelivery := context.WithCancel(context.Background())
-	deliverDone := make(chan struct{})
-	go func() {
-		defer close(deliverDone)
-		_ = s.deliver.Run(deliverCtx) // returns nil when its context ends
-	}()
+	var loops sync.WaitGroup
+	loops.Go(func() { _ = s.deliver.Run(deliverCtx) })
+	if s.refresh != nil {
+		loops.Go(func() { _ = s.refresh.Run(deliverCtx) })
+	}
 	defer func() {
 		stopDelivery()
-		<-deliverDone
+		loops.Wait()
 	}()
 
 	select {
