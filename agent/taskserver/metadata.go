@@ -24,15 +24,20 @@ var (
 
 const v2Prefix = "V2 task metadata handler"
 
-// taskByAddress is the task one of whose containers has the address ip on
-// one of its networks (bridge mode), or nil: a host-mode caller has the
-// host's address and no task of its own.
+// taskByAddress is the task one of whose running containers has the
+// address ip on one of its networks (bridge mode), or nil: a host-mode
+// caller has the host's address and no task of its own. Only running
+// containers count: Docker hands a stopped container's address to the
+// next one, possibly before the engine has seen the stop.
 func taskByAddress(tasks []engine.TaskSnapshot, ip string) *engine.TaskSnapshot {
 	if ip == "" {
 		return nil
 	}
 	for i := range tasks {
 		for _, c := range tasks[i].Containers {
+			if c.KnownStatus != engine.StatusRunning {
+				continue
+			}
 			for _, n := range c.Networks {
 				if n.IPv4Address == ip || n.IPv6Address == ip {
 					return &tasks[i]

@@ -241,6 +241,18 @@ func TestUnknownEndpointIDAndRoute(t *testing.T) {
 	assert.Contains(t, body, "not served by this agent")
 }
 
+// A stopped container's address may already be another's: it names no
+// task.
+func TestStoppedContainerAddressNamesNoTask(t *testing.T) {
+	tasks := twoTasks()
+	tasks.tasks[1].Containers[0].KnownStatus = "STOPPED"
+	e := newEnv(t, func(o *Options) { o.Tasks = tasks })
+	code, _ := e.get(t, ipB, "/v2/metadata", nil)
+	assert.Equal(t, http.StatusBadRequest, code)
+	code, _ = e.get(t, ipB, "/v2/credentials/cred-a", nil)
+	assert.Equal(t, http.StatusOK, code, "the ID alone decides, as for a host-mode caller")
+}
+
 func TestV2ResolvesTheCallerByAddress(t *testing.T) {
 	e := newEnv(t, nil)
 	var task TaskResponse
