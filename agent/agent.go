@@ -8,8 +8,8 @@
 //	→ RegisterContainerInstance (re-register with the saved ARN)
 //	→ persist metadata → introspection server → image manager and task engine
 //	(wait until the engine has reconciled its saved tasks with Docker)
-//	→ task metadata endpoint → state-change submitter → payload handler
-//	→ ACS session (until ctx ends)
+//	→ state-change submitter → telemetry (Prometheus, stats collector, TCS)
+//	→ task metadata endpoint → payload handler → ACS session (until ctx ends)
 //
 // On ctx cancel the supervisor stops the long-lived goroutines in reverse
 // start order, then the state file is closed. Containers are never touched
@@ -35,6 +35,7 @@ import (
 	"github.com/open-ecs/ecs-agent/engine/runtime"
 	"github.com/open-ecs/ecs-agent/internal/backoff"
 	"github.com/open-ecs/ecs-agent/internal/logging"
+	"github.com/open-ecs/ecs-agent/tcs"
 	"github.com/open-ecs/ecs-agent/version"
 )
 
@@ -97,6 +98,7 @@ type Options struct {
 	memInfoPath    string
 	registerPolicy *retryPolicy
 	dockerBackoff  time.Duration
+	metricsAddr    string // the Prometheus listener; "" is 127.0.0.1:51680
 }
 
 // Run starts the agent and blocks until ctx is cancelled (nil) or a
@@ -239,20 +241,13 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	if build == nil {
 		build = newTaskSystem
 	}
-	tasks, err := build(engineDeps{Runtime: rt, Store: store, Config: cfg, Resources: res, Logger: log,
+	prom := newPrometheus(cfg) // nil unless ECS_ENABLE_PROMETHEUS_METRICS
+	tasks, err := build(engineDeps{Runtime: prom.Runtime(rt), Store: store, Config: cfg, Resources: res, Logger: log,
 		Cgroups: cgroups, NoCgroups: noCgroups, MetadataFiles: metadataFiles(cfg, reg)})
 	if err != nil {
 		_ = ln.Close()
 		_ = tln.Close()
 		return terminal(fmt.Errorf("task engine: %w", err))
-	}
-	creds := credentials.New(nil)
-	tsrv, err := newTaskServer(taskServerInput{Config: cfg, Registration: reg, Tasks: tasks.Engine,
-		Credentials: creds, API: api, Audit: audit, Logger: log})
-	if err != nil {
-		_ = ln.Close()
-		_ = tln.Close()
-		return fmt.Errorf("task metadata endpoint: %w", err)
 	}
 	intro := introspection.New(introspection.Options{Logger: log, Tasks: introspectionTasks(tasks.Engine)})
 	intro.Publish(&introspection.Snapshot{Metadata: introspection.MetadataResponse{
@@ -269,17 +264,15 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		_ = tln.Close()
 		return err
 	}
-	// Containers find their task through the engine's snapshots, so the
-	// endpoint serves once the engine has reconciled its tasks.
-	sup.start("taskserver", func(ctx context.Context) error { return tsrv.Serve(ctx, tln) })
-	sup.start("credentials", pruneCredentials(creds, tasks.Engine, log))
 	sup.start("statechange", statechange.New(statechange.Options{
-		Source: tasks.Engine, API: api, Cluster: cfg.Cluster, Logger: baseLog,
+		Source: tasks.Engine, API: prom.StateChangeAPI(api), Cluster: cfg.Cluster, Logger: baseLog,
 	}).Run)
 	handler := newACSHandler(tasks.Engine, nil, log)
+	creds := credentials.New(nil)
 	handler.creds = creds
 
 	endpoints := newPollEndpoints(api, cfg.Cluster, reg.ContainerInstanceARN, log)
+	var telemetry *tcs.Session // set before the ACS session runs
 	session := acs.NewSession(acs.Options{
 		DiscoverEndpoint:     endpoints.ACS,
 		OnConnected:          endpoints.Connected,
@@ -293,10 +286,29 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		TLSConfig:            acsTLS,
 		Logger:               baseLog, // acs adds the instance ARN itself
 		Handler:              handler.Handle,
+		OnInactiveInstance:   func() { telemetry.Deregistered() }, // TCS disconnects too
 	})
 	// The handler replies through the session it serves; Handle is only
 	// called once session.Run has started.
 	handler.send = session
+	telemetry, collector, err := startTelemetry(sup, telemetryDeps{cfg: cfg, runtime: rt, docker: docker, tasks: tasks.Engine,
+		endpoints: endpoints, acs: session, arn: reg.ContainerInstanceARN, region: ident.Region,
+		dockerVer: dv.ServerVersion, creds: awsCfg.Credentials, tlsConfig: acsTLS, log: baseLog}, prom, opts.metricsAddr)
+	if err != nil {
+		_ = tln.Close()
+		return terminal(err)
+	}
+	tsrv, err := newTaskServer(taskServerInput{Config: cfg, Registration: reg, Tasks: tasks.Engine,
+		Credentials: creds, Stats: collector, API: api, Audit: audit, Logger: log})
+	if err != nil {
+		_ = tln.Close()
+		return fmt.Errorf("task metadata endpoint: %w", err)
+	}
+	// Containers find their task through the engine's snapshots, so the
+	// endpoint serves once the engine has reconciled its tasks; before the
+	// ACS session, which brings the credentials.
+	sup.start("taskserver", func(ctx context.Context) error { return tsrv.Serve(ctx, tln) })
+	sup.start("credentials", pruneCredentials(creds, tasks.Engine, log))
 	sup.start("payloads", handler.Run)
 	sup.start("acs", session.Run)
 

@@ -34,6 +34,8 @@ type pollEndpoints struct {
 	// stale is set when an endpoint was handed out and no connection
 	// succeeded since: the endpoint may be wrong, so refresh it.
 	stale bool
+	// telemetryStale is stale for the telemetry endpoint (telemetry.go).
+	telemetryStale bool
 }
 
 func newPollEndpoints(api ecsAPI, cluster, arn string, log *slog.Logger) *pollEndpoints {

@@ -46,6 +46,7 @@ type ecsStub struct {
 	userAgent string
 	stsc      []map[string]any
 	acs       http.Handler // serves /ws when set
+	tcs       http.Handler // serves /tcs/ws (the telemetryEndpoint's) when set
 }
 
 func newECSStub(t *testing.T) *ecsStub {
@@ -71,10 +72,14 @@ func (s *ecsStub) writeJSON(w http.ResponseWriter, v any) {
 
 func (s *ecsStub) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	acs := s.acs
+	acs, tcs := s.acs, s.tcs
 	s.mu.Unlock()
 	if acs != nil && r.URL.Path == "/ws" {
 		acs.ServeHTTP(w, r)
+		return
+	}
+	if tcs != nil && r.URL.Path == "/tcs/ws" {
+		tcs.ServeHTTP(w, r)
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/" {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/open-ecs/ecs-agent/agent/credentials"
+	"github.com/open-ecs/ecs-agent/agent/stats"
 	"github.com/open-ecs/ecs-agent/agent/taskserver"
 	"github.com/open-ecs/ecs-agent/config"
 	"github.com/open-ecs/ecs-agent/engine"
@@ -32,6 +34,7 @@ type taskServerInput struct {
 	Registration registration
 	Tasks        taskEngine
 	Credentials  *credentials.Store
+	Stats        *stats.Collector // nil: ECS_DISABLE_METRICS, or a runtime without stats
 	API          ecsAPI
 	Audit        io.Writer
 	Logger       *slog.Logger
@@ -55,7 +58,23 @@ func newTaskServer(in taskServerInput) (*taskserver.Server, error) {
 	if tl, ok := in.API.(tagLister); ok {
 		o.Tags = ecsTags{tl}
 	}
+	if in.Stats != nil {
+		o.Stats = latestStats{in.Stats}
+	}
 	return taskserver.New(o)
+}
+
+// latestStats serves the stats collector's newest sample of a container,
+// as Docker's JSON: the collector is the one reader of Docker's stats,
+// shared with TCS.
+type latestStats struct{ c *stats.Collector }
+
+func (l latestStats) LatestStats(dockerID string) (json.RawMessage, bool) {
+	s, ok := l.c.Latest(dockerID)
+	if !ok || len(s.Raw) == 0 {
+		return nil, false
+	}
+	return s.Raw, true
 }
 
 // openAuditLog opens the credentials audit log (ECS_AUDIT_LOGFILE) when

@@ -14,6 +14,11 @@ import (
 // DefaultConfigFile is the KEY=VALUE file read when LoadOptions.ConfigFile is empty.
 const DefaultConfigFile = "/etc/ecs/ecs.config"
 
+// NoConfigFile as the KEY=VALUE file's name (ecs-agent -config none) reads no
+// file: every setting comes from the environment, as when ecs-init has already
+// turned /etc/ecs/ecs.config into the agent's environment.
+const NoConfigFile = "none"
+
 // entry is one KEY=VALUE assignment and where it came from.
 type entry struct {
 	value  string

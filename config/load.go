@@ -17,6 +17,7 @@ import (
 type LoadOptions struct {
 	// ConfigFile is the KEY=VALUE file; "" means /etc/ecs/ecs.config. A
 	// missing default file is fine; a missing explicit file is an error.
+	// NoConfigFile ("none") reads no KEY=VALUE file at all.
 	ConfigFile string
 	// Environ is the environment in os.Environ() form; nil means os.Environ().
 	Environ []string
@@ -53,9 +54,12 @@ func Load(opts LoadOptions) (*Config, []Warning, error) {
 	if !explicit {
 		path = DefaultConfigFile
 	}
-	file, err := readKVFile(path, explicit)
-	if err != nil {
-		return nil, nil, err
+	file := textSource{}
+	if path != NoConfigFile {
+		var err error
+		if file, err = readKVFile(path, explicit); err != nil {
+			return nil, nil, err
+		}
 	}
 	l := &loader{c: Default(), env: environSource(environ), file: file}
 	if err := l.load(); err != nil {

@@ -434,3 +434,19 @@ func TestMaxConcurrentStartsFromJSON(t *testing.T) {
 	assert.Equal(t, 2, c.MaxConcurrentStarts)
 	assert.Equal(t, js, c.Source("ECS_MAX_CONCURRENT_STARTS"))
 }
+
+// TestNoConfigFileReadsOnlyTheEnvironment: "-config none" (how ecs-init runs
+// the agent, with ecs.config already in the environment) reads no file, not
+// even the default one, and refuses nothing.
+func TestNoConfigFileReadsOnlyTheEnvironment(t *testing.T) {
+	c, warnings, err := Load(LoadOptions{ConfigFile: NoConfigFile, Environ: []string{"ECS_CLUSTER=from-env"}})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Cluster != "from-env" {
+		t.Errorf("Cluster = %q, want the environment's", c.Cluster)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("warnings = %v, want none", warnings)
+	}
+}

@@ -47,9 +47,9 @@ type benchCluster struct {
 	def    string
 }
 
-func startBenchCluster(b *testing.B) *benchCluster {
+func startBenchCluster(b *testing.B, extraEnv ...string) *benchCluster {
 	b.Helper()
-	tc := startTaskCluster(b, "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached", "ECS_LOGLEVEL=info")
+	tc := startTaskCluster(b, append([]string{"ECS_IMAGE_PULL_BEHAVIOR=prefer-cached", "ECS_LOGLEVEL=info"}, extraEnv...)...)
 	main := containerDef("main", true, sleeper)
 	main["memory"] = 16
 	main["cpu"] = 2

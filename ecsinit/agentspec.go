@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/open-ecs/ecs-agent/config"
 )
 
 // StopTimeout is how long the agent gets to stop after SIGTERM before it
@@ -46,7 +48,7 @@ type ContainerSpec struct {
 // environment, as the incumbent's ecs-init does (so keys and proxies in
 // ecs.config reach the agent); the agent must not read the file a second
 // time, which would repeat its warnings and report those keys as ignored.
-var agentArgs = []string{"-config", "/dev/null"}
+var agentArgs = []string{"-config", config.NoConfigFile}
 
 // introspectionAddr keeps the introspection API on loopback unless
 // off-host access is allowed, whatever the agent's own default is.

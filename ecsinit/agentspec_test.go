@@ -16,7 +16,7 @@ func TestAgentContainer(t *testing.T) {
 	s := AgentContainer(cfg)
 	assert.Equal(t, "ecs-agent", s.Name)
 	assert.Equal(t, DefaultImage, s.Image)
-	assert.Equal(t, []string{"-config", "/dev/null"}, s.Cmd)
+	assert.Equal(t, []string{"-config", "none"}, s.Cmd)
 	for _, b := range []string{"/var/run:/var/run", "/var/log/ecs:/log", "/var/lib/ecs/data:/data",
 		cfg.ConfigDir + ":/etc/ecs:ro", "/var/cache/ecs:/var/cache/ecs", "/var/lib/ecs:/var/lib/ecs", "/proc:/host/proc:ro",
 		"/sys/fs/cgroup:/sys/fs/cgroup"} {
@@ -55,7 +55,7 @@ func TestAgentEnvIsClean(t *testing.T) {
 		"container": AgentEnv(cfg),
 		"binary":    BinaryEnv(cfg, []string{"PATH=/usr/bin", "ECS_INIT_AGENT_MODE=binary", "ECS_LOG_DRIVER=syslog"}),
 	} {
-		_, warnings, err := config.Load(config.LoadOptions{ConfigFile: "/dev/null", Environ: env})
+		_, warnings, err := config.Load(config.LoadOptions{ConfigFile: config.NoConfigFile, Environ: env})
 		require.NoError(t, err, name)
 		assert.Empty(t, warnings, "%s: %v", name, warnings)
 	}

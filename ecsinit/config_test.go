@@ -88,7 +88,7 @@ func writeFileIn(t *testing.T, dir, name, content string) {
 // ecs-init rather than calling them unknown.
 func TestInitOnlyKeysAreKnownToTheAgent(t *testing.T) {
 	for k := range initOnly {
-		_, warnings, err := config.Load(config.LoadOptions{ConfigFile: "/dev/null", Environ: []string{k + "=x"}})
+		_, warnings, err := config.Load(config.LoadOptions{ConfigFile: config.NoConfigFile, Environ: []string{k + "=x"}})
 		require.NoError(t, err)
 		if assert.Len(t, warnings, 1, k) {
 			assert.Contains(t, warnings[0].Message, "read by ecs-init", k)

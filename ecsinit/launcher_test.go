@@ -193,7 +193,7 @@ func TestBinaryMode(t *testing.T) {
 	code, err := l.Start(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, 7, code, "the agent's exit code is passed on")
-	assert.Contains(t, out.String(), "args: -config /dev/null")
+	assert.Contains(t, out.String(), "args: -config none")
 	assert.Contains(t, out.String(), "ECS_DATADIR="+l.Config.HostDataDir+"/data")
 
 	l.Environ = []string{fakeAgentEnv + "=wait"}

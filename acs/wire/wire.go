@@ -5,13 +5,13 @@
 //
 // Every frame is a text message {"type":"<ShapeName>","message":{...}} whose
 // type is the model's shape name. The Go types in types_gen.go are generated
-// by internal/gen from the ACS model (acs-api-2.json, kept with the project's
-// shared protocol documents beside the checkout, not in this repository): run
-// `go generate ./acs/wire`, or `go run ./internal/gen -model <path> -out
-// types_gen.go` with the model elsewhere.
+// by internal/wiregen from the ACS model (acs-api-2.json, kept with the
+// project's shared protocol documents beside the checkout, not in this
+// repository): run `go generate ./acs/wire`, or the go:generate line below
+// with -model pointing at the model elsewhere.
 package wire
 
-//go:generate go run ./internal/gen -model ../../../shared/protocol/acs-api-2.json -out types_gen.go
+//go:generate go run ../../internal/wiregen -model ../../../shared/protocol/acs-api-2.json -out types_gen.go -service ACS -pointer HeartbeatMessage.healthy -record-unknown Task
 
 import (
 	"encoding/json"

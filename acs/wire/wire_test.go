@@ -161,7 +161,9 @@ func TestGeneratedFileIsCurrent(t *testing.T) {
 	}
 	model := modelPath(t)
 	out := filepath.Join(t.TempDir(), "types_gen.go")
-	cmd := exec.Command("go", "run", "./internal/gen", "-model", model, "-out", out)
+	// The options are those of the go:generate line in wire.go.
+	cmd := exec.Command("go", "run", "../../internal/wiregen", "-model", model, "-out", out,
+		"-service", "ACS", "-pointer", "HeartbeatMessage.healthy", "-record-unknown", "Task")
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Run())
 	want, err := os.ReadFile(out)

@@ -44,7 +44,8 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ecs-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configFile := fs.String("config", "", "KEY=VALUE configuration file (default "+config.DefaultConfigFile+")")
+	configFile := fs.String("config", "", "KEY=VALUE configuration file (default "+config.DefaultConfigFile+
+		"; "+config.NoConfigFile+": none, every setting from the environment)")
 	checkConfig := fs.Bool("check-config", false, "load and print the effective configuration, then exit")
 	healthcheck := fs.Bool("healthcheck", false, "probe the running agent's /v1/metadata and exit 0 when healthy")
 	showVersion := fs.Bool("version", false, "print the version and exit")

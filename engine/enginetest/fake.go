@@ -46,6 +46,7 @@ const firstHostPort = 49153
 // NewFake. It is safe for concurrent use.
 type Fake struct {
 	mu         sync.Mutex
+	stats      fakeStats // fake_stats.go
 	now        func() time.Time
 	seq        int
 	images     map[string]*runtime.Image // by ID

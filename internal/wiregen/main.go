@@ -1,16 +1,23 @@
-// Command gen turns the ACS message model (an AWS "api-2.json" file) into the Go
-// types of package wire. It is run by `go generate ./acs/wire`.
+// Command wiregen turns an ECS websocket message model (an AWS "api-2.json"
+// file: ACS or TCS) into the Go types of a wire package. It is run by
+// `go generate ./acs/wire ./tcs/wire`; the options that differ between the
+// two models are flags on each package's go:generate line.
 //
 // Mapping rules, chosen so that consumers rarely need nil checks:
 //   - structure members are pointers (absence of a nested object is meaningful);
 //   - "box"ed scalars (BoxedBoolean, NullableLong, ...) are pointers;
-//   - members listed in pointerOverrides are pointers (HeartbeatMessage.healthy:
+//   - members named by -pointer are pointers (HeartbeatMessage.healthy:
 //     a missing value must not read as "unhealthy");
-//   - every other scalar, list and map is a plain value with omitempty;
+//   - a timestamp member has the Go type named after its shape (TCS:
+//     Timestamp), which the wire package writes by hand: the AWS JSON protocol
+//     sends epoch seconds, not encoding/json's RFC 3339. It is omitzero;
+//   - every other scalar, list and map is a plain value with omitempty, except
+//     the scalars of the shapes named by -always-send, which are always
+//     written: in a stats set a minimum of 0 is a value, not an absence;
 //   - string enums become named string types with one constant per value;
 //   - shapes flagged "exception" also implement error;
-//   - shapes in recordUnknown get an UnknownMembers field, which their
-//     hand-written UnmarshalJSON fills (see unknown.go);
+//   - shapes named by -record-unknown get an UnknownMembers field, which their
+//     hand-written UnmarshalJSON fills (see acs/wire/unknown.go);
 //   - modelMembers lists every structure's members and which of them hold
 //     structures, so that decoding can tell a member the model lacks.
 package main
@@ -50,17 +57,40 @@ type model struct {
 	Shapes map[string]*shape `json:"shapes"`
 }
 
-// pointerOverrides lists "Shape.member" pairs that must be pointers although
-// the model gives them a plain scalar type.
-var pointerOverrides = map[string]bool{
-	"HeartbeatMessage.healthy": true,
+// options are the per-model choices, set by flags.
+type options struct {
+	pkg     string
+	service string // "ACS" or "TCS", for comments
+	// pointer lists "Shape.member" pairs that must be pointers although the
+	// model gives them a plain scalar type.
+	pointer set
+	// recordUnknown lists the shapes whose decoding records the members, at
+	// any depth, that the model does not know (ACS: a task must not run with
+	// part of it silently dropped).
+	recordUnknown set
+	// alwaysSend lists the shapes whose scalar members carry no omitempty.
+	alwaysSend set
 }
 
-// recordUnknown lists the shapes whose decoding records the members, at any
-// depth, that the model does not know: a task must not run with part of it
-// silently dropped.
-var recordUnknown = map[string]bool{
-	"Task": true,
+// set is a comma-separated flag value.
+type set map[string]bool
+
+func (s set) String() string {
+	keys := make([]string, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func (s set) Set(v string) error {
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			s[item] = true
+		}
+	}
+	return nil
 }
 
 // initialisms are the words spelled in capitals in Go field names.
@@ -72,12 +102,20 @@ var initialisms = map[string]string{
 }
 
 func main() {
-	in := flag.String("model", "", "the ACS api-2.json model file (required)")
+	opts := options{pointer: set{}, recordUnknown: set{}, alwaysSend: set{}}
+	in := flag.String("model", "", "the api-2.json model file (required)")
 	out := flag.String("out", "types_gen.go", "output Go file")
-	pkg := flag.String("pkg", "wire", "package name")
+	flag.StringVar(&opts.pkg, "pkg", "wire", "package name")
+	flag.StringVar(&opts.service, "service", "", "the protocol's name for comments: ACS or TCS (required)")
+	flag.Var(opts.pointer, "pointer", "comma-separated Shape.member pairs to make pointers")
+	flag.Var(opts.recordUnknown, "record-unknown", "comma-separated shapes whose decoding records unknown members")
+	flag.Var(opts.alwaysSend, "always-send", "comma-separated shapes whose scalar members are never omitted")
 	flag.Parse()
 	if *in == "" {
-		log.Fatal("-model is required: the path of acs-api-2.json")
+		log.Fatal("-model is required: the path of the api-2.json model")
+	}
+	if opts.service == "" {
+		log.Fatal("-service is required: ACS or TCS")
 	}
 
 	raw, err := os.ReadFile(*in)
@@ -88,7 +126,7 @@ func main() {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		log.Fatalf("parse %s: %v", *in, err)
 	}
-	src, err := generate(&m, *pkg, filepath.Base(*in)) // the base name keeps the output independent of where the model lives
+	src, err := generate(&m, opts, filepath.Base(*in)) // the base name keeps the output independent of where the model lives
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -97,7 +135,7 @@ func main() {
 	}
 }
 
-func generate(m *model, pkg, source string) ([]byte, error) {
+func generate(m *model, opts options, source string) ([]byte, error) {
 	names := make([]string, 0, len(m.Shapes))
 	for n := range m.Shapes {
 		names = append(names, n)
@@ -105,27 +143,29 @@ func generate(m *model, pkg, source string) ([]byte, error) {
 	sort.Strings(names)
 
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "// Code generated by acs/wire/internal/gen from %s; DO NOT EDIT.\n\n", source)
-	fmt.Fprintf(&b, "package %s\n\n", pkg)
+	fmt.Fprintf(&b, "// Code generated by internal/wiregen from %s; DO NOT EDIT.\n\n", source)
+	fmt.Fprintf(&b, "package %s\n\n", opts.pkg)
 
 	var structs, exceptions []string
 	for _, n := range names {
 		s := m.Shapes[n]
 		switch {
 		case s.Type == "string" && len(s.Enum) > 0:
-			writeEnum(&b, n, s)
+			writeEnum(&b, opts, n, s)
 		case s.Type == "structure":
 			structs = append(structs, n)
 			if s.Exception {
 				exceptions = append(exceptions, n)
 			}
-			if err := writeStruct(&b, m, n, s); err != nil {
+			if err := writeStruct(&b, m, opts, n, s); err != nil {
 				return nil, err
 			}
 		}
 	}
 
-	writeMembers(&b, m, structs)
+	if len(opts.recordUnknown) > 0 {
+		writeMembers(&b, m, structs) // only the unknown-member walk reads it
+	}
 	b.WriteString("// newShape maps every structure shape name to a constructor of its Go type.\n")
 	b.WriteString("var newShape = map[string]func() Message{\n")
 	for _, n := range structs {
@@ -146,8 +186,8 @@ func generate(m *model, pkg, source string) ([]byte, error) {
 	return src, nil
 }
 
-func writeEnum(b *bytes.Buffer, name string, s *shape) {
-	fmt.Fprintf(b, "// %s is the ACS enum %s.\ntype %s string\n\n", name, name, name)
+func writeEnum(b *bytes.Buffer, opts options, name string, s *shape) {
+	fmt.Fprintf(b, "// %s is the %s enum %s.\ntype %s string\n\n", name, opts.service, name, name)
 	b.WriteString("// Values of " + name + ".\nconst (\n")
 	for _, v := range s.Enum {
 		fmt.Fprintf(b, "\t%s%s %s = %q\n", name, exportWord(v), name, v)
@@ -155,31 +195,38 @@ func writeEnum(b *bytes.Buffer, name string, s *shape) {
 	b.WriteString(")\n\n")
 }
 
-func writeStruct(b *bytes.Buffer, m *model, name string, s *shape) error {
+func writeStruct(b *bytes.Buffer, m *model, opts options, name string, s *shape) error {
 	members := make([]string, 0, len(s.Members))
 	for mn := range s.Members {
 		members = append(members, mn)
 	}
 	sort.Strings(members)
 
-	fmt.Fprintf(b, "// %s is the ACS shape %s.\ntype %s struct {\n", name, name, name)
+	fmt.Fprintf(b, "// %s is the %s shape %s.\ntype %s struct {\n", name, opts.service, name, name)
 	for _, mn := range members {
 		typ, err := goType(m, s.Members[mn].Shape)
 		if err != nil {
 			return fmt.Errorf("%s.%s: %w", name, mn, err)
 		}
 		target := m.Shapes[s.Members[mn].Shape]
-		if target.Type == "structure" || pointerOverrides[name+"."+mn] ||
+		if target.Type == "structure" || opts.pointer[name+"."+mn] ||
 			(target.Box && target.Type != "list" && target.Type != "map") {
 			typ = "*" + typ
+		}
+		omit := ",omitempty"
+		switch {
+		case target.Type == "timestamp":
+			omit = ",omitzero" // omitempty never omits a struct
+		case opts.alwaysSend[name] && isScalar(target) && !strings.HasPrefix(typ, "*"):
+			omit = ""
 		}
 		comment := ""
 		if target.Sensitive {
 			comment = " // sensitive: never log"
 		}
-		fmt.Fprintf(b, "\t%s %s `json:\"%s,omitempty\"`%s\n", fieldName(mn), typ, mn, comment)
+		fmt.Fprintf(b, "\t%s %s `json:\"%s%s\"`%s\n", fieldName(mn), typ, mn, omit, comment)
 	}
-	if recordUnknown[name] {
+	if opts.recordUnknown[name] {
 		b.WriteString("\n\t// UnknownMembers lists, as paths such as \"containers[0].gpuIds\", the\n")
 		b.WriteString("\t// members of the decoded JSON that the model does not have. Never sent.\n")
 		b.WriteString("\tUnknownMembers []string `json:\"-\"`\n")
@@ -218,6 +265,15 @@ func writeMembers(b *bytes.Buffer, m *model, structs []string) {
 		b.WriteString("},\n")
 	}
 	b.WriteString("}\n\n")
+}
+
+// isScalar reports whether a shape is a number, boolean or string.
+func isScalar(s *shape) bool {
+	switch s.Type {
+	case "integer", "long", "double", "boolean", "string":
+		return true
+	}
+	return false
 }
 
 // structRef describes the structures a value of shape ref holds.
@@ -259,6 +315,8 @@ func goType(m *model, ref string) (string, error) {
 		return "int64", nil
 	case "double":
 		return "float64", nil
+	case "timestamp":
+		return ref, nil // written by hand in the wire package
 	case "structure":
 		return ref, nil
 	case "list":

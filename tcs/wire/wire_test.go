@@ -1,0 +1,242 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var timestampType = reflect.TypeFor[Timestamp]()
+
+// fill sets every field reachable from v to a non-zero value so that a round
+// trip exercises every json tag.
+func fill(v reflect.Value, depth int) {
+	if v.Type() == timestampType {
+		v.Set(reflect.ValueOf(At(time.UnixMilli(1704164645123 + int64(depth)).UTC())))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), depth)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fill(v.Field(i), depth+1)
+		}
+	case reflect.String:
+		v.SetString(fmt.Sprintf("s%d", depth))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(int64(7 + depth))
+	case reflect.Float64:
+		v.SetFloat(0.25)
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := range 2 {
+			fill(s.Index(i), depth+1)
+		}
+		v.Set(s)
+	default:
+		panic("fill: unhandled kind " + v.Kind().String())
+	}
+}
+
+func TestRoundTripEveryShape(t *testing.T) {
+	names := ShapeNames()
+	sort.Strings(names)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			msg, err := New(name)
+			require.NoError(t, err)
+			fill(reflect.ValueOf(msg).Elem(), 0)
+
+			frame, err := Encode(msg)
+			require.NoError(t, err)
+			var env map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(frame, &env))
+			assert.JSONEq(t, `"`+name+`"`, string(env["type"]))
+
+			got, err := Decode(frame)
+			require.NoError(t, err)
+			assert.Equal(t, msg, got)
+			byValue, err := Encode(reflect.ValueOf(msg).Elem().Interface())
+			require.NoError(t, err)
+			assert.Equal(t, frame, byValue)
+		})
+	}
+}
+
+// modelPath finds the TCS model: $TCS_MODEL, else shared/protocol/tcs-api-2.json
+// in this package's directory or any directory above it (the protocol
+// documents live beside the checkout, or beside a directory of worktrees).
+// Without it the tests that compare against it skip, except under CI=true,
+// where a missing model is a failure.
+func modelPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("TCS_MODEL"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("TCS_MODEL=%s: %v", p, err)
+		}
+		return p
+	}
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		p := filepath.Join(dir, "shared", "protocol", "tcs-api-2.json")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	msg := "the TCS model tcs-api-2.json is not in shared/protocol beside the checkout; set TCS_MODEL to check types_gen.go against it"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+func TestEveryModelShapeHasAType(t *testing.T) {
+	raw, err := os.ReadFile(modelPath(t))
+	require.NoError(t, err)
+	var m struct {
+		Shapes map[string]struct {
+			Type      string `json:"type"`
+			Exception bool   `json:"exception"`
+		} `json:"shapes"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &m))
+	n := 0
+	for name, s := range m.Shapes {
+		if s.Type != "structure" {
+			continue
+		}
+		n++
+		msg, err := New(name)
+		require.NoError(t, err, name)
+		assert.Equal(t, name, msg.ShapeName())
+		if s.Exception {
+			_, isErr := msg.(Exception)
+			assert.True(t, isErr, "%s should implement Exception", name)
+		}
+	}
+	assert.Len(t, ShapeNames(), n)
+}
+
+func TestGeneratedFileIsCurrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the generator")
+	}
+	model := modelPath(t)
+	out := filepath.Join(t.TempDir(), "types_gen.go")
+	// The options are those of the go:generate line in wire.go.
+	cmd := exec.Command("go", "run", "../../internal/wiregen", "-model", model, "-out", out,
+		"-service", "TCS", "-pointer", "HeartbeatMessage.healthy",
+		"-always-send", "CWStatsSet,UDoubleCWStatsSet,ULongStatsSet,RestartStatsSet,MetricsMetadata,HealthMetadata")
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Run())
+	want, err := os.ReadFile(out)
+	require.NoError(t, err)
+	have, err := os.ReadFile("types_gen.go")
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, have), "types_gen.go is stale: run go generate ./tcs/wire")
+}
+
+// A stats set of an idle container has a minimum, maximum and sum of 0; they
+// are values, and the wire must carry them, as it must carry fin=false.
+func TestZeroStatsAreSent(t *testing.T) {
+	frame, err := Encode(PublishMetricsRequest{
+		Metadata: &MetricsMetadata{Cluster: "c", ContainerInstance: "ci", MessageID: "m"},
+		TaskMetrics: []TaskMetric{{TaskARN: "t", ContainerMetrics: []ContainerMetric{{
+			ContainerName:   "app",
+			CPUStatsSet:     &CWStatsSet{SampleCount: 3},
+			RestartStatsSet: &RestartStatsSet{},
+			NetworkStatsSet: &NetworkStatsSet{RxBytes: &ULongStatsSet{SampleCount: 3}},
+		}}}},
+		Timestamp: At(time.Unix(1704164645, 0)),
+	})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"type":"PublishMetricsRequest","message":{
+		"metadata":{"cluster":"c","containerInstance":"ci","messageId":"m","idle":false,"fin":false},
+		"taskMetrics":[{"taskArn":"t","containerMetrics":[{"containerName":"app",
+			"cpuStatsSet":{"min":0,"max":0,"sampleCount":3,"sum":0},
+			"restartStatsSet":{"restartCount":0},
+			"networkStatsSet":{"rxBytes":{"min":0,"max":0,"sampleCount":3,"sum":0,"overflowMin":0,"overflowMax":0,"overflowSum":0}}}]}],
+		"timestamp":1704164645}}`, string(frame))
+}
+
+func TestTimestampIsEpochSeconds(t *testing.T) {
+	ts := At(time.Date(2024, 1, 2, 3, 4, 5, 123456789, time.UTC))
+	b, err := json.Marshal(ContainerHealth{ContainerName: "app", HealthStatus: HealthStatusHealthy, StatusSince: ts})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"containerName":"app","healthStatus":"HEALTHY","statusSince":1704164645.123}`, string(b))
+
+	var back ContainerHealth
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.True(t, back.StatusSince.Equal(ts.Time), "got %v", back.StatusSince)
+
+	b, err = json.Marshal(ContainerHealth{ContainerName: "app"})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"containerName":"app"}`, string(b), "a zero timestamp is left out")
+
+	require.NoError(t, json.Unmarshal([]byte(`{"statusSince":1704164645}`), &back))
+	assert.Equal(t, int64(1704164645), back.StatusSince.Unix())
+
+	err = json.Unmarshal([]byte(`{"statusSince":"2024-01-02T03:04:05Z"}`), &back)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "epoch seconds")
+}
+
+func TestHeartbeatHealthyAbsentIsNil(t *testing.T) {
+	got, err := Decode([]byte(`{"type":"HeartbeatMessage","message":{}}`))
+	require.NoError(t, err)
+	assert.Nil(t, got.(*HeartbeatMessage).Healthy)
+}
+
+func TestDecodeUnknownType(t *testing.T) {
+	_, err := Decode([]byte(`{"type":"NoSuchMessage","message":{}}`))
+	require.ErrorIs(t, err, ErrUnknownType)
+	assert.Contains(t, err.Error(), "NoSuchMessage")
+
+	_, err = Decode([]byte(`not json`))
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, ErrUnknownType)
+
+	_, err = Encode(struct{}{})
+	require.ErrorIs(t, err, ErrUnknownType)
+}
+
+func TestHandshakeErrors(t *testing.T) {
+	for _, code := range []string{"BadRequestException", "ServerException", "ResourceValidationException", "InvalidParameterException"} {
+		e, err := DecodeHandshakeError(EncodeHandshakeError(code, "because"))
+		require.NoError(t, err, code)
+		assert.Equal(t, code, e.ErrorCode())
+		assert.Contains(t, e.Error(), "because")
+	}
+	e, err := DecodeHandshakeError([]byte(`{"BadRequestException":"bad"}`))
+	require.NoError(t, err)
+	var br *BadRequestException
+	require.True(t, errors.As(e, &br))
+	assert.Equal(t, "bad", br.Message)
+
+	_, err = DecodeHandshakeError([]byte(`{"WeirdException":"x"}`))
+	require.ErrorIs(t, err, ErrUnknownType)
+	_, err = DecodeHandshakeError([]byte(`{"a":"x","b":"y"}`))
+	require.Error(t, err)
+}
