@@ -12,7 +12,8 @@
 // Tasks: RunTask and StartTask place tasks with package scheduler; the
 // tasks they create, and those StopTask stops, are sent to their agents as
 // ACS PayloadMessages by package delivery, again and again until the agent
-// acknowledges them (also after a restart of the control plane).
+// acknowledges them (also after a restart of the control plane). Stopped
+// tasks are pruned after Options.StoppedTaskRetention (store.Pruner).
 //
 // The base URL handed out by DiscoverPollEndpoint is Options.AdvertiseURL, or
 // when empty the scheme and Host of the DiscoverPollEndpoint request itself.
@@ -112,6 +113,10 @@ type Options struct {
 	// RoleSessionDuration is the lifetime of issued role credentials;
 	// 0 = roles.DefaultSessionDuration. They are refreshed at half-life.
 	RoleSessionDuration time.Duration
+
+	// StoppedTaskRetention is how long a stopped task stays describable
+	// before it is pruned; 0 = store.DefaultRetention (an hour, as ECS).
+	StoppedTaskRetention time.Duration
 }
 
 // Server is a control plane instance.
@@ -123,6 +128,7 @@ type Server struct {
 	acs     *acsserver.Server
 	deliver *delivery.Deliverer
 	refresh *delivery.Refresher // nil without a source of role credentials
+	pruner  *store.Pruner
 	handler http.Handler
 	tls     *tls.Config
 
@@ -154,6 +160,9 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("advertise URL %q: want http(s)://host[:port]", o.AdvertiseURL)
 		}
 	}
+	if o.StoppedTaskRetention < 0 {
+		return nil, fmt.Errorf("stopped task retention %s: must not be negative (0 keeps stopped tasks for %s)", o.StoppedTaskRetention, store.DefaultRetention)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -184,7 +193,7 @@ func New(o Options) (*Server, error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := store.Open(filepath.Join(o.DataDir, store.FileName))
+	st, err := store.OpenWith(filepath.Join(o.DataDir, store.FileName), store.Options{Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +203,8 @@ func New(o Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig}
+	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig,
+		pruner: store.NewPruner(store.PrunerOptions{Store: st, Retention: o.StoppedTaskRetention, Logger: o.Logger})}
 	auth := authz.NewAuthenticator("ecs", o.Region, o.AccountID, creds)
 	// s.acs is set below, before Serve starts the deliverer.
 	send := delivery.SenderFunc(func(arn string, msg any) error { return s.acs.Send(arn, msg) })
@@ -314,11 +324,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	// Delivery and the credentials refresher return nil when their
-	// context ends.
+	// Delivery, the pruner and the credentials refresher return when
+	// their context ends.
 	deliverCtx, stopDelivery := context.WithCancel(context.Background())
 	var loops sync.WaitGroup
 	loops.Go(func() { _ = s.deliver.Run(deliverCtx) })
+	loops.Go(func() { s.pruner.Run(deliverCtx) })
 	if s.refresh != nil {
 		loops.Go(func() { _ = s.refresh.Run(deliverCtx) })
 	}

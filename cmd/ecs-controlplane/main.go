@@ -21,9 +21,14 @@ import (
 	"syscall"
 
 	"github.com/open-ecs/ecs-agent/controlplane"
+	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 	"github.com/open-ecs/ecs-agent/version"
 )
+
+// exitTerminal tells a supervisor that a restart cannot help, as the
+// agent's exit code 5 does (the systemd unit has RestartPreventExitStatus=5).
+const exitTerminal = 5
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -86,6 +91,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	o.Logger = logger
 
 	srv, err := controlplane.New(o)
+	if errors.Is(err, store.ErrCorrupt) {
+		// A restart reads the same file: tell systemd not to retry.
+		fmt.Fprintf(stderr, "ecs-controlplane: %v\n", err)
+		return exitTerminal
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ecs-controlplane: %v\n", err)
 		if errors.Is(err, controlplane.ErrInsecureListen) {

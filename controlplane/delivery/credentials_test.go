@@ -164,7 +164,12 @@ func TestRefresherKeepsCredentialsFresh(t *testing.T) {
 		st := openStore(t)
 		task := ackedRoleTask()
 		task.RoleCredentials = task.RoleCredentials[:1]
-		require.NoError(t, st.Update(func(tx store.Tx) error { return tx.PutTask(task) }))
+		require.NoError(t, st.Update(func(tx store.Tx) error {
+			if err := tx.PutCluster(store.Cluster{Name: "default", ARN: testCluster, Status: store.StatusActive}); err != nil {
+				return err
+			}
+			return tx.PutTask(task)
+		}))
 		snd := &anySender{msgs: make(chan any, 64)}
 		issuer := roles.NewIssuer(&keySource{}, nil)
 		r := NewRefresher(RefresherOptions{Store: st, Sender: snd, Roles: issuer, Interval: time.Minute})

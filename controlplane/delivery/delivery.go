@@ -225,23 +225,30 @@ func (d *Deliverer) written(tasks []store.Task) {
 
 // sweep sends every task needing delivery: of one instance, all of them
 // (a new session); of every instance (instance ""), those last sent at
-// least an interval ago.
+// least an interval ago. It reads the store's index of undelivered tasks,
+// so its cost follows the tasks in flight, not the tasks ever run.
 func (d *Deliverer) sweep(instance string) {
 	var tasks []store.Task
 	err := d.o.Store.View(func(tx store.Tx) error {
-		all, err := tx.Tasks("")
+		undelivered, err := tx.UndeliveredTasks(instance)
 		if err != nil {
 			return err
 		}
 		now := d.o.Now()
-		for _, t := range all {
-			if !t.NeedsDelivery() {
-				delete(d.sent, t.ARN) // delivered: forget it
-				continue
+		if instance == "" {
+			// What the index no longer holds was delivered (or deleted):
+			// forget it.
+			keep := make(map[string]bool, len(undelivered))
+			for _, t := range undelivered {
+				keep[t.ARN] = true
 			}
-			if instance != "" && t.ContainerInstanceARN != instance {
-				continue
+			for arn := range d.sent {
+				if !keep[arn] {
+					delete(d.sent, arn)
+				}
 			}
+		}
+		for _, t := range undelivered {
 			if s, ok := d.sent[t.ARN]; instance == "" && ok && s.desired == t.DesiredStatus && now.Sub(s.at) < d.o.RedeliverInterval {
 				continue
 			}

@@ -61,7 +61,7 @@ func openStore(t *testing.T) *store.Bolt {
 func startPlane(t *testing.T, st *store.Bolt, interval time.Duration) *plane {
 	t.Helper()
 	p := &plane{st: st, sweeps: make(chan struct{}, 64)}
-	p.d = New(Options{Store: st, RedeliverInterval: interval, OnSweep: func() {
+	p.d = New(Options{Store: noScans{st}, RedeliverInterval: interval, OnSweep: func() {
 		select {
 		case p.sweeps <- struct{}{}:
 		default:

@@ -172,9 +172,19 @@ func (r *Refresher) running() ([]store.Task, map[string]bool, error) {
 	var out []store.Task
 	live := map[string]bool{}
 	err := r.o.Store.View(func(tx store.Tx) error {
-		all, err := tx.Tasks("")
+		// The live-task index: the cost follows the tasks that run, not
+		// the stopped ones kept for DescribeTasks.
+		clusters, err := tx.Clusters()
 		if err != nil {
 			return err
+		}
+		var all []store.Task
+		for _, c := range clusters {
+			live, err := tx.LiveTasks(c.Name, "")
+			if err != nil {
+				return err
+			}
+			all = append(all, live...)
 		}
 		for _, t := range all {
 			if len(t.RoleCredentials) == 0 || t.LastStatus == store.TaskStopped {

@@ -33,7 +33,7 @@ func startFake(t *testing.T, connected bool) (*Deliverer, *fakeSender, *store.Bo
 	st := openStore(t)
 	fs := &fakeSender{msgs: make(chan *wire.PayloadMessage, 64)}
 	fs.connected.Store(connected)
-	d := New(Options{Store: st, Sender: fs, RedeliverInterval: time.Hour})
+	d := New(Options{Store: noScans{st}, Sender: fs, RedeliverInterval: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()

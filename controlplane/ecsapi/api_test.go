@@ -67,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 		testAgentKey2: {SecretAccessKey: testSecret, Role: authz.RoleAgent, Name: "agent2"},
 	})
 	f.api = New(Options{
-		Store:     st,
+		Store:     noScans{st},
 		Region:    testRegion,
 		AccountID: testAccount,
 		Authenticate: func(r *http.Request) (func([]byte) (authz.Principal, error), error) {

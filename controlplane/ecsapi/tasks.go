@@ -234,10 +234,6 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		if err != nil {
 			return err
 		}
-		if why := a.roleRefusal(l); why != "" {
-			failures = append(failures, failure{ARN: l.td.ARN, Reason: why})
-			return a.recordRunTask(tx, l.cluster.Name, in.ClientToken, fp, nil, failures)
-		}
 		instances, err := tx.Instances(l.cluster.Name)
 		if err != nil {
 			return internal("list container instances", err)
@@ -245,7 +241,8 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		if !slices.ContainsFunc(instances, func(ci store.ContainerInstance) bool { return ci.Status != store.StatusInactive }) {
 			return invalidParam(msgNoInstances)
 		}
-		tasks, err := tx.Tasks(l.cluster.Name)
+		// Only tasks that hold resources matter: stopped ones are history.
+		tasks, err := tx.LiveTasks(l.cluster.Name, "")
 		if err != nil {
 			return internal("list tasks", err)
 		}
@@ -261,6 +258,13 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		})
 		if err != nil {
 			return placementErr(err)
+		}
+		// A task that would be placed, but whose roles nothing can issue
+		// credentials for, is not started (after placement, so that an
+		// instance without the role attribute still says ATTRIBUTE).
+		if why := a.roleRefusal(l); why != "" && len(res.Placements) > 0 {
+			res.Placements = nil
+			failures = append(failures, failure{ARN: l.td.ARN, Reason: why})
 		}
 		byARN := map[string]store.ContainerInstance{}
 		for _, ci := range instances {
@@ -351,10 +355,6 @@ func (a *API) startTask(_ context.Context, _ *http.Request, body []byte) (any, e
 		if err != nil {
 			return err
 		}
-		if why := a.roleRefusal(l); why != "" {
-			failures = append(failures, failure{ARN: l.td.ARN, Reason: why})
-			return nil
-		}
 		for _, ref := range in.ContainerInstances {
 			ci, found, err := a.lookupInstance(tx, l.cluster.Name, ref)
 			if err != nil {
@@ -365,7 +365,7 @@ func (a *API) startTask(_ context.Context, _ *http.Request, body []byte) (any, e
 				continue
 			}
 			// Tasks written for earlier instances of this request count.
-			tasks, err := tx.Tasks(l.cluster.Name)
+			tasks, err := tx.LiveTasks(l.cluster.Name, ci.ARN)
 			if err != nil {
 				return internal("list tasks", err)
 			}
@@ -381,6 +381,10 @@ func (a *API) startTask(_ context.Context, _ *http.Request, body []byte) (any, e
 					reason = res.Failures[0].Reason
 				}
 				failures = append(failures, failure{ARN: ci.ARN, Reason: reason})
+				continue
+			}
+			if why := a.roleRefusal(l); why != "" {
+				failures = append(failures, failure{ARN: ci.ARN, Reason: why})
 				continue
 			}
 			t := a.newTask(l, ci)
@@ -460,11 +464,27 @@ func (a *API) stopTask(_ context.Context, _ *http.Request, body []byte) (any, er
 
 // schedulerNeed is what the scheduler must find room for: the task's
 // resources, its group (for distinctInstance and spread) and the
-// attributes its task definition requires of an instance.
+// attributes an instance needs to run it. Those are the ones stored at
+// registration plus the ones of the task as it will run, overrides
+// applied: an override (a taskRoleArn, say) can ask for a feature the
+// definition does not use.
 func (l *launch) schedulerNeed() scheduler.Need {
 	n := scheduler.Need{Resources: l.need, Group: l.group}
-	for _, a := range l.td.RequiresAttributes {
+	seen := map[string]bool{}
+	for _, a := range slices.Concat(l.td.RequiresAttributes, requiredAttributes(l.resolved)) {
+		key := a.Name + "=" + ptrValue(a.Value)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
 		n.Attributes = append(n.Attributes, scheduler.RequiredAttribute{Name: a.Name, Value: a.Value})
 	}
 	return n
+}
+
+func ptrValue(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

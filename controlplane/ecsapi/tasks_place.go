@@ -170,9 +170,10 @@ func appendPorts(set []string, ports []int) []string {
 	return out
 }
 
-// tasksByInstance groups a cluster's tasks by container instance ARN.
+// tasksByInstance groups a cluster's tasks that are not STOPPED by
+// container instance ARN: the only ones an instance's view counts.
 func tasksByInstance(tx store.Tx, cluster string) (map[string][]store.Task, error) {
-	tasks, err := tx.Tasks(cluster)
+	tasks, err := tx.LiveTasks(cluster, "")
 	if err != nil {
 		return nil, internal("list tasks", err)
 	}
@@ -201,14 +202,12 @@ func withTasks(out instanceOut, registered []store.Resource, tasks []store.Task)
 // refuseWithTasks fails a deregistration without force while the instance
 // has tasks that are not STOPPED.
 func (a *API) refuseWithTasks(tx store.Tx, ci store.ContainerInstance) error {
-	tasks, err := tx.Tasks(ci.Cluster)
+	tasks, err := tx.LiveTasks(ci.Cluster, ci.ARN)
 	if err != nil {
 		return internal("list tasks", err)
 	}
-	for _, t := range tasks {
-		if t.ContainerInstanceARN == ci.ARN && t.Holds() {
-			return invalidParam("Found running tasks on the instance: stop them first, or deregister with force to orphan them.")
-		}
+	if len(tasks) > 0 {
+		return invalidParam("Found running tasks on the instance: stop them first, or deregister with force to orphan them.")
 	}
 	return nil
 }

@@ -194,7 +194,7 @@ func (a *API) listTasks(_ context.Context, _ *http.Request, body []byte) (any, e
 		return map[string]any{"taskArns": []string{}}, nil
 	}
 	var ids []string
-	arns := map[string]string{}
+	var arns map[string]string
 	err := a.o.Store.View(func(tx store.Tx) error {
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
@@ -211,24 +211,48 @@ func (a *API) listTasks(_ context.Context, _ *http.Request, body []byte) (any, e
 			}
 			instanceARN = ci.ARN
 		}
-		tasks, err := tx.Tasks(c.Name)
-		if err != nil {
-			return internal("list tasks", err)
-		}
-		for _, t := range tasks {
-			if t.DesiredStatus != desired ||
-				(instanceARN != "" && t.ContainerInstanceARN != instanceARN) ||
-				(in.Family != "" && t.Family != in.Family) ||
-				(in.StartedBy != "" && t.StartedBy != in.StartedBy) {
-				continue
-			}
-			ids = append(ids, t.ID)
-			arns[t.ID] = t.ARN
-		}
-		return nil
+		ids, arns, err = listedTasks(tx, c.Name, desired, instanceARN, in)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return listPage(ids, in.listInput, "taskArns", func(id string) string { return arns[id] })
+}
+
+// listedTasks returns the sorted IDs of the cluster's tasks that ListTasks
+// in matches, and the ARNs of those it will answer with. The desired-status
+// index gives the candidates; the records are read only to apply the other
+// filters or, without them, for the page asked for.
+func listedTasks(tx store.Tx, cluster, desired, instanceARN string, in listTasksInput) ([]string, map[string]string, error) {
+	ids, err := tx.TaskIDsByDesired(cluster, desired)
+	if err != nil {
+		return nil, nil, internal("list tasks", err)
+	}
+	arns := map[string]string{}
+	filtered := instanceARN != "" || in.Family != "" || in.StartedBy != ""
+	read := ids
+	if !filtered {
+		if read, _, err = paginate(ids, in.NextToken, in.MaxResults); err != nil {
+			return nil, nil, err
+		}
+	}
+	matching := make([]string, 0, len(read))
+	for _, id := range read {
+		t, err := tx.Task(cluster, id)
+		if err != nil {
+			return nil, nil, internal("read task", err)
+		}
+		if (instanceARN != "" && t.ContainerInstanceARN != instanceARN) ||
+			(in.Family != "" && t.Family != in.Family) ||
+			(in.StartedBy != "" && t.StartedBy != in.StartedBy) {
+			continue
+		}
+		matching = append(matching, id)
+		arns[id] = t.ARN
+	}
+	if !filtered {
+		return ids, arns, nil
+	}
+	return matching, arns, nil
 }

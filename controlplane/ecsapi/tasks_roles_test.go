@@ -42,12 +42,13 @@ func roleDef(family string) *ecs.RegisterTaskDefinitionInput {
 	return in
 }
 
-// Without a source of role credentials, a task with roles is not placed,
-// and the reason says how to give the control plane one.
+// Without a source of role credentials, a task with roles that would be
+// placed is not started, and the reason says how to give the control plane
+// one.
 func TestRunTaskWithRolesNeedsACredentialsSource(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	roleInstance(t, f, "r")
+	instance := roleInstance(t, f, "r")
 	register(t, f, roleDef("role"))
 	run, err := f.ecs.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("r"), TaskDefinition: aws.String("role")})
 	require.NoError(t, err)
@@ -59,10 +60,11 @@ func TestRunTaskWithRolesNeedsACredentialsSource(t *testing.T) {
 	assert.Contains(t, aws.ToString(run.Failures[0].Arn), "task-definition/role:1")
 
 	start, err := f.ecs.StartTask(ctx, &ecs.StartTaskInput{Cluster: aws.String("r"), TaskDefinition: aws.String("role"),
-		ContainerInstances: []string{"i-role"}})
+		ContainerInstances: []string{instance}})
 	require.NoError(t, err)
 	assert.Empty(t, start.Tasks)
 	require.Len(t, start.Failures, 1)
+	assert.Equal(t, instance, aws.ToString(start.Failures[0].Arn))
 	assert.True(t, strings.HasPrefix(aws.ToString(start.Failures[0].Reason), "ROLE: "), aws.ToString(start.Failures[0].Reason))
 }
 
@@ -82,7 +84,7 @@ func TestRunTaskNamesItsRoleCredentials(t *testing.T) {
 	var tasks []store.Task
 	require.NoError(t, f.api.o.Store.View(func(tx store.Tx) error {
 		var err error
-		tasks, err = tx.Tasks("r")
+		tasks, err = tx.LiveTasks("r", "")
 		return err
 	}))
 	require.Len(t, tasks, 2)

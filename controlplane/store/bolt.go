@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -18,34 +17,23 @@ var (
 	bucketTasks     = []byte("tasks")
 )
 
+// recordBuckets hold records, each a JSON value (Open checks every one at
+// start). Open creates any that is missing, in every schema version: a
+// missing record bucket holds no records, which is the truth. Derived buckets (the task indexes) are different: only a
+// migration may create them, because an empty index over existing records
+// would lie.
+var recordBuckets = [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bucketTasks, bucketClientTokens}
+
 // Bolt is the bbolt-backed Store.
 type Bolt struct {
-	db *bolt.DB
+	db   *bolt.DB
+	path string
 }
 
 var _ Store = (*Bolt)(nil)
 
-// Open opens (creating if needed) the database at path. A second process
-// holding the file makes Open fail after a short wait rather than hang.
-func Open(path string) (*Bolt, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bucketTasks, bucketClientTokens, bucketClientTokenTimes} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create buckets in %s: %w", path, err)
-	}
-	return &Bolt{db: db}, nil
-}
+// Path returns the database file's path.
+func (b *Bolt) Path() string { return b.path }
 
 // View implements Store.
 func (b *Bolt) View(fn func(Tx) error) error {
@@ -149,20 +137,4 @@ func (t boltTx) TaskDefinitions(family string) ([]TaskDefinition, error) {
 		prefix = []byte(family + "/")
 	}
 	return list[TaskDefinition](t.tx, bucketTaskDefs, prefix)
-}
-
-func (t boltTx) Task(cluster, id string) (Task, error) {
-	return get[Task](t.tx, bucketTasks, instanceKey(cluster, id))
-}
-
-func (t boltTx) PutTask(task Task) error {
-	return put(t.tx, bucketTasks, instanceKey(task.Cluster, task.ID), task)
-}
-
-func (t boltTx) Tasks(cluster string) ([]Task, error) {
-	var prefix []byte
-	if cluster != "" {
-		prefix = []byte(cluster + "/")
-	}
-	return list[Task](t.tx, bucketTasks, prefix)
 }

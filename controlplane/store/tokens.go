@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,9 +17,9 @@ import (
 const (
 	ClientTokenTTL  = 8 * time.Hour
 	MaxClientTokens = 100_000
-	// pruneBatch bounds the expired tokens one write deletes, so that a
+	// tokenPruneBatch bounds the expired tokens one write deletes, so that a
 	// write after a long quiet period does not stall.
-	pruneBatch = 64
+	tokenPruneBatch = 64
 )
 
 // maxClientTokens is MaxClientTokens; tests lower it.
@@ -29,7 +30,7 @@ var (
 	bucketClientTokens = []byte("client-tokens")
 	// client-token-times: <createdAt, 8 bytes big-endian ns><token key> -> ""
 	bucketClientTokenTimes = []byte("client-token-times")
-	// clientTokenCountKey holds the number of tokens (8 bytes big-endian);
+	// clientTokenCountKey holds the number of tokens (a decimal number);
 	// operation names start with a letter, so it cannot collide.
 	clientTokenCountKey = []byte("#count")
 )
@@ -108,17 +109,19 @@ func (t boltTx) PutClientToken(ct ClientToken) error {
 	if err != nil {
 		return err
 	}
-	return tokens.Put(clientTokenCountKey, binary.BigEndian.AppendUint64(nil, count))
+	// A decimal number is a JSON value, like every other record here, so
+	// Open's record check accepts the bucket as it is.
+	return tokens.Put(clientTokenCountKey, strconv.AppendUint(nil, count, 10))
 }
 
-// pruneClientTokens deletes, oldest first, up to pruneBatch tokens created
+// pruneClientTokens deletes, oldest first, up to tokenPruneBatch tokens created
 // before cutoff, and then as many as keep the count at MaxClientTokens.
 // It returns the new count.
 func pruneClientTokens(tokens, times *bolt.Bucket, cutoff time.Time, count uint64) (uint64, error) {
 	c := times.Cursor()
 	deleted := 0
 	for k, _ := c.First(); len(k) > 8; k, _ = c.First() {
-		expired := int64(binary.BigEndian.Uint64(k[:8])) < cutoff.UnixNano() && deleted < pruneBatch
+		expired := int64(binary.BigEndian.Uint64(k[:8])) < cutoff.UnixNano() && deleted < tokenPruneBatch
 		if !expired && count <= maxClientTokens {
 			break
 		}
@@ -137,9 +140,9 @@ func pruneClientTokens(tokens, times *bolt.Bucket, cutoff time.Time, count uint6
 }
 
 func tokenCount(tokens *bolt.Bucket) uint64 {
-	v := tokens.Get(clientTokenCountKey)
-	if len(v) != 8 {
+	n, err := strconv.ParseUint(string(tokens.Get(clientTokenCountKey)), 10, 64)
+	if err != nil {
 		return 0
 	}
-	return binary.BigEndian.Uint64(v)
+	return n
 }

@@ -11,14 +11,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func openTemp(t *testing.T) *Bolt {
-	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), FileName))
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 func putToken(t *testing.T, s *Bolt, token string, at time.Time) {
 	t.Helper()
 	require.NoError(t, s.Update(func(tx Tx) error {
@@ -99,12 +91,12 @@ func TestClientTokensArePrunedAfterTheirTTL(t *testing.T) {
 func TestClientTokensPruneInBatches(t *testing.T) {
 	s := openTemp(t)
 	start := time.Now().UTC()
-	for i := range pruneBatch + 10 {
+	for i := range tokenPruneBatch + 10 {
 		putToken(t, s, fmt.Sprint("old", i), start.Add(time.Duration(i)*time.Millisecond))
 	}
 	putToken(t, s, "new", start.Add(2*ClientTokenTTL))
 	counter, tokens, _ := counts(t, s)
-	assert.Equal(t, uint64(11), counter, "one write deletes at most pruneBatch expired tokens")
+	assert.Equal(t, uint64(11), counter, "one write deletes at most tokenPruneBatch expired tokens")
 	assert.Equal(t, 11, tokens)
 	putToken(t, s, "new2", start.Add(2*ClientTokenTTL))
 	counter, _, _ = counts(t, s)
@@ -138,4 +130,22 @@ func TestClientTokenReplacesAnExpiredRecord(t *testing.T) {
 	assert.Equal(t, uint64(1), counter)
 	assert.Equal(t, 1, tokens)
 	assert.Equal(t, 1, times, "the old time index entry is gone")
+}
+
+// A file holding client tokens opens again: Open checks that every record
+// is JSON, and the token count is one of those records.
+func TestClientTokensSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(path)
+	require.NoError(t, err)
+	putToken(t, s, "tok-1", time.Now())
+	require.NoError(t, s.Close())
+
+	s, err = Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.View(func(tx Tx) error {
+		_, err := tx.ClientToken("RunTask", "default", "tok-1")
+		return err
+	}))
 }
