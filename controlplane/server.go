@@ -53,6 +53,7 @@ import (
 	"github.com/open-ecs/ecs-agent/controlplane/delivery"
 	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
 	"github.com/open-ecs/ecs-agent/controlplane/metrics"
+	"github.com/open-ecs/ecs-agent/controlplane/roles"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/controlplane/tcsserver"
 	"github.com/open-ecs/ecs-agent/controlplane/telemetry"
@@ -110,6 +111,19 @@ type Options struct {
 	// RedeliverInterval is how often unacknowledged tasks are sent to their
 	// agents again; 0 = delivery.DefaultRedeliverInterval.
 	RedeliverInterval time.Duration
+
+	// Task role credentials come from STS AssumeRole at STSEndpoint
+	// (-sts-endpoint), signed with the control plane's own AWS
+	// credentials, or from RolesFile (-roles), static keys per role; at
+	// most one. Without either, tasks with a taskRoleArn or an
+	// executionRoleArn are not placed. RoleSource replaces both (tests).
+	STSEndpoint string
+	RolesFile   string
+	RoleSource  roles.Source
+	// RoleSessionDuration is the lifetime of issued role credentials;
+	// 0 = roles.DefaultSessionDuration. They are refreshed at half-life.
+	RoleSessionDuration time.Duration
+
 	// StoppedTaskRetention is how long a stopped task stays describable
 	// before it is pruned; 0 = store.DefaultRetention (an hour, as ECS).
 	StoppedTaskRetention time.Duration
@@ -126,6 +140,7 @@ type Server struct {
 	tel     *telemetry.Store
 	metrics *metrics.Metrics
 	deliver *delivery.Deliverer
+	refresh *delivery.Refresher // nil without a source of role credentials
 	pruner  *store.Pruner
 	handler http.Handler
 	tls     *tls.Config
@@ -201,16 +216,30 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 
+	issuer, err := roleIssuer(o)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig, tel: telemetry.New(telemetry.Options{}),
 		pruner: store.NewPruner(store.PrunerOptions{Store: st, Retention: o.StoppedTaskRetention, Logger: o.Logger})}
 	auth := authz.NewAuthenticator("ecs", o.Region, o.AccountID, creds)
+	// s.acs is set below, before Serve starts the deliverer.
+	send := delivery.SenderFunc(func(arn string, msg any) error { return s.acs.Send(arn, msg) })
 	s.deliver = delivery.New(delivery.Options{
-		Store: st,
-		// s.acs is set below, before Serve starts the deliverer.
-		Sender:            delivery.SenderFunc(func(arn string, msg any) error { return s.acs.Send(arn, msg) }),
+		Store:             st,
+		Sender:            send,
 		RedeliverInterval: o.RedeliverInterval,
 		Logger:            o.Logger,
+		Roles:             issuer,
 	})
+	roleSource := ""
+	if issuer != nil {
+		roleSource = issuer.Source()
+		s.refresh = delivery.NewRefresher(delivery.RefresherOptions{Store: st, Sender: send, Roles: issuer,
+			Interval: refreshInterval(o), Logger: o.Logger})
+		s.log.Info("task role credentials are issued", logging.KeySource, roleSource)
+	}
 	s.api = ecsapi.New(ecsapi.Options{
 		// Task writes the API commits are offered to the deliverer.
 		Store:        delivery.Watch(st, s.deliver),
@@ -230,8 +259,9 @@ func New(o Options) (*Server, error) {
 			s.tcs.Disconnect(arn)
 			s.tel.ForgetInstance(arn)
 		},
-		Telemetry: s.tel,
-		Logger:    o.Logger,
+		Telemetry:  s.tel,
+		Logger:     o.Logger,
+		RoleSource: roleSource,
 	})
 	s.acs = acsserver.New(acsserver.Options{
 		Registry:              registry{s.api},
@@ -239,8 +269,9 @@ func New(o Options) (*Server, error) {
 		HeartbeatInterval:     o.HeartbeatInterval,
 		MaxConnectionLifetime: o.MaxConnectionLifetime,
 		Logger:                o.Logger,
-		OnMessage:             s.deliver.HandleMessage,
+		OnMessage:             s.onACSMessage,
 		OnConnect:             s.deliver.Connected,
+		OnSendCredentials:     s.onSendCredentials,
 		RecordVersionInfo:     registry{s.api}.RecordVersionInfo,
 	})
 	s.tcs = tcsserver.New(tcsserver.Options{
@@ -282,6 +313,23 @@ func New(o Options) (*Server, error) {
 	mux.Handle("/", s.metrics.InstrumentAPI(s.api, s.api.Operation))
 	s.handler = mux
 	return s, nil
+}
+
+// onACSMessage hands what agents send to delivery (task acks) and to the
+// credentials refresher (credentials acks).
+func (s *Server) onACSMessage(arn string, msg any) {
+	s.deliver.HandleMessage(arn, msg)
+	if s.refresh != nil {
+		s.refresh.HandleMessage(arn, msg)
+	}
+}
+
+// onSendCredentials: an agent that restarted asks for its tasks'
+// credentials, which it keeps in memory only.
+func (s *Server) onSendCredentials(arn string) {
+	if s.refresh != nil {
+		s.refresh.SendCredentials(arn)
+	}
 }
 
 // Handler serves every route; for embedding in tests with httptest.
@@ -333,20 +381,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopMetrics()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// Delivery, the pruner and the credentials refresher return when
+	// their context ends.
 	deliverCtx, stopDelivery := context.WithCancel(context.Background())
-	deliverDone, pruneDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(deliverDone)
-		_ = s.deliver.Run(deliverCtx) // returns nil when its context ends
-	}()
-	go func() {
-		defer close(pruneDone)
-		s.pruner.Run(deliverCtx)
-	}()
+	var loops sync.WaitGroup
+	loops.Go(func() { _ = s.deliver.Run(deliverCtx) })
+	loops.Go(func() { s.pruner.Run(deliverCtx) })
+	if s.refresh != nil {
+		loops.Go(func() { _ = s.refresh.Run(deliverCtx) })
+	}
 	defer func() {
 		stopDelivery()
-		<-deliverDone
-		<-pruneDone
+		loops.Wait()
 	}()
 
 	select {

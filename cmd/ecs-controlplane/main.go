@@ -64,6 +64,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 0, "ACS and TCS heartbeat interval (0 = 30s)")
 	fs.DurationVar(&o.MaxConnectionLifetime, "max-connection-lifetime", 0, "ACS and TCS session lifetime before the server closes it (0 = 30m)")
+	fs.StringVar(&o.STSEndpoint, "sts-endpoint", "", "issue task role credentials (taskRoleArn, executionRoleArn) with STS AssumeRole "+
+		"at this URL, signed with the control plane's own AWS credentials (the SDK's default chain); excludes -roles")
+	fs.StringVar(&o.RolesFile, "roles", "", "issue task role credentials from this JSON file of static keys per role ARN: "+
+		`{"arn:aws:iam::<account>:role/<name>": {"accessKeyId": ..., "secretAccessKey": ..., "sessionToken": ...}}; excludes -sts-endpoint`)
+	fs.DurationVar(&o.RoleSessionDuration, "role-session-duration", 0, "lifetime of issued role credentials, refreshed at half-life "+
+		"(0 = 1h; STS accepts 15m up to the role's maximum)")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -100,6 +100,11 @@ type Options struct {
 	// acknowledged). It runs on the connection's goroutine before the
 	// session serves: slow work must be handed off.
 	OnConnect func(containerInstanceARN string)
+	// OnSendCredentials is called after OnConnect for a session whose agent
+	// asked for credentials (sendCredentials=true: the first connection of
+	// an agent process, which keeps task credentials in memory only).
+	// It runs on the connection's goroutine: slow work must be handed off.
+	OnSendCredentials func(containerInstanceARN string)
 }
 
 // Server is the ACS endpoint. It is an http.Handler.
@@ -225,6 +230,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.o.OnConnect != nil {
 		s.o.OnConnect(arn)
+	}
+	if s.o.OnSendCredentials != nil && q.Get("sendCredentials") == "true" {
+		s.o.OnSendCredentials(arn)
 	}
 	reason := sess.run()
 	s.unregister(sess)

@@ -33,6 +33,7 @@ import (
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
 	"github.com/open-ecs/ecs-agent/controlplane/payload"
+	"github.com/open-ecs/ecs-agent/controlplane/roles"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
@@ -77,6 +78,9 @@ type Options struct {
 	// OnSweep, if set, is called by Run after each periodic resend sweep
 	// (tests use it to know that a resend would have happened by now).
 	OnSweep func()
+	// Roles issues the role credentials that payloads carry; nil issues
+	// none (tasks with roles are then not placed: ecsapi.Options.RoleSource).
+	Roles *roles.Issuer
 }
 
 // Deliverer delivers tasks; see the package comment.
@@ -289,6 +293,8 @@ func (d *Deliverer) send(instance string, tasks []store.Task) {
 		d.log.Error("could not read task definitions to deliver", logging.KeyContainerInstance, instance, logging.KeyError, err)
 		return
 	}
+	// Outside the read transaction: issuing may call STS.
+	wireTasks, kept = d.withCredentials(wireTasks, kept)
 	if len(wireTasks) == 0 {
 		return
 	}

@@ -77,6 +77,10 @@ type Options struct {
 	// BodyReadTimeout bounds reading a request's body once its headers
 	// are authenticated; 0 means DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
+	// RoleSource says where task role credentials come from (an STS
+	// endpoint, a roles file); "" means nowhere, and a task with a
+	// taskRoleArn or executionRoleArn is not placed.
+	RoleSource string
 }
 
 // opFunc handles one operation. body is the raw JSON input.

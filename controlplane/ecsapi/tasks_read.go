@@ -39,6 +39,9 @@ type taskOut struct {
 	Revision *struct{} `json:"revision,omitempty"`
 	Reserved *struct{} `json:"reserved,omitempty"`
 	Delivery *struct{} `json:"delivery,omitempty"`
+	// RoleCredentials names the task's credentials IDs, which only the
+	// agent and the task's containers may know.
+	RoleCredentials *struct{} `json:"roleCredentials,omitempty"`
 }
 
 // containerOut is the ECS Container shape: Essential is not in it.
