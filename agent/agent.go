@@ -9,7 +9,7 @@
 //	→ persist metadata → introspection server → image manager and task engine
 //	(wait until the engine has reconciled its saved tasks with Docker)
 //	→ state-change submitter → telemetry (Prometheus, stats collector, TCS)
-//	→ payload handler → ACS session (until ctx ends)
+//	→ task metadata endpoint → payload handler → ACS session (until ctx ends)
 //
 // On ctx cancel the supervisor stops the long-lived goroutines in reverse
 // start order, then the state file is closed. Containers are never touched
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/open-ecs/ecs-agent/acs"
+	"github.com/open-ecs/ecs-agent/agent/credentials"
 	"github.com/open-ecs/ecs-agent/agent/introspection"
 	"github.com/open-ecs/ecs-agent/agent/statechange"
 	"github.com/open-ecs/ecs-agent/config"
@@ -74,6 +75,7 @@ type Status struct {
 	ContainerInstanceARN string
 	AvailabilityZone     string
 	IntrospectionAddr    string // the bound address (useful with port 0)
+	TaskMetadataAddr     string // the bound address of the task metadata endpoint
 }
 
 // Options are Run's dependencies. The zero value is production.
@@ -150,6 +152,14 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	if err != nil {
 		return terminal(err)
 	}
+	cgroups, noCgroups := taskCgroups(ctx, cfg, docker, log)
+	audit, err := openAuditLog(cfg)
+	if err != nil {
+		return terminal(err)
+	}
+	if audit != nil {
+		defer audit.Close()
+	}
 
 	imds := opts.IMDS
 	if imds == nil {
@@ -206,7 +216,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 		Resources:   res,
 		Docker:      dv,
 		Custom:      cfg.InstanceAttributes,
-		Caps:        engineCapabilities(cfg, dv),
+		Caps:        engineCapabilities(cfg, dv, hostFeatures{taskCgroups: cgroups != nil}),
 		Tags:        cfg.ContainerInstanceTags,
 	}, pol, log)
 	if err != nil {
@@ -222,14 +232,21 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	if err != nil {
 		return fmt.Errorf("introspection server (ECS_INTROSPECTION_ADDR=%s): %w", cfg.IntrospectionAddr, err)
 	}
+	tln, err := net.Listen("tcp", cfg.TaskMetadataAddr)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("task metadata endpoint (ECS_TASK_METADATA_ADDR=%s): %w", cfg.TaskMetadataAddr, err)
+	}
 	build := opts.newTaskSystem
 	if build == nil {
 		build = newTaskSystem
 	}
 	prom := newPrometheus(cfg) // nil unless ECS_ENABLE_PROMETHEUS_METRICS
-	tasks, err := build(engineDeps{Runtime: prom.Runtime(rt), Store: store, Config: cfg, Resources: res, Logger: log})
+	tasks, err := build(engineDeps{Runtime: prom.Runtime(rt), Store: store, Config: cfg, Resources: res, Logger: log,
+		Cgroups: cgroups, NoCgroups: noCgroups, MetadataFiles: metadataFiles(cfg, reg)})
 	if err != nil {
 		_ = ln.Close()
+		_ = tln.Close()
 		return terminal(fmt.Errorf("task engine: %w", err))
 	}
 	intro := introspection.New(introspection.Options{Logger: log, Tasks: introspectionTasks(tasks.Engine)})
@@ -244,12 +261,15 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	sup.start("introspection", func(ctx context.Context) error { return intro.Serve(ctx, ln) })
 
 	if err := startTaskSystem(ctx, sup, tasks, log); err != nil {
+		_ = tln.Close()
 		return err
 	}
 	sup.start("statechange", statechange.New(statechange.Options{
 		Source: tasks.Engine, API: prom.StateChangeAPI(api), Cluster: cfg.Cluster, Logger: baseLog,
 	}).Run)
 	handler := newACSHandler(tasks.Engine, nil, log)
+	creds := credentials.New(nil)
+	handler.creds = creds
 
 	endpoints := newPollEndpoints(api, cfg.Cluster, reg.ContainerInstanceARN, log)
 	var telemetry *tcs.Session // set before the ACS session runs
@@ -271,12 +291,24 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	// The handler replies through the session it serves; Handle is only
 	// called once session.Run has started.
 	handler.send = session
-	telemetry, err = startTelemetry(sup, telemetryDeps{cfg: cfg, runtime: rt, docker: docker, tasks: tasks.Engine,
+	telemetry, collector, err := startTelemetry(sup, telemetryDeps{cfg: cfg, runtime: rt, docker: docker, tasks: tasks.Engine,
 		endpoints: endpoints, acs: session, arn: reg.ContainerInstanceARN, region: ident.Region,
 		dockerVer: dv.ServerVersion, creds: awsCfg.Credentials, tlsConfig: acsTLS, log: baseLog}, prom, opts.metricsAddr)
 	if err != nil {
+		_ = tln.Close()
 		return terminal(err)
 	}
+	tsrv, err := newTaskServer(taskServerInput{Config: cfg, Registration: reg, Tasks: tasks.Engine,
+		Credentials: creds, Stats: collector, API: api, Audit: audit, Logger: log})
+	if err != nil {
+		_ = tln.Close()
+		return fmt.Errorf("task metadata endpoint: %w", err)
+	}
+	// Containers find their task through the engine's snapshots, so the
+	// endpoint serves once the engine has reconciled its tasks; before the
+	// ACS session, which brings the credentials.
+	sup.start("taskserver", func(ctx context.Context) error { return tsrv.Serve(ctx, tln) })
+	sup.start("credentials", pruneCredentials(creds, tasks.Engine, log))
 	sup.start("payloads", handler.Run)
 	sup.start("acs", session.Run)
 
@@ -286,6 +318,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 			ContainerInstanceARN: reg.ContainerInstanceARN,
 			AvailabilityZone:     reg.AvailabilityZone,
 			IntrospectionAddr:    ln.Addr().String(),
+			TaskMetadataAddr:     tln.Addr().String(),
 		})
 	}
 

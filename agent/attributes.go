@@ -32,6 +32,10 @@ const (
 	capHealthCheck         = capabilityPrefix + "container-health-check"
 	capPrivileged          = capabilityPrefixLegacy + "privileged-container"
 	capLoggingDriverPrefix = capabilityPrefixLegacy + "logging-driver."
+	capTaskIAMRole         = capabilityPrefixLegacy + "task-iam-role"
+	capTaskIAMRoleHost     = capabilityPrefixLegacy + "task-iam-role-network-host"
+	capTaskCPUMemLimit     = capabilityPrefix + "task-cpu-mem-limit"
+	capIncreasedTaskCPU    = capabilityPrefix + "increased-task-cpu-limit"
 
 	// healthCheckAPI is the first Docker API with container health checks.
 	healthCheckAPI = "1.24"
@@ -52,8 +56,6 @@ var notAdvertised = []string{
 	capabilityPrefix + "execution-role-awslogs",
 	capabilityPrefix + "execution-role-ecr-pull",
 	capabilityPrefixLegacy + "ecr-auth",
-	capabilityPrefixLegacy + "task-iam-role",
-	capabilityPrefixLegacy + "task-iam-role-network-host",
 	capabilityPrefix + "efs",
 	capabilityPrefix + "efsAuth",
 	capabilityPrefix + "fsxWindowsFileServer",
@@ -82,9 +84,25 @@ var loggingDriverAPI = map[string]string{
 	"awslogs": "1.21", "splunk": "1.22", "logentries": "1.25", "sumologic": "1.29", "none": "1.19",
 }
 
+// hostFeatures are what the agent found it can do on this host.
+type hostFeatures struct {
+	taskCgroups bool // task cgroups work (ECS_ENABLE_TASK_CPU_MEM_LIMIT and a usable cgroupfs)
+}
+
 // engineCapabilities lists the capabilities of the task engine under cfg.
-func engineCapabilities(cfg *config.Config, docker dockerapi.VersionInfo) []string {
+// The task role capabilities follow the settings the engine checks before
+// it runs a task with a role: host mode needs both.
+func engineCapabilities(cfg *config.Config, docker dockerapi.VersionInfo, host hostFeatures) []string {
 	caps := []string{capContainerOrdering, capContainerPortRange, capRestartPolicy}
+	if cfg.TaskIAMRoleEnabled {
+		caps = append(caps, capTaskIAMRole)
+		if cfg.TaskIAMRoleEnabledForNetworkHost {
+			caps = append(caps, capTaskIAMRoleHost)
+		}
+	}
+	if host.taskCgroups {
+		caps = append(caps, capTaskCPUMemLimit, capIncreasedTaskCPU)
+	}
 	if !cfg.DisableDockerHealthCheck && docker.Supports(healthCheckAPI) {
 		caps = append(caps, capHealthCheck)
 	}
@@ -120,8 +138,8 @@ func cpuArchitecture(goarch string) string {
 
 // registrationAttributes lists what this agent really supports: the OS
 // attributes, the Docker API versions the engine accepts and caps (the task
-// engine's capabilities, see engineCapabilities). Task IAM roles, ECR and
-// the rest are not promised before they work. custom
+// engine's capabilities, see engineCapabilities). ECR, secrets and the
+// rest are not promised before they work. custom
 // (ECS_INSTANCE_ATTRIBUTES) is included only on first registration, as the
 // incumbent does; pass nil on re-registration.
 func registrationAttributes(docker dockerapi.VersionInfo, caps []string, custom map[string]string) []ecstypes.Attribute {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
+	"github.com/open-ecs/ecs-agent/agent/credentials"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
@@ -28,6 +29,11 @@ type taskAdder interface {
 	AddTask(ctx context.Context, t *wire.Task) error
 }
 
+// credentialSetter keeps the credentials ACS sends (agent/credentials).
+type credentialSetter interface {
+	Set(c credentials.Credentials) error
+}
+
 // acsSender sends a reply on the ACS session (acs.Session.Send).
 type acsSender interface {
 	Send(ctx context.Context, msg any) error
@@ -42,6 +48,7 @@ var errInvalidPayload = errors.New("invalid PayloadMessage")
 type acsHandler struct {
 	engine taskAdder
 	send   acsSender
+	creds  credentialSetter
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -50,8 +57,8 @@ type acsHandler struct {
 }
 
 func newACSHandler(engine taskAdder, send acsSender, log *slog.Logger) *acsHandler {
-	return &acsHandler{engine: engine, send: send, log: log.With(logging.KeyComponent, "payload"),
-		pending: make(chan struct{}, 1)}
+	return &acsHandler{engine: engine, send: send, creds: credentials.New(nil),
+		log: log.With(logging.KeyComponent, "payload"), pending: make(chan struct{}, 1)}
 }
 
 // Handle is the acs.Options.Handler. It runs on the session goroutine and
@@ -70,14 +77,7 @@ func (h *acsHandler) Handle(ctx context.Context, msg any) {
 		// ACS does not resend it.
 		h.reply(ctx, m.MessageID, wire.AckRequest{Cluster: m.ClusterARN, ContainerInstance: m.ContainerInstanceARN, MessageID: m.MessageID})
 	case *wire.IAMRoleCredentialsMessage:
-		var ack wire.IAMRoleCredentialsAckRequest
-		ack.MessageID = m.MessageID
-		if c := m.RoleCredentials; c != nil {
-			ack.CredentialsID, ack.Expiration = c.CredentialsID, c.Expiration
-		}
-		h.log.Info("task IAM role credentials are not supported yet; acknowledging and discarding them",
-			logging.KeyMessageID, m.MessageID, logging.KeyTask, m.TaskARN)
-		h.reply(ctx, m.MessageID, ack)
+		h.refreshCredentials(ctx, m)
 	case wire.Exception:
 		h.log.Warn("ACS sent an error", logging.KeyError, error(m))
 	case *wire.ErrorMessage:
@@ -167,6 +167,7 @@ func (h *acsHandler) handlePayload(ctx context.Context, m *wire.PayloadMessage) 
 		return boolRank(a.DesiredStatus != desiredStopped) - boolRank(b.DesiredStatus != desiredStopped)
 	})
 	failed := 0
+	var acks []wire.IAMRoleCredentialsAckRequest
 	for _, t := range tasks {
 		if t.ARN == "" {
 			// Without an ARN the task can be neither run nor reported;
@@ -176,6 +177,9 @@ func (h *acsHandler) handlePayload(ctx context.Context, m *wire.PayloadMessage) 
 				logging.KeyTaskFamily, t.Family, logging.KeyDesired, t.DesiredStatus)
 			continue
 		}
+		// The credentials first: the engine may start the task's
+		// containers at once, and they may ask for them.
+		acks = append(acks, h.storeTaskCredentials(log, m.MessageID, t)...)
 		if err := h.engine.AddTask(ctx, t); err != nil {
 			failed++
 			log.Error("could not accept task; not acknowledging the payload", logging.KeyTask, t.ARN,
@@ -187,6 +191,9 @@ func (h *acsHandler) handlePayload(ctx context.Context, m *wire.PayloadMessage) 
 	}
 	log.Info("accepted ACS payload", logging.KeySeqNum, m.SeqNum, logging.KeyCount, len(tasks))
 	h.reply(ctx, m.MessageID, wire.AckRequest{Cluster: m.ClusterARN, ContainerInstance: m.ContainerInstanceARN, MessageID: m.MessageID})
+	for _, ack := range acks {
+		h.reply(ctx, m.MessageID, ack)
+	}
 }
 
 func boolRank(b bool) int {

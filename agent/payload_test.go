@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
+	"github.com/open-ecs/ecs-agent/agent/credentials"
 )
 
 type fakeEngine struct {
@@ -146,8 +147,8 @@ func TestHandleReturnsWhileTheEngineIsBusy(t *testing.T) {
 func TestOtherMessagesAcked(t *testing.T) {
 	h, snd := startHandler(t, &fakeEngine{})
 	h.Handle(t.Context(), &wire.TaskManifestMessage{MessageID: "man", ClusterARN: "c", ContainerInstanceARN: "ci"})
-	h.Handle(t.Context(), &wire.IAMRoleCredentialsMessage{MessageID: "cred", TaskARN: "t1",
-		RoleCredentials: &wire.IAMRoleCredentials{CredentialsID: "c-1", Expiration: "2026-01-01T00:00:00Z", SecretAccessKey: "s"}})
+	h.Handle(t.Context(), &wire.IAMRoleCredentialsMessage{MessageID: "cred", TaskARN: "t1", RoleType: wire.RoleType(credentials.RoleTask),
+		RoleCredentials: &wire.IAMRoleCredentials{CredentialsID: "c-1", Expiration: "2026-01-01T00:00:00Z", AccessKeyID: "k", SecretAccessKey: "s"}})
 	h.Handle(t.Context(), &wire.ErrorMessage{Message: "boom"})
 	h.Handle(t.Context(), &wire.CloseMessage{Message: "bye"})
 	assert.Equal(t, []any{

@@ -68,7 +68,7 @@ func TestRegistrationAttributes(t *testing.T) {
 	docker := dockerapi.VersionInfo{ServerVersion: "20.10.24", APIVersion: "1.41", MinAPIVersion: "1.12"}
 	cfg := config.Default()
 	cfg.AvailableLoggingDrivers = []string{"json-file", "awslogs", "awsfirelens"}
-	attrs := registrationAttributes(docker, engineCapabilities(cfg, docker), map[string]string{"stack": "prod", "az-pref": "b"})
+	attrs := registrationAttributes(docker, engineCapabilities(cfg, docker, hostFeatures{}), map[string]string{"stack": "prod", "az-pref": "b"})
 	got := map[string]string{}
 	var order []string
 	for _, a := range attrs {
@@ -124,7 +124,7 @@ func TestEngineCapabilitiesFollowConfig(t *testing.T) {
 	cfg.PrivilegedDisabled = true
 	cfg.DisableDockerHealthCheck = true
 	cfg.AvailableLoggingDrivers = []string{"none", "gelf"}
-	caps := engineCapabilities(cfg, dockerapi.VersionInfo{APIVersion: "1.19", MinAPIVersion: "1.12"})
+	caps := engineCapabilities(cfg, dockerapi.VersionInfo{APIVersion: "1.19", MinAPIVersion: "1.12"}, hostFeatures{})
 	assert.Equal(t, []string{
 		"ecs.capability.container-ordering", "ecs.capability.network.container-port-range",
 		"ecs.capability.container-restart-policy", "com.amazonaws.ecs.capability.logging-driver.none",

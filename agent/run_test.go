@@ -74,6 +74,7 @@ func newHarness(t *testing.T) *harness {
 	cfg.DataDir = t.TempDir()
 	cfg.Checkpoint = true
 	cfg.IntrospectionAddr = "127.0.0.1:0"
+	cfg.TaskMetadataAddr = "127.0.0.1:0"
 	h := &harness{t: t, stub: stub, cfg: cfg,
 		imds: fakeIMDS{ident: ec2metadata.Identity{InstanceID: "i-0001", AvailabilityZone: "us-west-2a"}}}
 	h.opts = Options{
@@ -283,6 +284,18 @@ func TestRunIntrospectionPortInUse(t *testing.T) {
 	h2.cfg.IntrospectionAddr = first.IntrospectionAddr
 	err := h2.runErr()
 	require.ErrorContains(t, err, "ECS_INTROSPECTION_ADDR")
+	assert.NotErrorIs(t, err, ErrTerminal)
+}
+
+func TestRunTaskMetadataPortInUse(t *testing.T) {
+	h := newHarness(t)
+	first, stop := h.start()
+	defer func() { require.NoError(t, stop()) }()
+
+	h2 := newHarness(t)
+	h2.cfg.TaskMetadataAddr = first.TaskMetadataAddr
+	err := h2.runErr()
+	require.ErrorContains(t, err, "ECS_TASK_METADATA_ADDR="+first.TaskMetadataAddr)
 	assert.NotErrorIs(t, err, ErrTerminal)
 }
 

@@ -31,11 +31,14 @@ type runner interface {
 
 // engineDeps is what building the task engine takes.
 type engineDeps struct {
-	Runtime   runtime.Runtime
-	Store     statemanager.Store
-	Config    *config.Config
-	Resources HostResources
-	Logger    *slog.Logger
+	Runtime       runtime.Runtime
+	Store         statemanager.Store
+	Config        *config.Config
+	Resources     HostResources
+	Logger        *slog.Logger
+	Cgroups       engine.TaskCgroups // nil: task-level limits are refused, NoCgroups says why
+	NoCgroups     string
+	MetadataFiles *engine.MetadataFiles
 }
 
 // taskSystem is the task engine and the image manager it pulls through.

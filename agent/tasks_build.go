@@ -23,6 +23,9 @@ func newTaskSystem(d engineDeps) (taskSystem, error) {
 		Config:        d.Config,
 		HostResources: engineResources(d.Resources),
 		Logger:        d.Logger,
+		Cgroups:       d.Cgroups,
+		NoCgroups:     d.NoCgroups,
+		MetadataFiles: d.MetadataFiles,
 	})
 	if err != nil {
 		return taskSystem{}, err

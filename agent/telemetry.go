@@ -145,8 +145,9 @@ func newPrometheus(cfg *config.Config) *metrics.Metrics {
 
 // startTelemetry starts the stats collector, the TCS session and, when on,
 // the Prometheus server (on addr; "" is 127.0.0.1:51680) under sup, and
-// returns the TCS session.
-func startTelemetry(sup *supervisor, d telemetryDeps, prom *metrics.Metrics, addr string) (*tcs.Session, error) {
+// returns the TCS session and the collector (nil when there is none; the
+// task metadata endpoint serves its samples).
+func startTelemetry(sup *supervisor, d telemetryDeps, prom *metrics.Metrics, addr string) (*tcs.Session, *stats.Collector, error) {
 	collector, session := newTelemetry(d)
 	if prom != nil {
 		if addr == "" {
@@ -154,7 +155,7 @@ func startTelemetry(sup *supervisor, d telemetryDeps, prom *metrics.Metrics, add
 		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("prometheus metrics (ECS_ENABLE_PROMETHEUS_METRICS) on %s: %w", addr, err)
+			return nil, nil, fmt.Errorf("prometheus metrics (ECS_ENABLE_PROMETHEUS_METRICS) on %s: %w", addr, err)
 		}
 		prom.Session("acs", d.acs.Connected)
 		prom.Session("tcs", session.Connected)
@@ -166,5 +167,5 @@ func startTelemetry(sup *supervisor, d telemetryDeps, prom *metrics.Metrics, add
 		sup.start("stats", collector.Run)
 	}
 	sup.start("tcs", session.Run)
-	return session, nil
+	return session, collector, nil
 }

@@ -18,6 +18,7 @@ type Config struct {
 	APIEndpoint          string // ECS_BACKEND_HOST; "" = SDK default; https:// added when no scheme is given
 	DockerEndpoint       string // DOCKER_HOST
 	IntrospectionAddr    string // ECS_INTROSPECTION_ADDR (ours)
+	TaskMetadataAddr     string // ECS_TASK_METADATA_ADDR (ours)
 	AgentHealthcheckHost string // ECS_AGENT_HEALTHCHECK_HOST
 	AgentConfigFilePath  string // ECS_AGENT_CONFIG_FILE_PATH
 	External             bool   // ECS_EXTERNAL

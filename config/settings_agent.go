@@ -2,6 +2,10 @@ package config
 
 import "time"
 
+// DefaultTaskMetadataAddr is where the task metadata endpoint listens, and
+// where ecs-init's rules send 169.254.170.2:80.
+const DefaultTaskMetadataAddr = "127.0.0.1:51679"
+
 // Durations that the table uses both as defaults and as bounds.
 const (
 	defaultCleanupWait = 3 * time.Hour
@@ -28,11 +32,15 @@ var identitySettings = []setting{
 		codec: boolOf(func(c *Config) *bool { return &c.Checkpoint }),
 		help:  "Persist state across restarts. Without it a new container instance is registered on every start."},
 	{key: "ECS_HOST_DATA_DIR", fields: []string{"DataDirOnHost"}, def: "/var/lib/ecs",
-		codec: stringOf(func(c *Config) *string { return &c.DataDirOnHost }),
-		help:  "Host path of the data directory, when the agent runs in a container."},
+		codec: stringOf(func(c *Config) *string { return &c.DataDirOnHost }), supported: true,
+		help: "Host directory whose data/ subdirectory is ECS_DATADIR when the agent runs in a container (ecs-init sets it); container metadata files are bind-mounted from there. When it is not set explicitly, ECS_DATADIR itself is taken to be a host path (the agent runs on the host)."},
 	{key: "ECS_INTROSPECTION_ADDR", fields: []string{"IntrospectionAddr"}, def: "127.0.0.1:51678", supported: true,
 		codec: hostPortOf(func(c *Config) *string { return &c.IntrospectionAddr }),
 		help:  "Listen address of the introspection API (this agent's own setting; the Amazon agent always listens on port 51678)."},
+	{key: "ECS_TASK_METADATA_ADDR", fields: []string{"TaskMetadataAddr"}, def: DefaultTaskMetadataAddr, supported: true,
+		codec: hostPortOf(func(c *Config) *string { return &c.TaskMetadataAddr }),
+		help: "Listen address of the task metadata and credentials endpoint (this agent's own setting; the Amazon agent always listens on 127.0.0.1:51679). " +
+			"Bridge-mode tasks reach it at 169.254.170.2 only through ecs-init's rules, which forward to port 51679; on another address only host-mode tasks reach it, at that address."},
 	{key: "ECS_AGENT_HEALTHCHECK_HOST", fields: []string{"AgentHealthcheckHost"}, def: "localhost", supported: true,
 		codec: stringOf(func(c *Config) *string { return &c.AgentHealthcheckHost }),
 		help:  "Host that `ecs-agent -healthcheck` queries."},
@@ -70,10 +78,10 @@ var loggingSettings = []setting{
 	{key: "ECS_LOG_OUTPUT_FORMAT", fields: []string{"LogOutputFormat"}, def: "logfmt", supported: true,
 		codec: enumOf(func(c *Config) *string { return &c.LogOutputFormat }, "logfmt", "json"),
 		help:  "Log line format."},
-	{key: "ECS_AUDIT_LOGFILE", fields: []string{"CredentialsAuditLogFile"}, def: "/log/audit.log",
+	{key: "ECS_AUDIT_LOGFILE", fields: []string{"CredentialsAuditLogFile"}, def: "/log/audit.log", supported: true,
 		codec: stringOf(func(c *Config) *string { return &c.CredentialsAuditLogFile }),
-		help:  "Audit log of task credential requests."},
-	{key: "ECS_AUDIT_LOGFILE_DISABLED", fields: []string{"CredentialsAuditLogDisabled"}, def: "false",
+		help:  "Audit log of task credential requests: one line per request, never a secret. Opened only when task IAM roles are enabled."},
+	{key: "ECS_AUDIT_LOGFILE_DISABLED", fields: []string{"CredentialsAuditLogDisabled"}, def: "false", supported: true,
 		codec: boolOf(func(c *Config) *bool { return &c.CredentialsAuditLogDisabled }),
 		help:  "Disable the credentials audit log."},
 }

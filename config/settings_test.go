@@ -101,6 +101,7 @@ var referenceDefaults = map[string]string{
 	"ECS_PAUSE_LABELS":                             "",
 	// Ours, not the incumbent's.
 	"ECS_INTROSPECTION_ADDR":    "127.0.0.1:51678",
+	"ECS_TASK_METADATA_ADDR":    "127.0.0.1:51679",
 	"ECS_MAX_CONCURRENT_STARTS": strconv.Itoa(4 * runtime.NumCPU()),
 }
 
@@ -192,6 +193,11 @@ func TestSupportedSettings(t *testing.T) {
 		"ECS_NUM_IMAGES_DELETE_PER_CYCLE", "ECS_EXCLUDE_UNTRACKED_IMAGE",
 		// Acted on by registration: the health-check capability is not advertised.
 		"ECS_DISABLE_DOCKER_HEALTH_CHECK",
+		// Acted on by the task metadata endpoint, task IAM roles and task cgroups.
+		"ECS_TASK_METADATA_ADDR", "ECS_ENABLE_TASK_IAM_ROLE", "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST",
+		"ECS_AUDIT_LOGFILE", "ECS_AUDIT_LOGFILE_DISABLED", "ECS_ENABLE_TASK_CPU_MEM_LIMIT", "ECS_CGROUP_PATH",
+		"ECS_CGROUP_CPU_PERIOD", "ECS_ENABLE_CONTAINER_METADATA", "ECS_TASK_METADATA_RPS_LIMIT",
+		"ECS_DISABLE_TASK_METADATA_AZ", "ECS_HOST_DATA_DIR",
 		// Acted on by the stats collector, TCS and the Prometheus server.
 		"ECS_DISABLE_METRICS", "ECS_POLL_METRICS", "ECS_POLLING_METRICS_WAIT_DURATION", "ECS_ENABLE_PROMETHEUS_METRICS",
 	}, got)

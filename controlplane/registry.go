@@ -7,6 +7,7 @@ import (
 	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
 	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
+	"github.com/open-ecs/ecs-agent/controlplane/store"
 )
 
 // registry adapts the ECS API's view of container instances to what the
@@ -27,6 +28,12 @@ func (r registry) CheckInstance(ctx context.Context, principal authz.Principal, 
 		return acsserver.ErrInactiveInstance
 	}
 	return err
+}
+
+// RecordVersionInfo keeps the version the agent announced in its handshake.
+func (r registry) RecordVersionInfo(ctx context.Context, containerInstanceARN string, v acsserver.VersionInfo) error {
+	return r.api.RecordAgentVersion(ctx, containerInstanceARN,
+		store.VersionInfo{AgentVersion: v.AgentVersion, AgentHash: v.AgentHash, DockerVersion: v.DockerVersion})
 }
 
 func (r registry) SetAgentConnected(ctx context.Context, containerInstanceARN string, connected bool) error {

@@ -1,13 +1,17 @@
 // Package controlplane is the local ECS control plane: the ECS JSON API
 // (package ecsapi) on POST /, the ACS websocket server (package acsserver) on
-// GET /ws, both authenticated with SigV4 (service "ecs", the configured
-// region), over one bbolt store (package store, controlplane.db in DataDir).
+// GET /ws and the TCS one (package tcsserver) on GET /tcs/ws, all
+// authenticated with SigV4 (service "ecs", the configured region), over one
+// bbolt store (package store, controlplane.db in DataDir). What agents
+// publish over TCS lives in memory only (package telemetry).
 //
 // Routes:
 //
-//	POST /      ECS API, X-Amz-Target AmazonEC2ContainerServiceV20141113.<Op>
-//	GET  /ws    ACS (the agent dials <DiscoverPollEndpoint endpoint>/ws)
-//	     /tcs/  reserved for TCS (DiscoverPollEndpoint telemetryEndpoint = <base>/tcs)
+//	POST /         ECS API, X-Amz-Target AmazonEC2ContainerServiceV20141113.<Op>
+//	GET  /ws       ACS (the agent dials <DiscoverPollEndpoint endpoint>/ws)
+//	GET  /tcs/ws   TCS (the agent dials <DiscoverPollEndpoint telemetryEndpoint>/ws)
+//	GET  /metrics  Prometheus exposition (package metrics), unauthenticated;
+//	               on Options.MetricsListen instead when that is set
 //
 // Tasks: RunTask and StartTask place tasks with package scheduler; the
 // tasks they create, and those StopTask stops, are sent to their agents as
@@ -48,7 +52,11 @@ import (
 	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/delivery"
 	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
+	"github.com/open-ecs/ecs-agent/controlplane/metrics"
+	"github.com/open-ecs/ecs-agent/controlplane/roles"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/controlplane/tcsserver"
+	"github.com/open-ecs/ecs-agent/controlplane/telemetry"
 	"github.com/open-ecs/ecs-agent/internal/boundedfile"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
@@ -95,11 +103,27 @@ type Options struct {
 	AdvertiseURL string // base URL agents reach us at; "" = per request Host
 	Logger       *slog.Logger
 
-	HeartbeatInterval     time.Duration // ACS heartbeat; 0 = acsserver default
-	MaxConnectionLifetime time.Duration // ACS session lifetime; 0 = acsserver default
+	HeartbeatInterval     time.Duration // ACS and TCS heartbeat; 0 = the servers' default
+	MaxConnectionLifetime time.Duration // ACS and TCS session lifetime; 0 = the servers' default
+	// MetricsListen, when set, serves GET /metrics on this address alone
+	// instead of on Listen.
+	MetricsListen string
 	// RedeliverInterval is how often unacknowledged tasks are sent to their
 	// agents again; 0 = delivery.DefaultRedeliverInterval.
 	RedeliverInterval time.Duration
+
+	// Task role credentials come from STS AssumeRole at STSEndpoint
+	// (-sts-endpoint), signed with the control plane's own AWS
+	// credentials, or from RolesFile (-roles), static keys per role; at
+	// most one. Without either, tasks with a taskRoleArn or an
+	// executionRoleArn are not placed. RoleSource replaces both (tests).
+	STSEndpoint string
+	RolesFile   string
+	RoleSource  roles.Source
+	// RoleSessionDuration is the lifetime of issued role credentials;
+	// 0 = roles.DefaultSessionDuration. They are refreshed at half-life.
+	RoleSessionDuration time.Duration
+
 	// StoppedTaskRetention is how long a stopped task stays describable
 	// before it is pruned; 0 = store.DefaultRetention (an hour, as ECS).
 	StoppedTaskRetention time.Duration
@@ -112,7 +136,11 @@ type Server struct {
 	store   *store.Bolt
 	api     *ecsapi.API
 	acs     *acsserver.Server
+	tcs     *tcsserver.Server
+	tel     *telemetry.Store
+	metrics *metrics.Metrics
 	deliver *delivery.Deliverer
+	refresh *delivery.Refresher // nil without a source of role credentials
 	pruner  *store.Pruner
 	handler http.Handler
 	tls     *tls.Config
@@ -143,6 +171,11 @@ func New(o Options) (*Server, error) {
 		u, err := url.Parse(o.AdvertiseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("advertise URL %q: want http(s)://host[:port]", o.AdvertiseURL)
+		}
+	}
+	if o.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(o.MetricsListen); err != nil {
+			return nil, fmt.Errorf("metrics listen address %q: want host:port: %w", o.MetricsListen, err)
 		}
 	}
 	if o.StoppedTaskRetention < 0 {
@@ -183,16 +216,30 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 
-	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig,
+	issuer, err := roleIssuer(o)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Server{o: o, log: o.Logger, store: st, tls: tlsConfig, tel: telemetry.New(telemetry.Options{}),
 		pruner: store.NewPruner(store.PrunerOptions{Store: st, Retention: o.StoppedTaskRetention, Logger: o.Logger})}
 	auth := authz.NewAuthenticator("ecs", o.Region, o.AccountID, creds)
+	// s.acs is set below, before Serve starts the deliverer.
+	send := delivery.SenderFunc(func(arn string, msg any) error { return s.acs.Send(arn, msg) })
 	s.deliver = delivery.New(delivery.Options{
-		Store: st,
-		// s.acs is set below, before Serve starts the deliverer.
-		Sender:            delivery.SenderFunc(func(arn string, msg any) error { return s.acs.Send(arn, msg) }),
+		Store:             st,
+		Sender:            send,
 		RedeliverInterval: o.RedeliverInterval,
 		Logger:            o.Logger,
+		Roles:             issuer,
 	})
+	roleSource := ""
+	if issuer != nil {
+		roleSource = issuer.Source()
+		s.refresh = delivery.NewRefresher(delivery.RefresherOptions{Store: st, Sender: send, Roles: issuer,
+			Interval: refreshInterval(o), Logger: o.Logger})
+		s.log.Info("task role credentials are issued", logging.KeySource, roleSource)
+	}
 	s.api = ecsapi.New(ecsapi.Options{
 		// Task writes the API commits are offered to the deliverer.
 		Store:        delivery.Watch(st, s.deliver),
@@ -206,9 +253,15 @@ func New(o Options) (*Server, error) {
 			}
 			return p.Finish, nil
 		},
-		// s.acs is set below, before any request can arrive.
-		OnDeregister: func(arn string) { s.acs.Disconnect(arn) },
-		Logger:       o.Logger,
+		// s.acs and s.tcs are set below, before any request can arrive.
+		OnDeregister: func(arn string) {
+			s.acs.Disconnect(arn)
+			s.tcs.Disconnect(arn)
+			s.tel.ForgetInstance(arn)
+		},
+		Telemetry:  s.tel,
+		Logger:     o.Logger,
+		RoleSource: roleSource,
 	})
 	s.acs = acsserver.New(acsserver.Options{
 		Registry:              registry{s.api},
@@ -216,8 +269,34 @@ func New(o Options) (*Server, error) {
 		HeartbeatInterval:     o.HeartbeatInterval,
 		MaxConnectionLifetime: o.MaxConnectionLifetime,
 		Logger:                o.Logger,
-		OnMessage:             s.deliver.HandleMessage,
+		OnMessage:             s.onACSMessage,
 		OnConnect:             s.deliver.Connected,
+		OnSendCredentials:     s.onSendCredentials,
+		RecordVersionInfo:     registry{s.api}.RecordVersionInfo,
+	})
+	s.tcs = tcsserver.New(tcsserver.Options{
+		Registry:     tcsRegistry{api: s.api, store: st},
+		Sink:         s.tel,
+		Authenticate: auth.Authenticate, // the upgrade GET has no body
+		VerifyFrame: func(r *http.Request, envelope []byte) (authz.Principal, error) {
+			p, err := auth.Begin(r)
+			if err != nil {
+				return authz.Principal{}, err
+			}
+			return p.Finish(envelope)
+		},
+		HeartbeatInterval:     o.HeartbeatInterval,
+		MaxConnectionLifetime: o.MaxConnectionLifetime,
+		Logger:                o.Logger,
+	})
+	s.metrics = metrics.New(metrics.Options{
+		Store: st, Telemetry: s.tel,
+		ACSSessions: s.acs.Sessions, TCSSessions: s.tcs.Sessions,
+		Unacknowledged: s.deliver.Unacknowledged,
+		TCSFrames: func() (uint64, uint64, uint64) {
+			st := s.tcs.Stats()
+			return st.Accepted, st.Refused, st.Dropped
+		},
 	})
 	// No ACS session survives a restart.
 	if err := s.api.MarkAllDisconnected(); err != nil {
@@ -227,9 +306,30 @@ func New(o Options) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", s.acs)
-	mux.Handle("/", s.api)
+	mux.Handle("GET /tcs/ws", s.tcs)
+	if o.MetricsListen == "" {
+		mux.Handle("GET /metrics", s.metrics.Handler())
+	}
+	mux.Handle("/", s.metrics.InstrumentAPI(s.api, s.api.Operation))
 	s.handler = mux
 	return s, nil
+}
+
+// onACSMessage hands what agents send to delivery (task acks) and to the
+// credentials refresher (credentials acks).
+func (s *Server) onACSMessage(arn string, msg any) {
+	s.deliver.HandleMessage(arn, msg)
+	if s.refresh != nil {
+		s.refresh.HandleMessage(arn, msg)
+	}
+}
+
+// onSendCredentials: an agent that restarted asks for its tasks'
+// credentials, which it keeps in memory only.
+func (s *Server) onSendCredentials(arn string) {
+	if s.refresh != nil {
+		s.refresh.SendCredentials(arn)
+	}
 }
 
 // Handler serves every route; for embedding in tests with httptest.
@@ -274,22 +374,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	stopMetrics, err := s.serveMetrics()
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// Delivery, the pruner and the credentials refresher return when
+	// their context ends.
 	deliverCtx, stopDelivery := context.WithCancel(context.Background())
-	deliverDone, pruneDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(deliverDone)
-		_ = s.deliver.Run(deliverCtx) // returns nil when its context ends
-	}()
-	go func() {
-		defer close(pruneDone)
-		s.pruner.Run(deliverCtx)
-	}()
+	var loops sync.WaitGroup
+	loops.Go(func() { _ = s.deliver.Run(deliverCtx) })
+	loops.Go(func() { s.pruner.Run(deliverCtx) })
+	if s.refresh != nil {
+		loops.Go(func() { _ = s.refresh.Run(deliverCtx) })
+	}
 	defer func() {
 		stopDelivery()
-		<-deliverDone
-		<-pruneDone
+		loops.Wait()
 	}()
 
 	select {
@@ -300,6 +403,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("control plane shutting down")
 	// Hijacked websocket connections are not covered by Shutdown.
 	s.acs.Close()
+	s.tcs.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -309,6 +413,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// serveMetrics serves GET /metrics on Options.MetricsListen, when set, until
+// the returned stop is called.
+func (s *Server) serveMetrics() (stop func(), err error) {
+	if s.o.MetricsListen == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", s.o.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen: %w", err)
+	}
+	s.log.Info("serving Prometheus metrics", logging.KeyAddr, ln.Addr().String(), logging.KeyURL, "http://"+ln.Addr().String()+"/metrics")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.metrics.Serve(ctx, ln); err != nil {
+			s.log.Error("metrics server stopped", logging.KeyError, err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}, nil
 }
 
 // checkTransport refuses plain HTTP on an address beyond loopback unless
@@ -339,10 +468,14 @@ func isLoopback(addr string) bool {
 // that push messages to agents.
 func (s *Server) ACS() *acsserver.Server { return s.acs }
 
-// Close ends ACS sessions and closes the store. It is safe to call twice.
+// Telemetry returns what agents published over TCS, for tests.
+func (s *Server) Telemetry() *telemetry.Store { return s.tel }
+
+// Close ends ACS and TCS sessions and closes the store. It is safe to call twice.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.acs.Close()
+		s.tcs.Close()
 		s.closeErr = s.store.Close()
 	})
 	return s.closeErr

@@ -26,7 +26,7 @@ func TestE2EAgentInContainer(t *testing.T) {
 	args := []string{"run", "-d", "--name", name, "--net", "host",
 		"-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", a.dataDir + ":/data"}
 	for _, kv := range []string{"ECS_CLUSTER=boxed", "ECS_BACKEND_HOST=" + cp.endpoint, "ECS_INTROSPECTION_ADDR=" + a.introspection,
-		"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"} {
+		"ECS_TASK_METADATA_ADDR=" + freeAddr(t), "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"} {
 		args = append(args, "-e", kv)
 	}
 	args = append(args, "-e", "AWS_ACCESS_KEY_ID", "-e", "AWS_SECRET_ACCESS_KEY", image)

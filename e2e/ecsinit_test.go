@@ -174,6 +174,7 @@ func TestE2EECSInitWithoutCredentials(t *testing.T) {
 		"ECS_CLUSTER=nocreds",
 		"ECS_BACKEND_HOST=http://127.0.0.1:1",
 		"ECS_INTROSPECTION_ADDR=" + freeAddr(t),
+		"ECS_TASK_METADATA_ADDR=" + freeAddr(t),
 		"AWS_DEFAULT_REGION=us-east-1",
 	}, "\n"))
 	out, code := runInit(t, baseEnv(), config, nil, "start")
@@ -227,6 +228,7 @@ func TestE2EECSInitStartStop(t *testing.T) {
 		"ECS_CLUSTER=" + tc.name,
 		"ECS_BACKEND_HOST=" + tc.cp.endpoint,
 		"ECS_INTROSPECTION_ADDR=" + introspection,
+		"ECS_TASK_METADATA_ADDR=" + freeAddr(t), // several agents share the test host
 		"AWS_DEFAULT_REGION=us-east-1",
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ACCESS_KEY_ID=" + testCreds.accessKey,

@@ -24,6 +24,8 @@ type controlPlane struct {
 	credFile string
 	tls      *testCA // nil: plain HTTP
 	proc     *process
+	// args and env are added to the binary's flags and environment.
+	args, env []string
 }
 
 // cliEnv is the aws CLI's environment for this control plane: the test
@@ -42,14 +44,18 @@ func startControlPlane(t testing.TB) *controlPlane {
 }
 
 // startControlPlaneWith starts a control plane serving HTTPS and WSS with a
-// certificate from ca, or plain HTTP when ca is nil.
-func startControlPlaneWith(t testing.TB, ca *testCA) *controlPlane {
+// certificate from ca, or plain HTTP when ca is nil; opts may add flags and
+// environment (controlPlane.args, .env).
+func startControlPlaneWith(t testing.TB, ca *testCA, opts ...func(*controlPlane)) *controlPlane {
 	t.Helper()
 	dir := t.TempDir()
 	cp := &controlPlane{
 		dataDir:  filepath.Join(dir, "data"),
 		credFile: filepath.Join(dir, "credentials"),
 		tls:      ca,
+	}
+	for _, o := range opts {
+		o(cp)
 	}
 	cp.setAddr(freeAddr(t))
 	ini := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", testCreds.accessKey, testCreds.secretKey)
@@ -100,7 +106,8 @@ func (cp *controlPlane) launch(t testing.TB) error {
 		args = append(args, "-tls-cert", cp.tls.certFile, "-tls-key", cp.tls.keyFile)
 		client = cp.tls.client()
 	}
-	cp.proc = start(t, filepath.Join(binDir, "ecs-controlplane"), baseEnv(), args...)
+	args = append(args, cp.args...)
+	cp.proc = start(t, filepath.Join(binDir, "ecs-controlplane"), baseEnv(cp.env...), args...)
 	var exitErr error
 	waitFor(t, 20*time.Second, "the control plane to answer", func() bool {
 		if cp.proc.exited() {
@@ -204,6 +211,7 @@ func (cp *controlPlane) awaitInstance(t testing.TB, cluster, what string, cond f
 // agent is a running ecs-agent binary.
 type agent struct {
 	introspection string
+	taskMetadata  string // ECS_TASK_METADATA_ADDR: its own, as several agents share the test host
 	dataDir       string
 	configFile    string
 	env           []string
@@ -216,6 +224,7 @@ func newAgent(t testing.TB, cp *controlPlane, cluster string, extraEnv ...string
 	dir := t.TempDir()
 	a := &agent{
 		introspection: freeAddr(t),
+		taskMetadata:  freeAddr(t),
 		dataDir:       filepath.Join(dir, "data"),
 		configFile:    filepath.Join(dir, "ecs.config"),
 	}
@@ -229,6 +238,7 @@ func newAgent(t testing.TB, cp *controlPlane, cluster string, extraEnv ...string
 		"ECS_DATADIR=" + a.dataDir,
 		"ECS_CHECKPOINT=true",
 		"ECS_INTROSPECTION_ADDR=" + a.introspection,
+		"ECS_TASK_METADATA_ADDR=" + a.taskMetadata,
 		"ECS_LOGLEVEL=debug",
 		"AWS_DEFAULT_REGION=us-east-1",
 	}, append(testCreds.env(), extraEnv...)...)...)

@@ -60,15 +60,24 @@ func introspectionAddr(cfg *Config) string {
 	return net.JoinHostPort(host, strconv.Itoa(cfg.IntrospectionPort))
 }
 
+// taskRoleEnv turns task IAM roles on, as the incumbent's ecs-init does:
+// pre-start has set up the rules that bring 169.254.170.2 to the agent.
+var taskRoleEnv = map[string]string{
+	"ECS_ENABLE_TASK_IAM_ROLE":              "true",
+	"ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST": "true",
+}
+
 // AgentEnv is the agent's environment in container mode: ecs-init's
 // defaults for a containerised agent, overridden by the user's settings.
 func AgentEnv(cfg *Config) []string {
 	env := map[string]string{
 		"ECS_LOGFILE":                   containerLogDir + "/ecs-agent.log",
 		"ECS_DATADIR":                   containerDataDir,
+		"ECS_HOST_DATA_DIR":             cfg.HostDataDir, // where /data is on the host, for bind mounts into tasks
 		"ECS_INTROSPECTION_ADDR":        introspectionAddr(cfg),
 		"ECS_AVAILABLE_LOGGING_DRIVERS": loggingDrivers,
 	}
+	maps.Copy(env, taskRoleEnv)
 	if cfg.JSONConfig {
 		env["ECS_AGENT_CONFIG_FILE_PATH"] = containerConfDir + "/" + jsonConfigFile
 	}
@@ -96,7 +105,9 @@ func AgentContainer(cfg *Config) ContainerSpec {
 			cfg.ConfigDir + ":" + containerConfDir + ":ro",
 			cfg.CacheDir + ":" + DefaultCacheDir,
 			cfg.HostDataDir + ":" + DefaultHostDataDir,
-			"/sys/fs/cgroup:/sys/fs/cgroup:ro",
+			// Read-write: the agent creates the cgroups of tasks with
+			// task-level cpu and memory.
+			"/sys/fs/cgroup:/sys/fs/cgroup",
 			"/proc:/host/proc:ro",
 		},
 		CapAdd:      []string{"NET_ADMIN", "SYS_ADMIN"},
@@ -133,7 +144,9 @@ func BinaryEnv(cfg *Config, environ []string) []string {
 		"ECS_DATADIR":                   filepath.Join(cfg.HostDataDir, "data"),
 		"ECS_INTROSPECTION_ADDR":        introspectionAddr(cfg),
 		"ECS_AVAILABLE_LOGGING_DRIVERS": loggingDrivers,
+		"ECS_AUDIT_LOGFILE":             filepath.Join(cfg.LogDir, "audit.log"),
 	})
+	maps.Copy(env, taskRoleEnv)
 	if cfg.JSONConfig {
 		env["ECS_AGENT_CONFIG_FILE_PATH"] = filepath.Join(cfg.ConfigDir, jsonConfigFile)
 	}

@@ -18,7 +18,8 @@ func TestAgentContainer(t *testing.T) {
 	assert.Equal(t, DefaultImage, s.Image)
 	assert.Equal(t, []string{"-config", "none"}, s.Cmd)
 	for _, b := range []string{"/var/run:/var/run", "/var/log/ecs:/log", "/var/lib/ecs/data:/data",
-		cfg.ConfigDir + ":/etc/ecs:ro", "/var/cache/ecs:/var/cache/ecs", "/var/lib/ecs:/var/lib/ecs", "/proc:/host/proc:ro"} {
+		cfg.ConfigDir + ":/etc/ecs:ro", "/var/cache/ecs:/var/cache/ecs", "/var/lib/ecs:/var/lib/ecs", "/proc:/host/proc:ro",
+		"/sys/fs/cgroup:/sys/fs/cgroup"} {
 		assert.Contains(t, s.Binds, b)
 	}
 	assert.Equal(t, []string{"NET_ADMIN", "SYS_ADMIN"}, s.CapAdd)
@@ -29,6 +30,9 @@ func TestAgentContainer(t *testing.T) {
 	assert.Contains(t, s.Env, "ECS_CLUSTER=prod")
 	assert.Contains(t, s.Env, "ECS_LOGFILE=/log/custom.log", "the user's settings override ecs-init's defaults")
 	assert.Contains(t, s.Env, "ECS_DATADIR=/data")
+	assert.Contains(t, s.Env, "ECS_HOST_DATA_DIR=/var/lib/ecs", "the agent bind-mounts metadata files from the host's data directory")
+	assert.Contains(t, s.Env, "ECS_ENABLE_TASK_IAM_ROLE=true")
+	assert.Contains(t, s.Env, "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true")
 	assert.Contains(t, s.Env, "ECS_INTROSPECTION_ADDR=127.0.0.1:51678", "introspection stays on loopback by default")
 	assert.True(t, slices.IsSorted(s.Env))
 
@@ -58,6 +62,8 @@ func TestAgentEnvIsClean(t *testing.T) {
 	env := BinaryEnv(cfg, []string{"PATH=/usr/bin", "ECS_INIT_AGENT_MODE=binary"})
 	assert.Contains(t, env, "PATH=/usr/bin")
 	assert.Contains(t, env, "ECS_DATADIR=/var/lib/ecs/data")
+	assert.Contains(t, env, "ECS_AUDIT_LOGFILE=/var/log/ecs/audit.log", "beside the agent's log, not in the container's /log")
+	assert.Contains(t, env, "ECS_ENABLE_TASK_IAM_ROLE=true")
 	assert.Contains(t, env, "ECS_LOGFILE=/var/log/ecs/ecs-agent.log")
 	for _, kv := range env {
 		assert.False(t, strings.HasPrefix(kv, "ECS_INIT_"), "ecs-init's own settings stay with it: %s", kv)

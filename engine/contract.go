@@ -54,31 +54,65 @@ type NetworkBinding struct {
 }
 
 // TaskSnapshot is an immutable copy of one task for readers (introspection,
-// later task metadata and TCS). Statuses are backend strings.
+// the task metadata endpoint and TCS). Statuses are backend strings.
 type TaskSnapshot struct {
-	ARN           string
-	Family        string
-	Version       string
-	DesiredStatus string
-	KnownStatus   string
-	Containers    []ContainerSnapshot
+	ARN                string
+	ClusterARN         string // the task's cluster as ACS named it; "" if it did not
+	Family             string
+	Version            string
+	DesiredStatus      string
+	KnownStatus        string
+	NetworkMode        string  // bridge, host or none
+	CPU                float64 // task-level vCPU; 0 = none
+	MemoryMiB          int     // task-level memory; 0 = none
+	PullStartedAt      *time.Time
+	PullStoppedAt      *time.Time
+	ExecutionStoppedAt *time.Time
+	ServiceName        string
+	Group              string
+	LaunchType         string
+	// RoleARN and CredentialsID are the task IAM role and the ID of its
+	// credentials; the execution role's are apart: containers never get
+	// them.
+	RoleARN                string
+	CredentialsID          string
+	ExecutionRoleARN       string
+	ExecutionCredentialsID string
+	Containers             []ContainerSnapshot
 }
 
 // ContainerSnapshot is one container of a TaskSnapshot.
 type ContainerSnapshot struct {
-	Name         string
-	DockerID     string
-	DockerName   string
-	Image        string
-	ImageID      string
-	KnownStatus  string
-	ExitCode     *int
-	CreatedAt    time.Time // zero if not created
-	StartedAt    time.Time // zero if not started
-	Ports        []NetworkBinding
-	Volumes      []VolumeSnapshot
-	RestartCount int
-	Health       string // "", HEALTHY, UNHEALTHY or UNKNOWN
+	Name          string
+	DockerID      string
+	DockerName    string
+	Image         string
+	ImageID       string
+	DesiredStatus string
+	KnownStatus   string
+	ExitCode      *int
+	CreatedAt     time.Time // zero if not created
+	StartedAt     time.Time // zero if not started
+	FinishedAt    time.Time // zero if not stopped
+	Ports         []NetworkBinding
+	Volumes       []VolumeSnapshot
+	RestartCount  int
+	Health        string // "", HEALTHY, UNHEALTHY or UNKNOWN
+	// EndpointID is the container's ID in its task metadata URIs.
+	EndpointID string
+	CPU        int // shares
+	MemoryMiB  int // hard limit; 0 = none
+	Labels     map[string]string
+	LogDriver  string
+	LogOptions map[string]string
+	Networks   []ContainerNetwork
+}
+
+// ContainerNetwork is one network a container is attached to.
+type ContainerNetwork struct {
+	Name        string // bridge, host or a user-defined network
+	IPv4Address string
+	IPv6Address string
 }
 
 // VolumeSnapshot is one mount of a container.

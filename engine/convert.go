@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/open-ecs/ecs-agent/acs/wire"
 	"github.com/open-ecs/ecs-agent/config"
 )
@@ -91,6 +93,15 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 		CPU:           int(math.Round(wt.CPU * 1024)),
 		MemoryMiB:     wt.Memory,
 		DesiredStatus: desiredFromWire(wt.DesiredStatus),
+		ServiceName:   wt.ServiceName,
+		Group:         wt.Group,
+		LaunchType:    wt.LaunchType,
+	}
+	if rc := wt.RoleCredentials; rc != nil {
+		t.RoleARN, t.CredentialsID = rc.RoleARN, rc.CredentialsID
+	}
+	if ec := wt.ExecutionRoleCredentials; ec != nil {
+		t.ExecutionRoleARN, t.ExecutionCredentialsID = ec.RoleARN, ec.CredentialsID
 	}
 	if t.NetworkMode == "" {
 		t.NetworkMode = networkBridge
@@ -133,6 +144,9 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 	if err := validateNamespaceModes(t); err != nil {
 		fail(reasonf(kindInvalid, "%v", err))
 	}
+	if err := checkRoles(wt, t.NetworkMode, cfg); err != nil {
+		fail(reasonf(kindInvalid, "%v", err))
+	}
 	if len(t.Containers) == 0 {
 		fail(reasonf(kindInvalid, "the task has no containers"))
 	}
@@ -143,6 +157,28 @@ func fromWire(wt *wire.Task, cfg *config.Config) (*task, string) {
 		fail(reasonf(kindInvalid, "%v", err))
 	}
 	return t, reason
+}
+
+// checkRoles refuses a task role this instance does not serve, and role
+// credentials that cannot be served because they have no ID. Amazon ECS
+// sends a task role only to an instance that advertises task-iam-role (and
+// task-iam-role-network-host for host mode); without them the containers
+// would quietly fall back to the instance's own credentials.
+func checkRoles(wt *wire.Task, networkMode string, cfg *config.Config) error {
+	if rc := wt.RoleCredentials; rc != nil {
+		switch {
+		case rc.CredentialsID == "":
+			return fmt.Errorf("roleCredentials for %q has no credentialsId: the backend sent the task role without its credentials", rc.RoleARN)
+		case !cfg.TaskIAMRoleEnabled:
+			return fmt.Errorf("the task has a task IAM role, which this instance does not serve; set ECS_ENABLE_TASK_IAM_ROLE=true")
+		case networkMode == networkHost && !cfg.TaskIAMRoleEnabledForNetworkHost:
+			return fmt.Errorf("the task has a task IAM role in network mode host, which this instance does not serve; set ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true")
+		}
+	}
+	if ec := wt.ExecutionRoleCredentials; ec != nil && ec.CredentialsID == "" {
+		return fmt.Errorf("executionRoleCredentials for %q has no credentialsId: the backend sent the execution role without its credentials", ec.RoleARN)
+	}
+	return nil
 }
 
 // validateNamespaceModes accepts the pidMode and ipcMode values this agent
@@ -220,6 +256,7 @@ func containerFromWire(wc *wire.Container) (*container, error) {
 		RestartPolicy:   wc.RestartPolicy,
 		LinuxParameters: wc.LinuxParameters,
 		DesiredStatus:   statusRunning,
+		EndpointID:      uuid.NewString(),
 	}
 	if wc.DockerConfig != nil {
 		c.DockerConfig = *wc.DockerConfig

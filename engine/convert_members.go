@@ -40,9 +40,7 @@ var taskRefusals = []refusal[wire.Task]{
 	{"attachments", "EBS volumes, Service Connect and other attachments", func(t *wire.Task) bool { return len(t.Attachments) > 0 }},
 	{"elasticNetworkInterfaces", "awsvpc networking", func(t *wire.Task) bool { return len(t.ElasticNetworkInterfaces) > 0 }},
 	{"enableFaultInjection", "", func(t *wire.Task) bool { return t.EnableFaultInjection }},
-	{"executionRoleCredentials", "a task execution role", func(t *wire.Task) bool { return t.ExecutionRoleCredentials != nil }},
 	{"proxyConfiguration", "an App Mesh proxy", func(t *wire.Task) bool { return t.ProxyConfiguration != nil }},
-	{"roleCredentials", "a task IAM role", func(t *wire.Task) bool { return t.RoleCredentials != nil }},
 	{"trustedExecutionConfiguration", "", func(t *wire.Task) bool { return t.TrustedExecutionConfiguration != nil }},
 }
 
@@ -77,10 +75,13 @@ var acsMembers = map[string]map[string]memberUse{
 		"overrides": useInfo,
 		"zone":      useInfo, "taskDefinitionAccountId": useInfo, "launchType": useInfo,
 		"serviceName": useInfo, "group": useInfo,
+		// The credentials go to the agent's in-memory store (agent/payload.go);
+		// the engine keeps their IDs, injects the task role's URI and
+		// refuses a role this instance does not serve (checkRoles).
+		"roleCredentials": useActed, "executionRoleCredentials": useActed,
 		"agentConfiguration": useRefused, "associations": useRefused, "attachments": useRefused,
 		"elasticNetworkInterfaces": useRefused, "enableFaultInjection": useRefused,
-		"executionRoleCredentials": useRefused, "proxyConfiguration": useRefused,
-		"roleCredentials": useRefused, "trustedExecutionConfiguration": useRefused,
+		"proxyConfiguration": useRefused, "trustedExecutionConfiguration": useRefused,
 	},
 	"Container": {
 		"name": useActed, "image": useActed, "cpu": useActed, "memory": useActed, "essential": useActed,
@@ -105,12 +106,16 @@ var acsMembers = map[string]map[string]memberUse{
 	"ContainerDependency": {"containerName": useActed, "condition": useActed},
 	// version is the lowest Docker API version the JSON needs; the agent
 	// negotiates the version with the engine instead.
-	"DockerConfig":              {"config": useActed, "hostConfig": useActed, "version": useInfo},
-	"LinuxParameters":           {"capabilities": useActed, "devices": useActed, "initProcessEnabled": useActed, "sharedMemorySize": useActed},
-	"KernelCapabilities":        {"add": useActed, "drop": useActed},
-	"Device":                    {"hostPath": useActed, "containerPath": useActed, "permissions": useActed},
-	"RestartPolicy":             {"enabled": useActed, "ignoredExitCodes": useActed, "restartAttemptPeriod": useActed},
-	"HostVolumeProperties":      {"sourcePath": useActed},
+	"DockerConfig":         {"config": useActed, "hostConfig": useActed, "version": useInfo},
+	"LinuxParameters":      {"capabilities": useActed, "devices": useActed, "initProcessEnabled": useActed, "sharedMemorySize": useActed},
+	"KernelCapabilities":   {"add": useActed, "drop": useActed},
+	"Device":               {"hostPath": useActed, "containerPath": useActed, "permissions": useActed},
+	"RestartPolicy":        {"enabled": useActed, "ignoredExitCodes": useActed, "restartAttemptPeriod": useActed},
+	"HostVolumeProperties": {"sourcePath": useActed},
+	// credentialScope says which partition the keys are for; the SDKs in
+	// the containers know their own.
+	"IAMRoleCredentials": {"credentialsId": useActed, "roleArn": useActed, "accessKeyId": useActed,
+		"secretAccessKey": useActed, "sessionToken": useActed, "expiration": useActed, "credentialScope": useInfo},
 	"DockerVolumeConfiguration": {"scope": useActed, "autoprovision": useActed, "driver": useActed, "driverOpts": useActed, "labels": useActed},
 }
 

@@ -263,8 +263,7 @@ func TestRefusalNamesEveryMember(t *testing.T) {
 	wt.Containers[0].EnvironmentFiles = []wire.EnvironmentFile{{Type: "s3", Value: "arn:aws:s3:::b/f.env"}}
 	wt.Volumes = []wire.Volume{{Name: "efs", Type: "efs", EFSVolumeConfiguration: &wire.EFSVolumeConfiguration{FileSystemID: "fs-1"}}}
 	_, reason := fromWire(wt, config.Default())
-	assert.Equal(t, kindInvalid+`: the task uses roleCredentials (a task IAM role), which this agent does not support; `+
-		`container "app" uses environmentFiles, which this agent does not support; `+
+	assert.Equal(t, kindInvalid+`: container "app" uses environmentFiles, which this agent does not support; `+
 		`container "app" uses secrets, which this agent does not support; `+
 		`volume "efs" uses efsVolumeConfiguration, which this agent does not support`, reason)
 	assert.NotContains(t, reason, "never-in-a-reason")

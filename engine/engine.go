@@ -206,6 +206,10 @@ func (e *Engine) AddTask(ctx context.Context, wt *wire.Task) error {
 		return nil
 	}
 	t, reason := fromWire(wt, e.o.Config)
+	if reason == "" && needsCgroup(t) && e.o.Cgroups == nil {
+		reason = reasonf(kindInvalid, "the task has task-level cpu or memory, which this instance cannot enforce (%s); "+
+			"remove them or run the task where ECS_ENABLE_TASK_CPU_MEM_LIMIT works", e.o.NoCgroups)
+	}
 	now := e.o.Now().UTC()
 	t.KnownTime = now
 	if reason != "" {

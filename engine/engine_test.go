@@ -72,7 +72,10 @@ func TestHappyPathWithLink(t *testing.T) {
 		assert.Equal(t, "fam", cfg.Labels[LabelTaskDefFamily])
 		assert.Equal(t, "3", cfg.Labels[LabelTaskDefVersion])
 		assert.Equal(t, "nobody", cfg.User)
-		assert.Equal(t, []string{"A=1", "AWS_DEFAULT_REGION=us-west-2", "AWS_EXECUTION_ENV=AWS_ECS_EC2", "AWS_REGION=us-west-2"}, cfg.Env)
+		require.NotEmpty(t, web.EndpointID)
+		assert.Equal(t, []string{"A=1", "AWS_DEFAULT_REGION=us-west-2", "AWS_EXECUTION_ENV=AWS_ECS_EC2", "AWS_REGION=us-west-2",
+			"ECS_CONTAINER_METADATA_URI=http://169.254.170.2/v3/" + web.EndpointID,
+			"ECS_CONTAINER_METADATA_URI_V4=http://169.254.170.2/v4/" + web.EndpointID}, cfg.Env)
 		assert.Equal(t, int64(8<<20), host.Memory, "hostConfig overlays the base")
 		assert.Equal(t, 2, host.CpuShares)
 		assert.Equal(t, "bridge", host.NetworkMode)

@@ -112,6 +112,8 @@ type harness struct {
 	store    statemanager.Store
 	cfg      *config.Config
 	res      HostResources
+	cg       *fakeCgroups
+	metadata *MetadataFiles
 	e        *Engine
 	cancel   context.CancelFunc
 	done     chan error
@@ -129,17 +131,22 @@ func newHarness(t *testing.T) *harness {
 	r := &recorder{Fake: f, specs: map[string]rt.CreateSpec{}}
 	return &harness{
 		t: t, rt: r, images: &testImages{rt: r, in: map[string]string{}},
-		store: statemanager.NewMemory(), cfg: cfg,
+		store: statemanager.NewMemory(), cfg: cfg, cg: &fakeCgroups{},
 	}
 }
 
 // start builds and runs a new Engine over the harness's store and runtime.
 func (h *harness) start() {
 	h.t.Helper()
-	e, err := New(Options{
+	o := Options{
 		Runtime: h.rt, Images: h.images, Store: h.store, Config: h.cfg, HostResources: h.res,
-		PortFree: func(string, uint16) bool { return true },
-	})
+		PortFree: func(string, uint16) bool { return true }, MetadataFiles: h.metadata,
+		NoCgroups: "no task cgroups in this test",
+	}
+	if h.cg != nil {
+		o.Cgroups = h.cg
+	}
+	e, err := New(o)
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.e, h.cancel, h.done = e, cancel, make(chan error, 1)

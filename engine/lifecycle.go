@@ -140,6 +140,13 @@ func (w *worker) cleanup(ctx context.Context) error {
 			}
 		}
 	}
+	// The cgroup and metadata files go after the containers that used them.
+	if err := w.removeCgroup(); err != nil {
+		return err
+	}
+	if err := w.removeMetadataFiles(); err != nil {
+		return err
+	}
 	for _, c := range t.Containers {
 		if c.ImageInUse {
 			e.o.Images.Release(imageKey(t.ID, c.Name))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
+	rt "github.com/open-ecs/ecs-agent/engine/runtime"
 )
 
 // status is a container or task known/desired status. The ordinals follow
@@ -116,8 +117,22 @@ type task struct {
 	StopReason         string     `json:"StoppedReason,omitempty"`
 	Volumes            []*volume  `json:"volumes,omitempty"`
 	ContainerNames     []string   `json:"ContainerNames"`
+	ServiceName        string     `json:"ServiceName,omitempty"`
+	Group              string     `json:"Group,omitempty"`
+	LaunchType         string     `json:"LaunchType,omitempty"`
 	ResourcesAcquired  bool       `json:"ResourcesAcquired,omitempty"`
-	VolumesCreated     bool       `json:"VolumesCreated,omitempty"`
+	// VolumesCreated: the task's volumes and its cgroup (CgroupParent, for
+	// a task with task-level cpu or memory) exist.
+	VolumesCreated bool   `json:"VolumesCreated,omitempty"`
+	CgroupParent   string `json:"CgroupParent,omitempty"`
+	// The task's IAM roles: the IDs ACS gave their credentials, which are
+	// not secret (the credentials themselves are only ever in memory, in
+	// agent/credentials). Containers find theirs at
+	// /v2/credentials/<CredentialsID>.
+	RoleARN                string `json:"RoleArn,omitempty"`
+	CredentialsID          string `json:"credentialsId,omitempty"`
+	ExecutionRoleARN       string `json:"ExecutionRoleArn,omitempty"`
+	ExecutionCredentialsID string `json:"executionCredentialsId,omitempty"`
 	// ReportVersion and LastReport: the newest reportable state and its
 	// version. SentVersion: the newest version the backend acknowledged.
 	ReportVersion uint64      `json:"ReportVersion"`
@@ -200,11 +215,20 @@ type container struct {
 	RestartCount      int               `json:"restartCount,omitempty"`
 	LastRestartAt     time.Time         `json:"lastRestartAt"`
 	Mounts            []VolumeSnapshot  `json:"mounts,omitempty"`
+	Networks          []rt.Network      `json:"networks,omitempty"`
 	ImageInUse        bool              `json:"imageInUse,omitempty"`
+	// EndpointID is the container's random ID in its task metadata URIs
+	// (/v3/<id>, /v4/<id>). It is baked into the container's environment,
+	// so it is persisted and never changes.
+	EndpointID string `json:"v3EndpointId,omitempty"`
+	// MetadataReady: the container metadata file says READY.
+	MetadataReady bool `json:"metadataReady,omitempty"`
 
 	// DockerID and DockerName live in the record envelope.
 	DockerID   string `json:"-"`
 	DockerName string `json:"-"`
+
+	meta *dockerMeta // derived from DockerConfig on first use; never stored
 }
 
 // containerRecord is what agent.db stores under containers/<taskID>-<name>.

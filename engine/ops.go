@@ -42,6 +42,7 @@ type result struct {
 	info     *rt.Container
 	started  time.Time
 	stopped  time.Time
+	cgroup   string // the task's CgroupParent, from opVolumes
 }
 
 // launch runs op in a tracked goroutine, marking key in flight.
@@ -88,16 +89,24 @@ func (w *worker) launchPull(ctx context.Context, c *container) {
 	})
 }
 
-// launchVolumes creates the task's volumes once, before any container.
+// launchVolumes creates the task's cgroup (if it has task-level limits)
+// and its volumes once, before any container.
 func (w *worker) launchVolumes(ctx context.Context) {
 	e, vols, arn := w.e, slices.Clone(w.t.Volumes), w.t.ARN
+	makeCgroup := w.cgroupCreator()
 	w.launch(ctx, volumesKey, opVolumes, func(ctx context.Context) result {
+		var r result
+		if makeCgroup != nil {
+			if r.cgroup, r.err = makeCgroup(); r.err != nil {
+				return r
+			}
+		}
 		for _, v := range vols {
 			if err := e.provisionVolume(ctx, arn, v); err != nil {
 				return result{err: err}
 			}
 		}
-		return result{}
+		return r
 	})
 }
 
@@ -161,7 +170,14 @@ func (w *worker) launchCreate(ctx context.Context, c *container, now time.Time) 
 		w.wakeAt(now.Add(retryDelay))
 		return false
 	}
-	spec, err := buildSpec(c, specInput{task: t, cfg: e.o.Config, ports: c.KnownPortBindings})
+	in := specInput{task: t, cfg: e.o.Config, ports: c.KnownPortBindings}
+	if in.metadataBind, in.metadataFile = e.metadataMount(t, c); in.metadataBind != "" {
+		if err := w.writeMetadataFile(c, false); err != nil {
+			w.failContainer(c, reasonf(kindCreate, "%v", err))
+			return true
+		}
+	}
+	spec, err := buildSpec(c, in)
 	if err != nil {
 		w.failContainer(c, reasonf(kindCreate, "%v", err))
 		return true
@@ -284,6 +300,7 @@ func (w *worker) apply(ctx context.Context, r result) {
 			return
 		}
 		t.VolumesCreated = true
+		t.CgroupParent = r.cgroup
 		return
 	}
 	c := t.container(r.key)
@@ -377,6 +394,7 @@ func (w *worker) observe(ctx context.Context, c *container, info rt.Container, n
 		c.FinishedAt = info.FinishedAt.UTC()
 	}
 	c.Health = healthName(info.Health)
+	c.Networks = info.Networks
 	c.Mounts = c.Mounts[:0]
 	for _, m := range info.Mounts {
 		c.Mounts = append(c.Mounts, VolumeSnapshot{DockerName: m.Name, Source: m.Source, Destination: m.Destination})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/open-ecs/ecs-agent/config"
+	"github.com/open-ecs/ecs-agent/engine/cgroup"
 	rt "github.com/open-ecs/ecs-agent/engine/runtime"
 	"github.com/open-ecs/ecs-agent/statemanager"
 )
@@ -52,6 +53,24 @@ type Options struct {
 	// PortFree reports whether a host port can be bound; nil tries to listen
 	// on it. Tests replace it to make port choice deterministic.
 	PortFree func(proto string, port uint16) bool
+
+	// Cgroups creates the cgroups of tasks with task-level cpu or memory
+	// (engine/cgroup). nil: such tasks are refused, and NoCgroups says why
+	// in their stop reason.
+	Cgroups   TaskCgroups
+	NoCgroups string
+	// MetadataFiles, when set, gives every container a metadata file
+	// (ECS_ENABLE_CONTAINER_METADATA).
+	MetadataFiles *MetadataFiles
+}
+
+// TaskCgroups creates and removes task cgroups (engine/cgroup's Manager).
+type TaskCgroups interface {
+	// Create makes the task's cgroup with its limits, or applies them
+	// again, and returns the containers' Docker CgroupParent.
+	Create(taskID string, l cgroup.Limits) (parent string, err error)
+	// Remove deletes the task's cgroup; a missing one is not an error.
+	Remove(taskID string) error
 }
 
 // DefaultRelistInterval is the default period of the correcting relist.

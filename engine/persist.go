@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+
+	"github.com/google/uuid"
 
 	"github.com/open-ecs/ecs-agent/internal/logging"
 	"github.com/open-ecs/ecs-agent/statemanager"
@@ -65,6 +68,12 @@ func (e *Engine) load() ([]*task, error) {
 				continue
 			}
 			rec.Container.DockerID, rec.Container.DockerName = rec.DockerID, rec.DockerName
+			if rec.Container.EndpointID == "" {
+				// Stored by an agent without the task metadata endpoint:
+				// the container has no URI in its environment, but the
+				// endpoint still lists it by an ID of its own.
+				rec.Container.EndpointID = uuid.NewString()
+			}
 			t.Containers = append(t.Containers, rec.Container)
 		}
 		if len(missing) > 0 {
@@ -189,16 +198,35 @@ func reportOf(t *task) TaskReport {
 func (w *worker) snapshot() TaskSnapshot {
 	t := w.t
 	s := TaskSnapshot{
-		ARN: t.ARN, Family: t.Family, Version: t.Version,
+		ARN: t.ARN, ClusterARN: t.ClusterARN, Family: t.Family, Version: t.Version,
 		DesiredStatus: t.DesiredStatus.backend(), KnownStatus: t.KnownStatus.backend(),
+		NetworkMode: t.NetworkMode, CPU: float64(t.CPU) / 1024, MemoryMiB: t.MemoryMiB,
+		PullStartedAt: t.PullStartedAt, PullStoppedAt: t.PullStoppedAt, ExecutionStoppedAt: t.ExecutionStoppedAt,
+		ServiceName: t.ServiceName, Group: t.Group, LaunchType: t.LaunchType,
+		RoleARN: t.RoleARN, CredentialsID: t.CredentialsID,
+		ExecutionRoleARN: t.ExecutionRoleARN, ExecutionCredentialsID: t.ExecutionCredentialsID,
 	}
 	for _, c := range t.Containers {
+		meta := c.dockerMeta()
 		cs := ContainerSnapshot{
 			Name: c.Name, DockerID: c.DockerID, DockerName: c.DockerName,
-			Image: c.Image, ImageID: c.ImageID, KnownStatus: c.KnownStatus.backend(),
-			CreatedAt: c.CreatedAt, StartedAt: c.StartedAt,
+			Image: c.Image, ImageID: c.ImageID,
+			DesiredStatus: c.DesiredStatus.backend(), KnownStatus: c.KnownStatus.backend(),
+			CreatedAt: c.CreatedAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt,
 			Volumes:      slices.Clone(c.Mounts),
 			RestartCount: c.RestartCount, Health: c.Health,
+			EndpointID: c.EndpointID, CPU: c.CPU, MemoryMiB: c.Memory,
+			Labels:    maps.Clone(meta.labels),
+			LogDriver: meta.logDriver, LogOptions: maps.Clone(meta.logOptions),
+		}
+		for k, v := range c.Labels {
+			if cs.Labels == nil {
+				cs.Labels = map[string]string{}
+			}
+			cs.Labels[k] = v
+		}
+		for _, n := range c.Networks {
+			cs.Networks = append(cs.Networks, ContainerNetwork{Name: n.Name, IPv4Address: n.IPv4Address, IPv6Address: n.IPv6Address})
 		}
 		if !c.StartedAt.IsZero() {
 			cs.Ports = slices.Clone(c.KnownPortBindings)

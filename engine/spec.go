@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,6 +92,56 @@ func (o overlays) checkMemoryFloor(container string) error {
 	return nil
 }
 
+// dockerMeta is what readers see of a container's dockerConfig: its Docker
+// labels and log configuration. It is derived once per container (the
+// overlays never change) and kept in memory only.
+type dockerMeta struct {
+	labels     map[string]string
+	logDriver  string
+	logOptions map[string]string
+}
+
+func (c *container) dockerMeta() *dockerMeta {
+	if c.meta != nil {
+		return c.meta
+	}
+	m := &dockerMeta{}
+	ov, _ := parseOverlays(c) // fromWire refused a container whose overlays do not parse
+	if v, ok := lookup(ov.config, "Labels"); ok {
+		if labels, ok := v.(map[string]any); ok {
+			m.labels = stringMap(labels)
+		}
+	}
+	if v, ok := lookup(ov.host, "LogConfig"); ok {
+		if lc, ok := v.(map[string]any); ok {
+			if t, ok := lookup(lc, "Type"); ok {
+				m.logDriver, _ = t.(string)
+			}
+			if o, ok := lookup(lc, "Config"); ok {
+				if opts, ok := o.(map[string]any); ok {
+					m.logOptions = stringMap(opts)
+				}
+			}
+		}
+	}
+	c.meta = m
+	return m
+}
+
+// stringMap keeps the string values of a decoded JSON object.
+func stringMap(m map[string]any) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
 // memoryReservationMiB is hostConfig.MemoryReservation in MiB, or 0.
 func (o overlays) memoryReservationMiB() int {
 	v, _ := lookup(o.host, "MemoryReservation")
@@ -124,6 +175,9 @@ type specInput struct {
 	task  *task
 	cfg   *config.Config
 	ports []NetworkBinding // host ports chosen for c.PortMappings
+	// metadataBind mounts the container metadata file's directory;
+	// metadataFile is the file's path inside. "" when the files are off.
+	metadataBind, metadataFile string
 }
 
 // buildSpec builds the docker create body for c: base config, then the
@@ -141,7 +195,7 @@ func buildSpec(c *container, in specInput) (rt.CreateSpec, error) {
 	if c.EntryPoint != nil {
 		cfg["Entrypoint"] = c.EntryPoint
 	}
-	cfg["Env"] = environment(c, in.cfg)
+	cfg["Env"] = environment(c, in)
 
 	host := map[string]any{}
 	exposed := map[string]any{}
@@ -197,6 +251,9 @@ func buildSpec(c *container, in specInput) (rt.CreateSpec, error) {
 		}
 		binds = append(binds, b)
 	}
+	if in.metadataBind != "" {
+		binds = append(binds, in.metadataBind)
+	}
 	if binds != nil {
 		host["Binds"] = binds
 	}
@@ -228,6 +285,9 @@ func buildSpec(c *container, in specInput) (rt.CreateSpec, error) {
 	}
 	if t.IPCMode != "" {
 		host["IpcMode"] = t.IPCMode
+	}
+	if t.CgroupParent != "" {
+		host["CgroupParent"] = t.CgroupParent
 	}
 	applyLinuxParameters(host, c.LinuxParameters)
 
@@ -273,20 +333,31 @@ func ecsLabels(t *task, c *container, cfg *config.Config) map[string]string {
 }
 
 // environment is the container's Env: its environment map plus what the
-// agent injects, sorted so that the create body is deterministic.
-func environment(c *container, cfg *config.Config) []string {
+// agent injects, sorted so that the create body is deterministic. The task
+// metadata and credentials URIs replace any the task set itself: they are
+// how the container finds its own task, and nothing else may answer there.
+func environment(c *container, in specInput) []string {
 	env := maps.Clone(c.Environment)
 	if env == nil {
 		env = map[string]string{}
 	}
 	env["AWS_EXECUTION_ENV"] = "AWS_ECS_EC2"
-	if cfg.AWSRegion != "" {
+	if r := in.cfg.AWSRegion; r != "" {
 		_, r1 := env["AWS_REGION"]
 		_, r2 := env["AWS_DEFAULT_REGION"]
 		if !r1 && !r2 {
-			env["AWS_REGION"] = cfg.AWSRegion
-			env["AWS_DEFAULT_REGION"] = cfg.AWSRegion
+			env["AWS_REGION"] = r
+			env["AWS_DEFAULT_REGION"] = r
 		}
+	}
+	base := taskEndpoint(in.task.NetworkMode, in.cfg)
+	env["ECS_CONTAINER_METADATA_URI"] = base + "/v3/" + c.EndpointID
+	env["ECS_CONTAINER_METADATA_URI_V4"] = base + "/v4/" + c.EndpointID
+	if id := in.task.CredentialsID; id != "" {
+		env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = CredentialsPath + id
+	}
+	if in.metadataFile != "" {
+		env["ECS_CONTAINER_METADATA_FILE"] = in.metadataFile
 	}
 	out := make([]string, 0, len(env))
 	for k, v := range env {
@@ -294,6 +365,34 @@ func environment(c *container, cfg *config.Config) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// CredentialsPath is where a task's role credentials are served, followed
+// by their ID.
+const CredentialsPath = "/v2/credentials/"
+
+// TaskEndpointIP is the link-local address tasks reach the task metadata
+// endpoint at; ecs-init's rules forward it to 127.0.0.1:51679.
+const TaskEndpointIP = "169.254.170.2"
+
+// taskEndpoint is the base URL of the task metadata endpoint for a task's
+// containers. Bridge-mode containers can only go through 169.254.170.2,
+// which ecs-init forwards to port 51679. Host-mode containers share the
+// host's loopback, so when the endpoint was moved (ECS_TASK_METADATA_ADDR)
+// they get its address instead, which they reach without any rule.
+func taskEndpoint(networkMode string, cfg *config.Config) string {
+	addr := cfg.TaskMetadataAddr
+	if networkMode != networkHost || addr == "" || addr == config.DefaultTaskMetadataAddr {
+		return "http://" + TaskEndpointIP
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + TaskEndpointIP // Config validated it; unreachable
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // applyLinuxParameters sets the HostConfig fields of a container's

@@ -49,7 +49,7 @@ func TestSpecResourcesAndVolumes(t *testing.T) {
 	cfg, host := specOf(t, wt, "main", nil)
 	assert.Equal(t, []any{"b", "c"}, cfg["Cmd"], "overrides.command replaces the command")
 	assert.Equal(t, []any{"/bin/sh"}, cfg["Entrypoint"])
-	assert.Equal(t, []any{"AWS_EXECUTION_ENV=AWS_ECS_EC2", "AWS_REGION=eu-west-1"}, cfg["Env"], "the task's region wins")
+	assert.Equal(t, []any{"AWS_EXECUTION_ENV=AWS_ECS_EC2", "AWS_REGION=eu-west-1"}, cfg["Env"].([]any)[:2], "the task's region wins")
 	assert.EqualValues(t, 6291456, host["Memory"], "Docker's floor, 6 MiB, passes as it is")
 	assert.EqualValues(t, maxCPUShares, host["CpuShares"])
 	assert.Equal(t, []any{"ecs-data:ro"}, host["VolumesFrom"])

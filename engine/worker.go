@@ -283,6 +283,7 @@ func (w *worker) step(ctx context.Context) {
 		}
 	}
 	w.updateTaskStatus(now)
+	w.updateMetadataFiles()
 }
 
 // waitResources queues the task for host resources; false while it waits.

@@ -187,6 +187,27 @@ push_registry_images() {
 	rm -rf "$cfg"
 }
 
+# ensure_host_tools installs what the host-side tests run: iptables and ip
+# (ecs-init's rules, in a network namespace), rpm (lists the .rpm package's
+# files) and systemd-analyze (verifies the units).
+ensure_host_tools() {
+	local missing=()
+	command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+	command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+	command -v rpm >/dev/null 2>&1 || missing+=(rpm)
+	command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+	if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# ensure_moto makes sure moto_server (AWS's services, played locally: STS and
+# IAM for the task-role tests) is installed.
+ensure_moto() {
+	command -v moto_server >/dev/null 2>&1 && return
+	log "installing moto_server (pip install 'moto[server]')"
+	pip install -q 'moto[server]' >/dev/null 2>&1 || true
+	command -v moto_server >/dev/null 2>&1 || die "moto_server is required (task role tests play STS with it): install it with pip install 'moto[server]'"
+}
+
 command -v go >/dev/null 2>&1 || die "Go is required (https://go.dev/dl/)"
 ensure_docker
 ensure_test_image
@@ -194,4 +215,6 @@ ensure_registry
 ensure_go_tool ec2-metadata-mock "github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@$AEMM_VERSION"
 ensure_go_tool staticcheck "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 ensure_aws_cli
-log "ready: Docker engine, $TEST_IMAGE, ec2-metadata-mock, staticcheck, aws CLI, registry $REGISTRY_ADDR"
+ensure_moto
+ensure_host_tools
+log "ready: Docker engine, $TEST_IMAGE, ec2-metadata-mock, staticcheck, aws CLI, moto_server, iptables, rpm, registry $REGISTRY_ADDR"

@@ -13,6 +13,9 @@
 #   RUN_DIR=.run          where state, logs and the dev credentials live
 #   CP_ADDR=127.0.0.1:51677  control plane listen address
 #   AGENT_ADDR=127.0.0.1:51678  the agent's introspection API
+#   TASK_ADDR=127.0.0.1:51689   the agent's task metadata endpoint: off the
+#                         usual 51679, so that host-mode tasks reach it
+#                         without ecs-init's rules for 169.254.170.2
 #   IMDS_ADDR=127.0.0.1:1338    the metadata mock's address
 #   IMDS=mock|none        mock: serve instance identity from AWS's
 #                         amazon-ec2-metadata-mock on IMDS_ADDR;
@@ -23,6 +26,7 @@ cd "$(dirname "$0")/.."
 RUN_DIR="${RUN_DIR:-$PWD/.run}"
 CP_ADDR="${CP_ADDR:-127.0.0.1:51677}"
 AGENT_ADDR="${AGENT_ADDR:-127.0.0.1:51678}"
+TASK_ADDR="${TASK_ADDR:-127.0.0.1:51689}"
 IMDS="${IMDS:-mock}"
 IMDS_ADDR="${IMDS_ADDR:-127.0.0.1:1338}"
 REGISTRY_DIR="${ECS_TEST_REGISTRY_DIR:-/var/tmp/ecs-agent-test-registry}"
@@ -54,6 +58,13 @@ fi
 if ! grep -q '^\[agent\]' "$CREDS"; then # a .run/ from before agent keys
 	printf '\n[agent]\naws_access_key_id = AKIALOCALAGENT%06d\naws_secret_access_key = %s\necs_role = agent\n' \
 		"$RANDOM" "$(new_secret)" >>"$CREDS"
+fi
+# Task role credentials for offline use: static keys per role ARN (-roles).
+# Tasks with this role get them from the agent, as they would from STS.
+ROLES="$RUN_DIR/roles.json"
+if [ ! -f "$ROLES" ]; then
+	printf '{"arn:aws:iam::000000000000:role/whoami": {"accessKeyId": "AKIALOCALROLE%07d", "secretAccessKey": "%s"}}\n' \
+		"$RANDOM" "$(new_secret)" >"$ROLES"
 fi
 umask "$old_umask"
 # profile_value <profile> <key> reads one value of the INI file.
@@ -103,7 +114,7 @@ else
 fi
 
 bin/ecs-controlplane -listen "$CP_ADDR" -data-dir "$RUN_DIR/controlplane" -region "$REGION" \
-	-credentials "$CREDS" 2> >(trap '' INT; tee -a "$RUN_DIR/controlplane.log" | sed -u 's/^/[controlplane] /' >&2) &
+	-credentials "$CREDS" -roles "$ROLES" 2> >(trap '' INT; tee -a "$RUN_DIR/controlplane.log" | sed -u 's/^/[controlplane] /' >&2) &
 pids+=($!)
 wait_until 15 "the control plane" aws --endpoint-url "$ENDPOINT" ecs list-clusters
 aws --endpoint-url "$ENDPOINT" ecs create-cluster --cluster-name default >/dev/null
@@ -117,6 +128,10 @@ ECS_CHECKPOINT=true
 AWS_DEFAULT_REGION=$REGION
 ECS_LOGLEVEL=info
 ECS_INTROSPECTION_ADDR=$AGENT_ADDR
+ECS_TASK_METADATA_ADDR=$TASK_ADDR
+ECS_ENABLE_TASK_IAM_ROLE=true
+ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true
+ECS_AUDIT_LOGFILE=$RUN_DIR/audit.log
 CONFIG
 AWS_ACCESS_KEY_ID="$AGENT_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AGENT_SECRET_ACCESS_KEY" \
 	bin/ecs-agent -config "$RUN_DIR/ecs.config" 2> >(trap '' INT; tee -a "$RUN_DIR/agent.log" | sed -u 's/^/[agent] /' >&2) &
@@ -150,6 +165,13 @@ cat <<BANNER
    curl -s localhost:<hostPort>/          # the web container answers
    curl -s $AGENT_ADDR/v1/tasks       # what the agent knows
    aws --endpoint-url $ENDPOINT ecs stop-task --task <taskArn> --reason done
+
+ A task that reads its own metadata and role credentials (host mode,
+ task-level cpu and memory, the role of $ROLES):
+   aws --endpoint-url $ENDPOINT ecs register-task-definition \\
+       --cli-input-json file://$PWD/scripts/examples/whoami.json
+   aws --endpoint-url $ENDPOINT ecs run-task --task-definition whoami
+   docker logs <the container's runtimeId from describe-tasks>
 
  Ctrl-C stops what this started (running containers keep running; the
  agent adopts them when it starts again). Logs: $RUN_DIR/*.log

@@ -1,5 +1,6 @@
 // Command ecs-controlplane runs the local ECS control plane: the ECS API that
-// `aws ecs` and the SDKs speak, and the ACS websocket that agents connect to.
+// `aws ecs` and the SDKs speak, the ACS and TCS websockets that agents connect
+// to, and Prometheus metrics on GET /metrics.
 //
 //	ecs-controlplane -data-dir /var/lib/ecs-controlplane -credentials ~/.aws/credentials
 //
@@ -42,7 +43,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logLevel    string
 		showVersion bool
 	)
-	fs.StringVar(&o.Listen, "listen", controlplane.DefaultListen, "address to serve the ECS API (POST /) and ACS (GET /ws) on")
+	fs.StringVar(&o.Listen, "listen", controlplane.DefaultListen, "address to serve the ECS API (POST /), ACS (GET /ws), TCS (GET /tcs/ws) "+
+		"and, without -metrics-listen, Prometheus metrics (GET /metrics) on")
+	fs.StringVar(&o.MetricsListen, "metrics-listen", "", "serve Prometheus metrics (GET /metrics, plain HTTP, unauthenticated) on this address "+
+		"instead of on -listen")
 	fs.StringVar(&o.DataDir, "data-dir", "/var/lib/ecs-controlplane", "directory of the state database (controlplane.db)")
 	fs.StringVar(&o.Region, "region", controlplane.DefaultRegion, "region requests must be signed for and ARNs carry")
 	fs.StringVar(&o.AccountID, "account-id", controlplane.DefaultAccountID, "12-digit account ID in ARNs")
@@ -58,8 +62,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.AdvertiseURL, "advertise-url", "", "base URL agents reach this control plane at, returned by DiscoverPollEndpoint "+
 		"(default: the scheme and Host of each DiscoverPollEndpoint request)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 0, "ACS heartbeat interval (0 = 30s)")
-	fs.DurationVar(&o.MaxConnectionLifetime, "max-connection-lifetime", 0, "ACS session lifetime before the server closes it (0 = 30m)")
+	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 0, "ACS and TCS heartbeat interval (0 = 30s)")
+	fs.DurationVar(&o.MaxConnectionLifetime, "max-connection-lifetime", 0, "ACS and TCS session lifetime before the server closes it (0 = 30m)")
+	fs.StringVar(&o.STSEndpoint, "sts-endpoint", "", "issue task role credentials (taskRoleArn, executionRoleArn) with STS AssumeRole "+
+		"at this URL, signed with the control plane's own AWS credentials (the SDK's default chain); excludes -roles")
+	fs.StringVar(&o.RolesFile, "roles", "", "issue task role credentials from this JSON file of static keys per role ARN: "+
+		`{"arn:aws:iam::<account>:role/<name>": {"accessKeyId": ..., "secretAccessKey": ..., "sessionToken": ...}}; excludes -sts-endpoint`)
+	fs.DurationVar(&o.RoleSessionDuration, "role-session-duration", 0, "lifetime of issued role credentials, refreshed at half-life "+
+		"(0 = 1h; STS accepts 15m up to the role's maximum)")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

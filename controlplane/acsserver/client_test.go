@@ -320,3 +320,28 @@ func TestAgentRejectsUntrustedCertificate(t *testing.T) {
 	assert.Empty(t, a.connected)
 	assert.False(t, srv.Connected(testARN))
 }
+
+// An agent asks for credentials on the first connection of its process
+// only (sendCredentials=true); the server says so once per such session.
+func TestOnSendCredentialsOnlyOnAsk(t *testing.T) {
+	reg := newStubRegistry()
+	asked := make(chan string, 4)
+	connects := make(chan string, 8)
+	srv := New(Options{Registry: reg, Authenticate: verifySigV4, MaxConnectionLifetime: 100 * time.Millisecond,
+		OnConnect:         func(arn string) { connects <- arn },
+		OnSendCredentials: func(arn string) { asked <- arn }})
+	hs := startServer(t, srv)
+	startAgent(t, func() string { return hs.URL }, nil)
+	assert.Equal(t, testARN, recv(t, connects))
+	assert.Equal(t, testARN, recv(t, asked), "the first connection asks")
+	// Sessions end at their lifetime and the agent reconnects. A session
+	// calls OnSendCredentials before it serves, so once the third one has
+	// connected, the second would have asked already.
+	recv(t, connects)
+	recv(t, connects)
+	select {
+	case arn := <-asked:
+		t.Fatalf("a later connection asked for credentials again (%s)", arn)
+	default:
+	}
+}

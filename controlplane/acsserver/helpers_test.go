@@ -25,6 +25,7 @@ type stubRegistry struct {
 	mu        sync.Mutex
 	instances map[string]error // ARN -> CheckInstance result
 	calls     []bool           // SetAgentConnected values, in order
+	versions  []VersionInfo    // recordVersion values, in order
 }
 
 func newStubRegistry() *stubRegistry {
@@ -49,6 +50,19 @@ func (r *stubRegistry) SetAgentConnected(_ context.Context, arn string, connecte
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, connected)
 	return nil
+}
+
+func (r *stubRegistry) recordVersion(_ context.Context, _ string, v VersionInfo) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.versions = append(r.versions, v)
+	return nil
+}
+
+func (r *stubRegistry) recordedVersions() []VersionInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]VersionInfo(nil), r.versions...)
 }
 
 func (r *stubRegistry) set(arn string, err error) {

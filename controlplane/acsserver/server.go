@@ -62,6 +62,13 @@ type Registry interface {
 	SetAgentConnected(ctx context.Context, containerInstanceARN string, connected bool) error
 }
 
+// VersionInfo is what an agent announces in the handshake's query
+// parameters agentVersion, agentHash and dockerVersion (the latter as
+// "DockerVersion: <version>", as ECS shows it).
+type VersionInfo struct {
+	AgentVersion, AgentHash, DockerVersion string
+}
+
 // Options configure a Server. Zero durations and counts mean the defaults.
 type Options struct {
 	Registry Registry
@@ -83,11 +90,21 @@ type Options struct {
 	// (AckRequest, IAMRoleCredentialsAckRequest, ...). It runs on the
 	// connection's reader goroutine: slow work must be handed off.
 	OnMessage func(containerInstanceARN string, msg any)
+	// RecordVersionInfo, when set, keeps what the agent said about itself in
+	// the handshake's query (Amazon's agent says it only there, not when it
+	// registers). It runs on the connection's goroutine before the session
+	// serves; an error is logged.
+	RecordVersionInfo func(ctx context.Context, containerInstanceARN string, v VersionInfo) error
 	// OnConnect is called for every new session once it is registered, so
 	// that Send reaches it (for example to resend what the instance has not
 	// acknowledged). It runs on the connection's goroutine before the
 	// session serves: slow work must be handed off.
 	OnConnect func(containerInstanceARN string)
+	// OnSendCredentials is called after OnConnect for a session whose agent
+	// asked for credentials (sendCredentials=true: the first connection of
+	// an agent process, which keeps task credentials in memory only).
+	// It runs on the connection's goroutine: slow work must be handed off.
+	OnSendCredentials func(containerInstanceARN string)
 }
 
 // Server is the ACS endpoint. It is an http.Handler.
@@ -205,8 +222,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.Info("agent connected to ACS",
 		logging.KeyVersion, q.Get("agentVersion"), "agentHash", q.Get("agentHash"),
 		logging.KeyDockerVersion, q.Get("dockerVersion"), "sendCredentials", q.Get("sendCredentials"))
+	v := VersionInfo{AgentVersion: q.Get("agentVersion"), AgentHash: q.Get("agentHash"), DockerVersion: q.Get("dockerVersion")}
+	if v != (VersionInfo{}) && s.o.RecordVersionInfo != nil {
+		if err := s.o.RecordVersionInfo(r.Context(), arn, v); err != nil {
+			log.Warn("could not record the agent's version", logging.KeyError, err)
+		}
+	}
 	if s.o.OnConnect != nil {
 		s.o.OnConnect(arn)
+	}
+	if s.o.OnSendCredentials != nil && q.Get("sendCredentials") == "true" {
+		s.o.OnSendCredentials(arn)
 	}
 	reason := sess.run()
 	s.unregister(sess)
@@ -267,6 +293,17 @@ func (s *Server) unregister(sess *session) {
 			sess.log.Warn("could not record the agent as disconnected", logging.KeyError, err)
 		}
 	}
+}
+
+// Sessions counts the live sessions of every instance.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, list := range s.sessions {
+		n += len(list)
+	}
+	return n
 }
 
 // Connected reports whether the instance has at least one live session.

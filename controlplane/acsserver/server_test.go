@@ -184,3 +184,32 @@ func TestOversizedMessageClosesTheConnection(t *testing.T) {
 	assert.Contains(t, logs.String(), "agent sent a message over the ACS read limit; closing the connection")
 	assert.Contains(t, logs.String(), "limitBytes=1024")
 }
+
+// The handshake's version parameters reach the registry (Amazon's agent
+// sends its versionInfo nowhere else); a handshake without them records nothing.
+func TestHandshakeRecordsVersionInfo(t *testing.T) {
+	reg := newStubRegistry()
+	srv := New(Options{Registry: reg, HeartbeatInterval: time.Hour, RecordVersionInfo: reg.recordVersion})
+	hs := startServer(t, srv)
+
+	q := url.Values{}
+	q.Set("clusterArn", "default")
+	q.Set("containerInstanceArn", testARN)
+	q.Set("agentHash", "a1b2c3d")
+	q.Set("agentVersion", "1.105.1")
+	q.Set("dockerVersion", "DockerVersion: 20.10.24")
+	u := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws?" + q.Encode()
+	c, resp, err := websocket.DefaultDialer.Dial(u, nil)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	await(t, "session", func() bool { return srv.Sessions() == 1 })
+	assert.Equal(t, []VersionInfo{{AgentVersion: "1.105.1", AgentHash: "a1b2c3d", DockerVersion: "DockerVersion: 20.10.24"}},
+		reg.recordedVersions())
+
+	rawDial(t, hs, testARN) // no version parameters
+	await(t, "second session", func() bool { return srv.Sessions() == 2 })
+	assert.Len(t, reg.recordedVersions(), 1)
+
+	require.NoError(t, c.Close())
+	await(t, "one session left", func() bool { return srv.Sessions() == 1 })
+}

@@ -26,12 +26,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
 	"github.com/open-ecs/ecs-agent/controlplane/payload"
+	"github.com/open-ecs/ecs-agent/controlplane/roles"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
@@ -76,6 +78,9 @@ type Options struct {
 	// OnSweep, if set, is called by Run after each periodic resend sweep
 	// (tests use it to know that a resend would have happened by now).
 	OnSweep func()
+	// Roles issues the role credentials that payloads carry; nil issues
+	// none (tasks with roles are then not placed: ecsapi.Options.RoleSource).
+	Roles *roles.Issuer
 }
 
 // Deliverer delivers tasks; see the package comment.
@@ -83,6 +88,9 @@ type Deliverer struct {
 	o      Options
 	log    *slog.Logger
 	events chan event
+
+	// unacked mirrors the number of messages in pending, for Unacknowledged.
+	unacked atomic.Int64
 
 	// Owned by Run.
 	seq     map[string]int        // per instance: last seqNum sent
@@ -166,6 +174,19 @@ func (d *Deliverer) Connected(containerInstanceARN string) {
 // Ack records the agent's AckRequest for a PayloadMessage.
 func (d *Deliverer) Ack(containerInstanceARN, messageID string) {
 	d.queue(event{kind: evAck, instance: containerInstanceARN, messageID: messageID})
+}
+
+// Unacknowledged counts the PayloadMessages sent and still waiting for the
+// agent's ack (at most 64 per instance are remembered). Safe from any goroutine.
+func (d *Deliverer) Unacknowledged() int { return int(d.unacked.Load()) }
+
+// countPending refreshes Unacknowledged after pending changed.
+func (d *Deliverer) countPending() {
+	n := 0
+	for _, list := range d.pending {
+		n += len(list)
+	}
+	d.unacked.Store(int64(n))
 }
 
 // HandleMessage is an acsserver OnMessage handler: it takes the agent's
@@ -272,6 +293,8 @@ func (d *Deliverer) send(instance string, tasks []store.Task) {
 		d.log.Error("could not read task definitions to deliver", logging.KeyContainerInstance, instance, logging.KeyError, err)
 		return
 	}
+	// Outside the read transaction: issuing may call STS.
+	wireTasks, kept = d.withCredentials(wireTasks, kept)
 	if len(wireTasks) == 0 {
 		return
 	}
@@ -306,6 +329,7 @@ func (d *Deliverer) send(instance string, tasks []store.Task) {
 		list = list[len(list)-maxPendingPerInstance:]
 	}
 	d.pending[instance] = list
+	d.countPending()
 }
 
 // convert builds the wire tasks from each task's definition. A task whose
@@ -348,6 +372,7 @@ func (d *Deliverer) ack(instance, messageID string) {
 		if x.id == messageID {
 			m = x
 			d.pending[instance] = append(list[:i:i], list[i+1:]...)
+			d.countPending()
 			break
 		}
 	}

@@ -112,3 +112,13 @@ func TestHandleMessageIgnoresOtherMessages(t *testing.T) {
 	d.HandleMessage(testInstance, &wire.AckRequest{MessageID: "m"})
 	assert.Len(t, d.events, 1)
 }
+
+func TestUnacknowledgedCountsPayloadsWaitingForAnAck(t *testing.T) {
+	d, fs, st := startFake(t, true)
+	assert.Zero(t, d.Unacknowledged())
+	require.NoError(t, Watch(st, d).Update(func(tx store.Tx) error { return tx.PutTask(newTask(store.TaskRunning)) }))
+	p := recv(t, fs.msgs)
+	waitFor(t, "one payload waiting", func() bool { return d.Unacknowledged() == 1 })
+	d.Ack(testInstance, p.MessageID)
+	waitFor(t, "none waiting", func() bool { return d.Unacknowledged() == 0 })
+}

@@ -68,11 +68,19 @@ type Options struct {
 	// OnDeregister is called after a container instance became INACTIVE,
 	// e.g. to close its ACS sessions. Optional.
 	OnDeregister func(containerInstanceARN string)
-	Logger       *slog.Logger
-	Now          func() time.Time // nil means time.Now
+	// Telemetry is what agents published over TCS, for the health members
+	// of DescribeTasks and DescribeContainerInstances. nil shows every
+	// health as unknown.
+	Telemetry TelemetrySource
+	Logger    *slog.Logger
+	Now       func() time.Time // nil means time.Now
 	// BodyReadTimeout bounds reading a request's body once its headers
 	// are authenticated; 0 means DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
+	// RoleSource says where task role credentials come from (an STS
+	// endpoint, a roles file); "" means nowhere, and a task with a
+	// taskRoleArn or executionRoleArn is not placed.
+	RoleSource string
 }
 
 // opFunc handles one operation. body is the raw JSON input.
@@ -270,4 +278,15 @@ func (a *API) now() time.Time { return a.o.Now().UTC() }
 // internal wraps an unexpected (store) error for the ServerException path.
 func internal(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Operation names the operation r asks for (from X-Amz-Target), or "" when
+// it names none this API serves: request metrics label with it, so their
+// label values are never arbitrary client input.
+func (a *API) Operation(r *http.Request) string {
+	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	if _, known := a.ops[op]; !ok || !known {
+		return ""
+	}
+	return op
 }

@@ -157,6 +157,7 @@ func (a *API) describeContainerInstances(_ context.Context, _ *http.Request, bod
 		}
 	}
 	withTags := slices.Contains(in.Include, "TAGS")
+	withHealth := slices.Contains(in.Include, "CONTAINER_INSTANCE_HEALTH")
 
 	var instances []instanceOut
 	var failures []failure
@@ -171,7 +172,11 @@ func (a *API) describeContainerInstances(_ context.Context, _ *http.Request, bod
 		}
 		instances, failures, err = a.eachInstance(tx, c.Name, in.ContainerInstances,
 			func(ci store.ContainerInstance) (instanceOut, *failure, error) {
-				return withTasks(instanceView(ci, withTags), ci.RegisteredResources, byInstance[ci.ARN]), nil, nil
+				out := withTasks(instanceView(ci, withTags), ci.RegisteredResources, byInstance[ci.ARN])
+				if withHealth {
+					out.HealthStatus = a.instanceHealth(ci.ARN)
+				}
+				return out, nil, nil
 			})
 		return err
 	})

@@ -98,3 +98,52 @@ func (a *API) MarkAllDisconnected() error {
 		return nil
 	})
 }
+
+// maxVersionField bounds each versionInfo member taken from a handshake.
+const maxVersionField = 256
+
+// RecordAgentVersion keeps the versionInfo the agent announced in its ACS
+// handshake's query (agentVersion, agentHash, dockerVersion). Amazon's agent
+// sends versionInfo only there, never in RegisterContainerInstance, so this
+// is how DescribeContainerInstances shows it. Each member the handshake
+// carries replaces the stored one: the agent connecting now is the one
+// running (after an upgrade too); members it leaves out are kept. The
+// instance's version grows only when something changed.
+func (a *API) RecordAgentVersion(_ context.Context, containerInstanceARN string, v store.VersionInfo) error {
+	for name, val := range map[string]string{"agentVersion": v.AgentVersion, "agentHash": v.AgentHash, "dockerVersion": v.DockerVersion} {
+		if len(val) > maxVersionField {
+			return fmt.Errorf("versionInfo.%s has %d characters; at most %d are kept", name, len(val), maxVersionField)
+		}
+	}
+	ref, ok := a.parseInstanceRef(containerInstanceARN)
+	if !ok || !ref.isARN {
+		return fmt.Errorf("%w: %s", ErrInstanceNotFound, containerInstanceARN)
+	}
+	return a.o.Store.Update(func(tx store.Tx) error {
+		ci, err := tx.Instance(ref.cluster, ref.id)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: %s", ErrInstanceNotFound, containerInstanceARN)
+		}
+		if err != nil {
+			return internal("read container instance", err)
+		}
+		merged := ci.VersionInfo
+		for _, m := range []struct {
+			dst *string
+			src string
+		}{
+			{&merged.AgentVersion, v.AgentVersion}, {&merged.AgentHash, v.AgentHash}, {&merged.DockerVersion, v.DockerVersion},
+		} {
+			if m.src != "" {
+				*m.dst = m.src
+			}
+		}
+		if merged == ci.VersionInfo {
+			return nil
+		}
+		ci.VersionInfo = merged
+		ci.Version++
+		ci.UpdatedAt = a.now()
+		return tx.PutInstance(ci)
+	})
+}

@@ -72,12 +72,13 @@ var taskDefMembers = map[string]map[string]memberRule{
 		"volumes":                 actOn("[]Volume"),
 		"placementConstraints":    actOn("[]TaskDefinitionPlacementConstraint"),
 		"runtimePlatform":         actOn("RuntimePlatform"),
-		// The task role needs com.amazonaws.ecs.capability.task-iam-role;
-		// the execution role is used only by features that are gated
-		// themselves (awslogs, ECR pulls, secrets, env files, ...), and
-		// needs the execution-role-* attributes with awslogs and ECR.
-		"taskRoleArn":           gate,
-		"executionRoleArn":      gate,
+		// The control plane issues both roles' credentials (controlplane/roles)
+		// and the agent serves the task role's to the containers; the task
+		// role needs com.amazonaws.ecs.capability.task-iam-role(-network-host).
+		// What uses the execution role (awslogs, ECR pulls, secrets, env
+		// files) is gated by its own attributes.
+		"taskRoleArn":           act,
+		"executionRoleArn":      act,
 		"proxyConfiguration":    refuse("proxyConfiguration (App Mesh) needs networkMode awsvpc, which this control plane does not support; remove it."),
 		"inferenceAccelerators": refuse("inferenceAccelerators (Elastic Inference) are not supported by this control plane; remove them."),
 		"ephemeralStorage":      refuse("ephemeralStorage applies to Fargate tasks only, which this control plane does not run; remove it."),

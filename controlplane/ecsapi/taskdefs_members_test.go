@@ -205,7 +205,8 @@ type gatedCase struct {
 }
 
 // gatedCases covers every gated member of the shapes a request sets
-// directly; TestGatedMembersRequireAttributes checks that none is missing.
+// directly, and the acted-on members that require attributes too (the
+// roles); TestGatedMembersRequireAttributes checks that none is missing.
 var gatedCases = map[string]gatedCase{
 	"TaskDefinition.taskRoleArn": {[]string{ok}, `"taskRoleArn":"arn:aws:iam::1:role/app","networkMode":"host"`,
 		[]string{"com.amazonaws.ecs.capability.task-iam-role", "com.amazonaws.ecs.capability.task-iam-role-network-host"}},

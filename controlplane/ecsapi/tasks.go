@@ -152,6 +152,7 @@ func (a *API) newTask(l *launch, ci store.ContainerInstance) store.Task {
 			CPU: l.need.CPU, MemoryMiB: l.need.MemoryMiB,
 			PortsTCP: l.need.PortsTCP, PortsUDP: l.need.PortsUDP,
 		},
+		RoleCredentials: roleCredentials(l.resolved),
 	}
 	// Task-level sizes show in ECS units (CPU units, MiB) when set.
 	if l.resolved.CPU != "" {
@@ -265,6 +266,13 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		})
 		if err != nil {
 			return placementErr(err)
+		}
+		// A task that would be placed, but whose roles nothing can issue
+		// credentials for, is not started (after placement, so that an
+		// instance without the role attribute still says ATTRIBUTE).
+		if why := a.roleRefusal(l); why != "" && len(res.Placements) > 0 {
+			res.Placements = nil
+			failures = append(failures, failure{ARN: l.td.ARN, Reason: why})
 		}
 		byARN := map[string]store.ContainerInstance{}
 		for _, ci := range instances {
@@ -381,6 +389,10 @@ func (a *API) startTask(_ context.Context, _ *http.Request, body []byte) (any, e
 					reason = res.Failures[0].Reason
 				}
 				failures = append(failures, failure{ARN: ci.ARN, Reason: reason})
+				continue
+			}
+			if why := a.roleRefusal(l); why != "" {
+				failures = append(failures, failure{ARN: ci.ARN, Reason: why})
 				continue
 			}
 			t := a.newTask(l, ci)

@@ -21,6 +21,8 @@ type taskOut struct {
 	Overrides  json.RawMessage `json:"overrides"`
 	Containers []containerOut  `json:"containers"`
 	Tags       []store.Tag     `json:"tags,omitempty"`
+	// HealthStatus is set by DescribeTasks (withHealth).
+	HealthStatus string `json:"healthStatus,omitempty"`
 
 	CreatedAt          *epochSeconds `json:"createdAt,omitempty"`
 	ConnectivityAt     *epochSeconds `json:"connectivityAt,omitempty"`
@@ -37,6 +39,9 @@ type taskOut struct {
 	Revision *struct{} `json:"revision,omitempty"`
 	Reserved *struct{} `json:"reserved,omitempty"`
 	Delivery *struct{} `json:"delivery,omitempty"`
+	// RoleCredentials names the task's credentials IDs, which only the
+	// agent and the task's containers may know.
+	RoleCredentials *struct{} `json:"roleCredentials,omitempty"`
 }
 
 // containerOut is the ECS Container shape: Essential is not in it.
@@ -139,6 +144,7 @@ func (a *API) describeTasks(_ context.Context, _ *http.Request, body []byte) (an
 		if err != nil {
 			return err
 		}
+		defs := definitions{tx: tx}
 		tasks, failures, err = describeEach(in.Tasks, func(ref string) (taskOut, *failure, error) {
 			t, found, err := a.lookupTask(tx, c.Name, ref)
 			if err != nil {
@@ -151,7 +157,9 @@ func (a *API) describeTasks(_ context.Context, _ *http.Request, body []byte) (an
 				}
 				return taskOut{}, &failure{ARN: arn, Reason: reasonMissing}, nil
 			}
-			return taskView(t, withTags), nil, nil
+			out := taskView(t, withTags)
+			a.withHealth(&out, defs.of(t))
+			return out, nil, nil
 		})
 		return err
 	})

@@ -88,6 +88,8 @@ type instanceOut struct {
 	RegisteredAt         epochSeconds      `json:"registeredAt"`
 	Attachments          []struct{}        `json:"attachments"`
 	Tags                 []store.Tag       `json:"tags,omitempty"`
+	// HealthStatus is sent with include CONTAINER_INSTANCE_HEALTH.
+	HealthStatus *instanceHealthOut `json:"healthStatus,omitempty"`
 }
 
 // clusterView renders a cluster. instances is the number of ACTIVE or

@@ -13,10 +13,12 @@
 //
 // Features a task definition can name but only an agent that implements
 // them can honour (secrets, env files, registry credentials, FireLens,
-// gMSA, EFS and FSx volumes, the task role) are sent as the ACS members
-// that carry them, never left out: placement sends such a task only to an
-// instance that advertises the capability, and an agent that gets one
-// anyway refuses it by name instead of running it without that part.
+// gMSA, EFS and FSx volumes) are sent as the ACS members that carry them,
+// never left out: placement sends such a task only to an instance that
+// advertises the capability, and an agent that gets one anyway refuses it
+// by name instead of running it without that part. The task's role
+// credentials, issued by the caller, travel as roleCredentials and
+// executionRoleCredentials.
 package payload
 
 import (
@@ -49,6 +51,9 @@ type TaskInput struct {
 	StartedBy     string // not part of the ACS Task; kept for the caller's records
 	// Overrides is the task's ECS TaskOverride JSON, or nil.
 	Overrides json.RawMessage
+	// RoleCredentials and ExecutionRoleCredentials are the credentials
+	// issued for the task's roles (controlplane/roles), or nil.
+	RoleCredentials, ExecutionRoleCredentials *wire.IAMRoleCredentials
 }
 
 // Task converts def, with in's overrides applied, into the ACS Task. An
@@ -99,10 +104,11 @@ func Task(def store.TaskDefinition, in TaskInput) (*wire.Task, error) {
 	for _, v := range def.Volumes {
 		t.Volumes = append(t.Volumes, volume(v))
 	}
-	if def.TaskRoleARN != "" {
-		// The control plane issues no credentials: the role alone tells the
-		// agent the task has one, so that it refuses the task rather than
-		// let it use the instance's credentials.
+	t.RoleCredentials, t.ExecutionRoleCredentials = in.RoleCredentials, in.ExecutionRoleCredentials
+	if t.RoleCredentials == nil && def.TaskRoleARN != "" {
+		// No credentials were issued: the role alone tells the agent that
+		// the task has one, so that it refuses the task (no credentialsId)
+		// rather than let it use the instance's credentials.
 		t.RoleCredentials = &wire.IAMRoleCredentials{RoleARN: def.TaskRoleARN}
 	}
 	return t, nil

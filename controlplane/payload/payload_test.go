@@ -396,3 +396,25 @@ func TestTaskCarriesGatedFeatures(t *testing.T) {
 	_, err = Task(def, webInput)
 	assert.ErrorContains(t, err, "container app needs 2 GPU(s), which this control plane cannot assign")
 }
+
+// Issued credentials travel as they are; without them a role still tells
+// the agent the task has one, so that it refuses rather than run it with
+// the instance's credentials.
+func TestRoleCredentialsTravelAsIssued(t *testing.T) {
+	def := webDefinition()
+	def.TaskRoleARN, def.ExecutionRoleARN = "arn:aws:iam::123456789012:role/app", "arn:aws:iam::123456789012:role/exec"
+	in := webInput
+	in.RoleCredentials = &wire.IAMRoleCredentials{CredentialsID: "c1", RoleARN: def.TaskRoleARN, AccessKeyID: "ASIA1",
+		SecretAccessKey: "s", SessionToken: "t", Expiration: "2030-01-01T00:00:00Z"}
+	in.ExecutionRoleCredentials = &wire.IAMRoleCredentials{CredentialsID: "c2", RoleARN: def.ExecutionRoleARN, AccessKeyID: "ASIA2",
+		SecretAccessKey: "s2", Expiration: "2030-01-01T00:00:00Z"}
+	task, err := Task(def, in)
+	require.NoError(t, err)
+	assert.Equal(t, in.RoleCredentials, task.RoleCredentials)
+	assert.Equal(t, in.ExecutionRoleCredentials, task.ExecutionRoleCredentials)
+
+	task, err = Task(def, webInput)
+	require.NoError(t, err)
+	assert.Equal(t, &wire.IAMRoleCredentials{RoleARN: def.TaskRoleARN}, task.RoleCredentials)
+	assert.Nil(t, task.ExecutionRoleCredentials, "nothing uses an execution role without credentials")
+}

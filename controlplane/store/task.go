@@ -78,6 +78,35 @@ type Task struct {
 
 	Reserved Reservation  `json:"reserved"`
 	Delivery TaskDelivery `json:"delivery"`
+	// RoleCredentials name the credentials issued to the task for its
+	// roles, at most one per role type.
+	RoleCredentials []TaskRoleCredentials `json:"roleCredentials,omitempty"`
+}
+
+// Role types of TaskRoleCredentials, as ACS names them.
+const (
+	RoleTypeTask      = "TaskApplication"
+	RoleTypeExecution = "TaskExecution"
+)
+
+// TaskRoleCredentials name the credentials of one of a task's roles. The
+// keys are never stored: controlplane/roles keeps them in memory and, after
+// a restart, issues new ones under the same ID, which the task's containers
+// know.
+type TaskRoleCredentials struct {
+	Type    string `json:"type"` // RoleTypeTask or RoleTypeExecution
+	ID      string `json:"credentialsId"`
+	RoleARN string `json:"roleArn"`
+}
+
+// Role returns the task's credentials of a role type.
+func (t Task) Role(roleType string) (TaskRoleCredentials, bool) {
+	for _, r := range t.RoleCredentials {
+		if r.Type == roleType {
+			return r, true
+		}
+	}
+	return TaskRoleCredentials{}, false
 }
 
 // TaskContainer is one container of a task, in the ECS Container shape.

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/open-ecs/ecs-agent/engine/runtime"
@@ -129,11 +132,28 @@ func containerFromInspect(r container.InspectResponse) runtime.Container {
 	}
 	if r.NetworkSettings != nil {
 		out.Ports = portsFromMap(r.NetworkSettings.Ports)
+		out.Networks = networksFrom(r.NetworkSettings.Networks)
 	}
 	for _, m := range r.Mounts {
 		out.Mounts = append(out.Mounts, runtime.Mount{
 			Name: m.Name, Source: m.Source, Destination: m.Destination, ReadOnly: !m.RW,
 		})
+	}
+	return out
+}
+
+// networksFrom lists a container's network attachments, sorted by name.
+func networksFrom(m map[string]*network.EndpointSettings) []runtime.Network {
+	out := make([]runtime.Network, 0, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		n := runtime.Network{Name: name}
+		if ep := m[name]; ep != nil {
+			n.IPv4Address, n.IPv6Address = ep.IPAddress, ep.GlobalIPv6Address
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }

@@ -274,7 +274,8 @@ func TestContainerFromInspect(t *testing.T) {
 			"StartedAt": "2026-01-02T03:04:06Z", "FinishedAt": "0001-01-01T00:00:00Z",
 			"Health": {"Status": "unhealthy", "FailingStreak": 3, "Log": []}},
 		"Config": {"Image": "app:1", "Labels": {"a": "b"}},
-		"NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49153"}], "53/udp": null}},
+		"NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49153"}], "53/udp": null},
+			"Networks": {"bridge": {"IPAddress": "172.17.0.5", "GlobalIPv6Address": ""}, "app": {"IPAddress": "10.0.0.2", "GlobalIPv6Address": "fd00::2"}}},
 		"Mounts": [{"Type": "volume", "Name": "data", "Source": "/var/lib/docker/volumes/data/_data",
 			"Destination": "/data", "RW": false}]
 	}`
@@ -288,6 +289,8 @@ func TestContainerFromInspect(t *testing.T) {
 		StartedAt: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC),
 		Ports:     []runtime.PortBinding{{ContainerPort: 80, HostPort: 49153, HostIP: "0.0.0.0", Protocol: "tcp"}},
 		Mounts:    []runtime.Mount{{Name: "data", Source: "/var/lib/docker/volumes/data/_data", Destination: "/data", ReadOnly: true}},
+		Networks: []runtime.Network{{Name: "app", IPv4Address: "10.0.0.2", IPv6Address: "fd00::2"},
+			{Name: "bridge", IPv4Address: "172.17.0.5"}},
 	}, c)
 	assert.True(t, c.FinishedAt.IsZero(), "Docker's zero time is the zero time")
 

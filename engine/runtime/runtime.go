@@ -145,6 +145,16 @@ type Container struct {
 	FinishedAt time.Time // zero if never stopped
 	Ports      []PortBinding
 	Mounts     []Mount
+	Networks   []Network // sorted by name; none for network mode none
+}
+
+// Network is one network a container is attached to. The addresses are what
+// the task metadata endpoint reports, and what tells a bridge-mode caller's
+// task from its source address.
+type Network struct {
+	Name        string // "bridge", "host" or a user-defined network
+	IPv4Address string // "" when the network gives none (host)
+	IPv6Address string
 }
 
 // PortBinding is one published port.

@@ -44,6 +44,12 @@ const (
 	KeyVersion       = "version"
 	KeyDockerVersion = "dockerVersion"
 	KeyPID           = "pid"
+	// KeyCallerTask is the task a request to the task metadata endpoint
+	// came from, when its source address tells.
+	KeyCallerTask = "callerTask"
+	KeyRoleType   = "roleType"
+	KeyRoleARN    = "roleArn"
+	KeyExpiration = "expiration"
 	// KeyAccessKeyID names the access key that signed a request; never
 	// log its secret.
 	KeyAccessKeyID = "accessKeyId"

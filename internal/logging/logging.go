@@ -140,3 +140,9 @@ func newFileWriter(o Options) (fileWriter, error) {
 type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }
+
+// OpenFile opens a log file of its own (the credentials audit log), rolled
+// as o says (File, RolloverType, MaxFileSizeMB and MaxRollCount are used).
+func OpenFile(o Options) (io.WriteCloser, error) {
+	return newFileWriter(o)
+}
