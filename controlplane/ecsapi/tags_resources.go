@@ -64,7 +64,11 @@ func (a *API) lookupTagged(tx store.Tx, arn string) (tagged, error) {
 func (a *API) clusterAndID(tx store.Tx, kind, id string) (store.Cluster, string, error) {
 	cluster, rest, ok := strings.Cut(id, "/")
 	if !ok || cluster == "" || rest == "" || strings.Contains(rest, "/") {
-		return store.Cluster{}, "", invalidParam("resourceArn: a %s ARN ends in %s/<cluster>/<id>, not %s/%s.", kind, kind, kind, id)
+		last := "<id>"
+		if kind == "service" {
+			last = "<name>"
+		}
+		return store.Cluster{}, "", invalidParam("resourceArn: a %s ARN ends in %s/<cluster>/%s, not %s/%s.", kind, kind, last, kind, id)
 	}
 	c, err := a.activeCluster(tx, cluster)
 	return c, rest, err
@@ -128,12 +132,12 @@ func (a *API) taggedTaskDefinition(tx store.Tx, id string) (tagged, error) {
 }
 
 // taggedService refuses until services are stored in this control plane:
-// no service ARN can name anything yet.
+// no service ARN can name anything yet, and the answer says so.
 func (a *API) taggedService(tx store.Tx, id string) (tagged, error) {
 	if _, _, err := a.clusterAndID(tx, "service", id); err != nil {
 		return tagged{}, err
 	}
-	return tagged{}, errNoResource
+	return tagged{}, clientErr(CodeResourceNotFound, "Service %s was not found: this control plane stores no services yet.", a.arnPrefix()+"service/"+id)
 }
 
 func refuseCapacityProviders(store.Tx, string) (tagged, error) {
