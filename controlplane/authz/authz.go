@@ -73,7 +73,12 @@ const (
 )
 
 // agentActions are the ecs: actions of AmazonEC2ContainerServiceforEC2Role
-// (ecs:Submit* spelled out for the operations that exist).
+// (ecs:Submit* spelled out for the operations that exist). Every other
+// operation is an admin's: the tagging ones too, since the role allows
+// ecs:TagResource only for tags given when a cluster or container instance
+// is created, which CreateCluster and RegisterContainerInstance carry
+// themselves; and the attribute, cluster update and task definition
+// deletion operations, which it does not name.
 var agentActions = map[string]bool{
 	"CreateCluster":                 true,
 	"RegisterContainerInstance":     true,

@@ -110,6 +110,8 @@ func New(o Options) *API {
 		"DeleteCluster":                 a.deleteCluster,
 		"DescribeClusters":              a.describeClusters,
 		"ListClusters":                  a.listClusters,
+		"UpdateCluster":                 a.updateCluster,
+		"UpdateClusterSettings":         a.updateClusterSettings,
 		"RegisterContainerInstance":     a.registerContainerInstance,
 		"DeregisterContainerInstance":   a.deregisterContainerInstance,
 		"DescribeContainerInstances":    a.describeContainerInstances,
@@ -117,7 +119,7 @@ func New(o Options) *API {
 		"UpdateContainerInstancesState": a.updateContainerInstancesState,
 		"DiscoverPollEndpoint":          a.discoverPollEndpoint,
 	}
-	for _, more := range []map[string]opFunc{a.taskDefinitionOps(), a.taskOps()} {
+	for _, more := range []map[string]opFunc{a.taskDefinitionOps(), a.taskOps(), a.tagOps(), a.attributeOps()} {
 		for name, op := range more {
 			a.ops[name] = op
 		}

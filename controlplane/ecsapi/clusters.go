@@ -2,6 +2,7 @@ package ecsapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -85,18 +86,6 @@ func taskCounts(tx store.Tx, cluster string) (running, pending int, err error) {
 	return running, pending, nil
 }
 
-func validateTags(tags []store.Tag) error {
-	if len(tags) > 50 {
-		return invalidParam("Tags can have at most 50 entries.")
-	}
-	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
-			return invalidParam("Tag keys must be 1-128 characters and values at most 256 characters.")
-		}
-	}
-	return nil
-}
-
 func validateSettings(settings []store.Setting) ([]store.Setting, error) {
 	if len(settings) == 0 {
 		return []store.Setting{{Name: "containerInsights", Value: "disabled"}}, nil
@@ -113,9 +102,11 @@ func validateSettings(settings []store.Setting) ([]store.Setting, error) {
 }
 
 type createClusterInput struct {
-	ClusterName string          `json:"clusterName"`
-	Tags        []store.Tag     `json:"tags"`
-	Settings    []store.Setting `json:"settings"`
+	ClusterName            string                      `json:"clusterName"`
+	Tags                   []store.Tag                 `json:"tags"`
+	Settings               []store.Setting             `json:"settings"`
+	Configuration          *store.ClusterConfiguration `json:"configuration"`
+	ServiceConnectDefaults json.RawMessage             `json:"serviceConnectDefaults"`
 }
 
 // createCluster is idempotent as in ECS: an existing ACTIVE cluster is
@@ -138,6 +129,12 @@ func (a *API) createCluster(_ context.Context, _ *http.Request, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
+	if err := validateConfiguration(in.Configuration); err != nil {
+		return nil, err
+	}
+	if err := refuseServiceConnect(in.ServiceConnectDefaults); err != nil {
+		return nil, err
+	}
 
 	return a.changeCluster("cluster created", func(tx store.Tx) (clusterOut, error) {
 		c, err := tx.Cluster(in.ClusterName)
@@ -147,17 +144,18 @@ func (a *API) createCluster(_ context.Context, _ *http.Request, body []byte) (an
 			if err != nil {
 				return clusterOut{}, err
 			}
-			return clusterView(c, live, true, true), nil
+			return clusterView(c, live, includeAll), nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return clusterOut{}, internal("read cluster", err)
 		}
 		return putCluster(tx, store.Cluster{
-			Name:      in.ClusterName,
-			ARN:       a.clusterARN(in.ClusterName),
-			Status:    store.StatusActive,
-			Tags:      in.Tags,
-			Settings:  settings,
-			CreatedAt: a.now(),
+			Name:          in.ClusterName,
+			ARN:           a.clusterARN(in.ClusterName),
+			Status:        store.StatusActive,
+			Tags:          in.Tags,
+			Settings:      settings,
+			Configuration: in.Configuration,
+			CreatedAt:     a.now(),
 		})
 	})
 }
@@ -213,7 +211,7 @@ func putCluster(tx store.Tx, c store.Cluster) (clusterOut, error) {
 	if err := tx.PutCluster(c); err != nil {
 		return clusterOut{}, internal("write cluster", err)
 	}
-	return clusterView(c, 0, true, true), nil
+	return clusterView(c, 0, includeAll), nil
 }
 
 type describeClustersInput struct {
@@ -237,8 +235,11 @@ func (a *API) describeClusters(_ context.Context, _ *http.Request, body []byte) 
 			return nil, invalidParam("Invalid include value: %s", inc)
 		}
 	}
-	withSettings := slices.Contains(in.Include, "SETTINGS")
-	withTags := slices.Contains(in.Include, "TAGS")
+	inc := clusterInclude{
+		settings:      slices.Contains(in.Include, "SETTINGS"),
+		tags:          slices.Contains(in.Include, "TAGS"),
+		configuration: slices.Contains(in.Include, "CONFIGURATIONS"),
+	}
 
 	var clusters []clusterOut
 	var failures []failure
@@ -256,7 +257,7 @@ func (a *API) describeClusters(_ context.Context, _ *http.Request, body []byte) 
 			if err != nil {
 				return clusterOut{}, nil, err
 			}
-			out := clusterView(c, live, withSettings, withTags)
+			out := clusterView(c, live, inc)
 			if out.RunningTasksCount, out.PendingTasksCount, err = taskCounts(tx, c.Name); err != nil {
 				return clusterOut{}, nil, err
 			}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/open-ecs/ecs-agent/controlplane/authz"
+	"github.com/open-ecs/ecs-agent/controlplane/scheduler"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
@@ -199,11 +200,15 @@ func (a *API) listContainerInstances(_ context.Context, _ *http.Request, body []
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if in.Filter != "" {
-		return nil, invalidParam("filter (cluster query language) is not supported by this control plane.")
-	}
 	if in.Status != "" && !slices.Contains(listableStatuses, in.Status) {
 		return nil, invalidParam("Invalid status: %s", in.Status)
+	}
+	var filter scheduler.Expr
+	if in.Filter != "" {
+		var err error
+		if filter, err = scheduler.ParseFilter(in.Filter); err != nil {
+			return nil, placementErr(err)
+		}
 	}
 	var ids []string
 	arns := map[string]string{}
@@ -216,9 +221,16 @@ func (a *API) listContainerInstances(_ context.Context, _ *http.Request, body []
 		if err != nil {
 			return internal("list container instances", err)
 		}
-		for _, ci := range instances {
-			// Without a status filter ECS lists every state but INACTIVE.
-			if (in.Status == "" && ci.Status != store.StatusInactive) || ci.Status == in.Status {
+		// Without a status filter ECS lists every state but INACTIVE.
+		instances = slices.DeleteFunc(instances, func(ci store.ContainerInstance) bool {
+			return (in.Status == "" && ci.Status == store.StatusInactive) || (in.Status != "" && ci.Status != in.Status)
+		})
+		matches, err := filterInstances(tx, c.Name, instances, filter)
+		if err != nil {
+			return err
+		}
+		for i, ci := range instances {
+			if matches[i] {
 				ids = append(ids, ci.ID)
 				arns[ci.ID] = ci.ARN
 			}
@@ -229,6 +241,26 @@ func (a *API) listContainerInstances(_ context.Context, _ *http.Request, body []
 		return nil, err
 	}
 	return listPage(ids, in.listInput, "containerInstanceArns", func(id string) string { return arns[id] })
+}
+
+// filterInstances reports, for each instance, whether filter (nil: none)
+// matches it. The instances' tasks are read only for a filter.
+func filterInstances(tx store.Tx, cluster string, instances []store.ContainerInstance, filter scheduler.Expr) ([]bool, error) {
+	out := make([]bool, len(instances))
+	if filter == nil {
+		for i := range out {
+			out[i] = true
+		}
+		return out, nil
+	}
+	tasks, err := tx.LiveTasks(cluster, "")
+	if err != nil {
+		return nil, internal("list tasks", err)
+	}
+	for i, si := range placementInstances(instances, tasks) {
+		out[i] = filter.Match(si)
+	}
+	return out, nil
 }
 
 type updateStateInput struct {

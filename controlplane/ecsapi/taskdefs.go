@@ -35,6 +35,7 @@ func (a *API) taskDefinitionOps() map[string]opFunc {
 		"DescribeTaskDefinition":     a.describeTaskDefinition,
 		"ListTaskDefinitions":        a.listTaskDefinitions,
 		"ListTaskDefinitionFamilies": a.listTaskDefinitionFamilies,
+		"DeleteTaskDefinitions":      a.deleteTaskDefinitions,
 	}
 }
 
@@ -197,14 +198,12 @@ func (a *API) registerTaskDefinition(_ context.Context, _ *http.Request, body []
 	td.RegisteredAt = a.now()
 
 	err := a.o.Store.Update(func(tx store.Tx) error {
-		revs, err := tx.TaskDefinitions(td.Family)
+		// Numbers of deleted revisions are never given again, as in ECS.
+		last, err := tx.LastTaskDefinitionRevision(td.Family)
 		if err != nil {
-			return internal("list task definitions", err)
+			return internal("read task definition revisions", err)
 		}
-		td.Revision = 1
-		if len(revs) > 0 {
-			td.Revision = revs[len(revs)-1].Revision + 1
-		}
+		td.Revision = last + 1
 		td.ARN = a.taskDefinitionARN(td.Family, td.Revision)
 		if err := tx.PutTaskDefinition(td); err != nil {
 			return internal("write task definition", err)
@@ -301,8 +300,9 @@ func (a *API) deregisterTaskDefinition(_ context.Context, _ *http.Request, body 
 		if err != nil {
 			return internal("read task definition", err)
 		}
-		// Deregistering twice is harmless: the revision stays as it was.
-		if td.Status == store.StatusInactive {
+		// Deregistering twice is harmless, and so is deregistering a
+		// revision being deleted: the revision stays as it was.
+		if td.Status != store.StatusActive {
 			return nil
 		}
 		td.Status = store.StatusInactive
@@ -377,8 +377,8 @@ func (a *API) listTaskDefinitions(_ context.Context, _ *http.Request, body []byt
 	if in.Status == "" {
 		in.Status = store.StatusActive
 	}
-	if in.Status != store.StatusActive && in.Status != store.StatusInactive {
-		return nil, invalidParam("status must be ACTIVE or INACTIVE, not %q.", in.Status)
+	if !slices.Contains([]string{store.StatusActive, store.StatusInactive, store.TaskDefinitionDeleteInProgress}, in.Status) {
+		return nil, invalidParam("status must be ACTIVE, INACTIVE or DELETE_IN_PROGRESS, not %q.", in.Status)
 	}
 	if in.Sort == "" {
 		in.Sort = "ASC"

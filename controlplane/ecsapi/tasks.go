@@ -53,8 +53,8 @@ type launchInput struct {
 	Overrides      json.RawMessage `json:"overrides"`
 	StartedBy      string          `json:"startedBy"`
 	Group          string          `json:"group"`
-	Tags           []store.Tag     `json:"tags"`
 	LaunchType     string          `json:"launchType"`
+	taskTagging
 }
 
 func (in *launchInput) validate() error {
@@ -70,7 +70,10 @@ func (in *launchInput) validate() error {
 	if in.LaunchType != "" && in.LaunchType != "EC2" {
 		return invalidParam("launchType %s is not supported: this control plane runs EC2 tasks only.", in.LaunchType)
 	}
-	return validateTags(in.Tags)
+	if err := validateTags(in.Tags); err != nil {
+		return err
+	}
+	return validatePropagateTags(in.PropagateTags, false)
 }
 
 // launch is a validated RunTask or StartTask inside its transaction.
@@ -82,6 +85,7 @@ type launch struct {
 	resolved store.TaskDefinition
 	need     scheduler.Resources
 	group    string
+	tags     []store.Tag
 }
 
 // prepare resolves the cluster and task definition and computes the need.
@@ -97,8 +101,8 @@ func (a *API) prepare(tx store.Tx, in launchInput) (*launch, error) {
 	if !found {
 		return nil, clientErr(CodeClientException, "Unable to find task definition %s: register it first or check the family and revision.", in.TaskDefinition)
 	}
-	if td.Status == store.StatusInactive {
-		return nil, clientErr(CodeClientException, "TaskDefinition %s is inactive: run an ACTIVE revision.", td.ARN)
+	if td.Status != store.StatusActive {
+		return nil, clientErr(CodeClientException, "TaskDefinition %s is inactive (status %s): run an ACTIVE revision.", td.ARN, td.Status)
 	}
 	resolved, err := payload.Resolve(td, in.Overrides)
 	if errors.Is(err, payload.ErrInvalidOverride) {
@@ -111,7 +115,11 @@ func (a *API) prepare(tx store.Tx, in launchInput) (*launch, error) {
 	if group == "" {
 		group = "family:" + td.Family
 	}
-	return &launch{in: in, cluster: c, td: td, resolved: resolved, need: taskNeed(resolved), group: group}, nil
+	tags, err := tagsForTask(in.taskTagging, c.Name, td, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &launch{in: in, cluster: c, td: td, resolved: resolved, need: taskNeed(resolved), group: group, tags: tags}, nil
 }
 
 // newTask builds the PENDING task placed on instance.
@@ -136,7 +144,7 @@ func (a *API) newTask(l *launch, ci store.ContainerInstance) store.Task {
 		ConnectivityAt:       &now,
 		LaunchType:           "EC2",
 		AvailabilityZone:     attributeValue(ci.Attributes, "ecs.availability-zone"),
-		Tags:                 l.in.Tags,
+		Tags:                 l.tags,
 		CreatedAt:            now,
 		Family:               l.td.Family,
 		Revision:             l.td.Revision,

@@ -61,8 +61,8 @@ func deref(p *int) int {
 }
 
 // placementInstances turns a cluster's instances and tasks into the
-// scheduler's candidates: what each registered, and what its tasks that
-// are not STOPPED hold.
+// scheduler's candidates: what each registered, what its tasks that are
+// not STOPPED hold, and the facts the cluster query language reads.
 func placementInstances(instances []store.ContainerInstance, tasks []store.Task) []scheduler.Instance {
 	used := map[string]*scheduler.Instance{}
 	out := make([]scheduler.Instance, 0, len(instances))
@@ -75,6 +75,8 @@ func placementInstances(instances []store.ContainerInstance, tasks []store.Task)
 			AgentConnected: ci.AgentConnected,
 			Registered:     registeredResources(ci.RegisteredResources),
 			Groups:         map[string]int{},
+			AgentVersion:   ci.VersionInfo.AgentVersion,
+			RegisteredAt:   ci.RegisteredAt,
 		}
 		for _, attr := range ci.Attributes {
 			v := ""
@@ -98,6 +100,9 @@ func placementInstances(instances []store.ContainerInstance, tasks []store.Task)
 		si.Used.PortsTCP = append(si.Used.PortsTCP, t.Reserved.PortsTCP...)
 		si.Used.PortsUDP = append(si.Used.PortsUDP, t.Reserved.PortsUDP...)
 		si.Groups[t.Group]++
+		if t.LastStatus == store.TaskRunning {
+			si.RunningTasks++
+		}
 	}
 	return out
 }

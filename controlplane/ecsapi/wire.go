@@ -58,7 +58,18 @@ type clusterOut struct {
 	Settings                          []store.Setting `json:"settings,omitempty"`
 	CapacityProviders                 []string        `json:"capacityProviders"`
 	DefaultCapacityProviderStrategy   []struct{}      `json:"defaultCapacityProviderStrategy"`
+	// Configuration is sent only when asked for (CONFIGURATIONS), as ECS.
+	Configuration *store.ClusterConfiguration `json:"configuration,omitempty"`
 }
+
+// clusterInclude says which optional parts of a cluster a view shows:
+// DescribeClusters' include, everything for the answers of the operations
+// that change a cluster.
+type clusterInclude struct {
+	settings, tags, configuration bool
+}
+
+var includeAll = clusterInclude{settings: true, tags: true, configuration: true}
 
 // instanceOut is the ECS ContainerInstance shape.
 type instanceOut struct {
@@ -82,8 +93,8 @@ type instanceOut struct {
 }
 
 // clusterView renders a cluster. instances is the number of ACTIVE or
-// DRAINING instances; withSettings/withTags follow DescribeClusters' include.
-func clusterView(c store.Cluster, instances int, withSettings, withTags bool) clusterOut {
+// DRAINING instances.
+func clusterView(c store.Cluster, instances int, inc clusterInclude) clusterOut {
 	out := clusterOut{
 		ClusterArn:                        c.ARN,
 		ClusterName:                       c.Name,
@@ -94,11 +105,14 @@ func clusterView(c store.Cluster, instances int, withSettings, withTags bool) cl
 		CapacityProviders:                 []string{},
 		DefaultCapacityProviderStrategy:   []struct{}{},
 	}
-	if withTags && len(c.Tags) > 0 {
+	if inc.tags && len(c.Tags) > 0 {
 		out.Tags = c.Tags
 	}
-	if withSettings {
+	if inc.settings {
 		out.Settings = c.Settings
+	}
+	if inc.configuration {
+		out.Configuration = c.Configuration
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package scheduler
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -83,6 +82,7 @@ type Expr interface {
 
 type orExpr []Expr
 type andExpr []Expr
+type notExpr struct{ Expr }
 
 func (e orExpr) Match(i Instance) bool {
 	return slices.ContainsFunc(e, func(x Expr) bool { return x.Match(i) })
@@ -97,107 +97,83 @@ func (e andExpr) Match(i Instance) bool {
 	return true
 }
 
-// predicate compares one subject of an instance with values.
-type predicate struct {
-	subject string // attribute:<name>, ec2InstanceId or task:group
-	op      string // canonical: ==, !=, exists, !exists, in, !in, =~, !~
-	values  []string
-	re      *regexp.Regexp
-}
+func (e notExpr) Match(i Instance) bool { return !e.Expr.Match(i) }
 
-func (p *predicate) Match(inst Instance) bool {
-	if p.subject == "task:group" {
-		// True when the instance runs a task of a group the operator names.
-		n := 0
-		for _, v := range p.values {
-			n += inst.Groups[v]
-		}
-		switch p.op {
-		case "==", "in":
-			return n > 0
-		case "!=", "!in":
-			return n == 0
-		}
-		return false
-	}
-	value, present := p.value(inst)
-	switch p.op {
-	case "exists":
-		return present
-	case "!exists":
-		return !present
-	case "==", "in":
-		return present && slices.Contains(p.values, value)
-	case "!=", "!in":
-		return !present || !slices.Contains(p.values, value)
-	case "=~":
-		return present && p.re.MatchString(value)
-	case "!~":
-		return !present || !p.re.MatchString(value)
-	}
-	return false
-}
-
-func (p *predicate) value(inst Instance) (string, bool) {
-	if p.subject == "ec2InstanceId" {
-		return inst.EC2InstanceID, inst.EC2InstanceID != ""
-	}
-	name, _ := cutAttribute(p.subject)
-	v, ok := inst.Attributes[name]
-	return v, ok
-}
-
-// Operators and their canonical spelling.
-var operators = map[string]string{
-	"==": "==", "equals": "==",
-	"!=": "!=", "not_equals": "!=",
-	"exists": "exists", "!exists": "!exists", "not_exists": "!exists",
-	"in": "in", "!in": "!in", "not_in": "!in",
-	"=~": "=~", "matches": "=~", "!~": "!~", "not_matches": "!~",
-}
-
-// ParseExpression parses the cluster query language subset this control
-// plane supports: predicates on attribute:<name>, ec2InstanceId and
-// task:group with ==, !=, exists, !exists, in [..], not_in [..], =~ and !~,
-// combined with and, or and parentheses (and binds tighter).
+// ParseExpression parses a memberOf placement constraint's expression (see
+// ParseFilter for the language); errors name placementConstraints.
 func ParseExpression(s string) (Expr, error) {
+	return parse("placementConstraints expression", s)
+}
+
+// ParseFilter parses a ListContainerInstances filter; errors name filter.
+//
+// The language is ECS's cluster query language: predicates
+//
+//	subject operator [argument]
+//
+// on the subjects attribute:<name>, ec2InstanceId, agentConnected,
+// agentVersion, registeredAt, runningTasksCount and task:group (the
+// operators each takes are in subjects), combined with and (&&), or (||),
+// not (!) and parentheses; not binds tightest, then and, then or. in and
+// not_in take a list, [a, b]. Arguments may be quoted with ' or " to hold
+// spaces, brackets, commas or words the language reserves.
+func ParseFilter(s string) (Expr, error) {
+	return parse("filter", s)
+}
+
+func parse(field, s string) (Expr, error) {
 	if len(s) > maxExpressionLength {
-		return nil, invalid("placementConstraints expression is longer than %d characters.", maxExpressionLength)
+		return nil, invalid("%s is longer than %d characters.", field, maxExpressionLength)
 	}
-	p := &parser{toks: tokenize(s), src: s}
+	toks, ok := tokenize(s)
+	p := &parser{toks: toks, src: s, field: field}
+	if !ok {
+		return nil, p.fail("a quote is not closed")
+	}
 	e, err := p.or()
 	if err != nil {
 		return nil, err
 	}
 	if p.pos < len(p.toks) {
-		return nil, p.fail("unexpected %q", p.toks[p.pos])
+		return nil, p.fail("unexpected %q", p.toks[p.pos].text)
 	}
 	return e, nil
 }
 
+// token is a word, an operator symbol or a bracket; quoted is true for a
+// quoted argument, which is never taken for a keyword or a bracket.
+type token struct {
+	text   string
+	quoted bool
+}
+
 type parser struct {
-	toks []string
-	pos  int
-	src  string
+	toks  []token
+	pos   int
+	src   string
+	field string
 }
 
 func (p *parser) fail(format string, args ...any) error {
-	return invalid("placementConstraints expression %q: %s.", p.src, fmt.Sprintf(format, args...))
+	return invalid("%s %q: %s.", p.field, p.src, fmt.Sprintf(format, args...))
 }
 
-func (p *parser) peek() string {
-	if p.pos < len(p.toks) {
-		return p.toks[p.pos]
+func (p *parser) atEnd() bool { return p.pos >= len(p.toks) }
+
+// is reports whether the next token is the unquoted word w (any case).
+func (p *parser) is(words ...string) bool {
+	if p.atEnd() || p.toks[p.pos].quoted {
+		return false
 	}
-	return ""
+	return slices.ContainsFunc(words, func(w string) bool { return strings.EqualFold(p.toks[p.pos].text, w) })
 }
 
-func (p *parser) next() string {
-	t := p.peek()
-	if t != "" {
-		p.pos++
+func (p *parser) next() (token, bool) {
+	if p.atEnd() {
+		return token{}, false
 	}
-	return t
+	p.pos++
+	return p.toks[p.pos-1], true
 }
 
 func (p *parser) or() (Expr, error) {
@@ -208,7 +184,7 @@ func (p *parser) or() (Expr, error) {
 			return nil, err
 		}
 		terms = append(terms, t)
-		if !strings.EqualFold(p.peek(), "or") {
+		if !p.is("or", "||") {
 			break
 		}
 		p.next()
@@ -227,7 +203,7 @@ func (p *parser) and() (Expr, error) {
 			return nil, err
 		}
 		factors = append(factors, f)
-		if !strings.EqualFold(p.peek(), "and") {
+		if !p.is("and", "&&") {
 			break
 		}
 		p.next()
@@ -239,84 +215,55 @@ func (p *parser) and() (Expr, error) {
 }
 
 func (p *parser) factor() (Expr, error) {
-	if p.peek() == "(" {
+	switch {
+	case p.is("not", "!"):
+		p.next()
+		e, err := p.factor()
+		if err != nil {
+			return nil, err
+		}
+		return notExpr{e}, nil
+	case p.is("("):
 		p.next()
 		e, err := p.or()
 		if err != nil {
 			return nil, err
 		}
-		if p.next() != ")" {
+		if !p.is(")") {
 			return nil, p.fail("missing )")
 		}
+		p.next()
 		return e, nil
 	}
 	return p.predicate()
 }
 
-func (p *parser) predicate() (Expr, error) {
-	subject := p.next()
-	switch {
-	case subject == "":
-		return nil, p.fail("expected attribute:<name>, ec2InstanceId or task:group at the end")
-	case subject == "ec2InstanceId" || subject == "task:group":
-	default:
-		if _, ok := cutAttribute(subject); !ok {
-			return nil, p.fail("unsupported subject %q (use attribute:<name>, ec2InstanceId or task:group)", subject)
-		}
+// value reads one argument: a quoted token or a word that is not a bracket.
+func (p *parser) value() (string, bool) {
+	if p.atEnd() || (!p.toks[p.pos].quoted && isPunct(p.toks[p.pos].text)) {
+		return "", false
 	}
-	rawOp := p.next()
-	op, ok := operators[strings.ToLower(rawOp)]
-	if !ok {
-		return nil, p.fail("unsupported operator %q after %s", rawOp, subject)
-	}
-	pred := &predicate{subject: subject, op: op}
-	switch op {
-	case "exists", "!exists":
-		if subject == "task:group" {
-			return nil, p.fail("task:group takes ==, !=, in or not_in")
-		}
-		return pred, nil
-	case "in", "!in":
-		vals, err := p.list()
-		if err != nil {
-			return nil, err
-		}
-		pred.values = vals
-	default:
-		v := p.next()
-		if v == "" || isPunct(v) {
-			return nil, p.fail("missing value after %s %s", subject, rawOp)
-		}
-		pred.values = []string{v}
-	}
-	if op == "=~" || op == "!~" {
-		if subject == "task:group" {
-			return nil, p.fail("task:group takes ==, !=, in or not_in")
-		}
-		re, err := regexp.Compile("^(?:" + pred.values[0] + ")$")
-		if err != nil {
-			return nil, p.fail("bad pattern %q", pred.values[0])
-		}
-		pred.re = re
-	}
-	return pred, nil
+	t, _ := p.next()
+	return t.text, true
 }
 
 func (p *parser) list() ([]string, error) {
-	if p.next() != "[" {
+	if !p.is("[") {
 		return nil, p.fail("in and not_in take a list: [a, b]")
 	}
+	p.next()
 	var vals []string
 	for {
-		v := p.next()
-		if v == "" || isPunct(v) {
+		v, ok := p.value()
+		if !ok {
 			return nil, p.fail("bad list: want [a, b]")
 		}
 		vals = append(vals, v)
-		switch p.next() {
-		case ",":
-			continue
-		case "]":
+		switch {
+		case p.is(","):
+			p.next()
+		case p.is("]"):
+			p.next()
 			return vals, nil
 		default:
 			return nil, p.fail("bad list: want [a, b]")
@@ -326,14 +273,18 @@ func (p *parser) list() ([]string, error) {
 
 func isPunct(t string) bool { return len(t) == 1 && strings.Contains("()[],", t) }
 
-// tokenize splits at whitespace and around ( ) [ ] and commas. Values may
-// be quoted with ' or " to hold those characters.
-func tokenize(s string) []string {
-	var toks []string
+// symbols are the operators written with symbols, split out of a word even
+// without spaces around them ("runningTasksCount>0"); longest first.
+var symbols = []string{"==", "!=", ">=", "<=", "=~", "!~", "&&", "||", ">", "<"}
+
+// tokenize splits at whitespace, around ( ) [ ] and commas, and around the
+// symbol operators. Arguments may be quoted with ' or " to hold those;
+// ok=false means a quote is not closed.
+func tokenize(s string) (toks []token, ok bool) {
 	var cur strings.Builder
 	flush := func() {
 		if cur.Len() > 0 {
-			toks = append(toks, cur.String())
+			toks = append(toks, splitSymbols(cur.String())...)
 			cur.Reset()
 		}
 	}
@@ -343,7 +294,7 @@ func tokenize(s string) []string {
 		case quote != 0:
 			if r == quote {
 				quote = 0
-				toks = append(toks, cur.String())
+				toks = append(toks, token{text: cur.String(), quoted: true})
 				cur.Reset()
 				continue
 			}
@@ -355,11 +306,41 @@ func tokenize(s string) []string {
 			flush()
 		case strings.ContainsRune("()[],", r):
 			flush()
-			toks = append(toks, string(r))
+			toks = append(toks, token{text: string(r)})
 		default:
 			cur.WriteRune(r)
 		}
 	}
 	flush()
-	return toks
+	return toks, quote == 0
+}
+
+// splitSymbols splits a word around the symbol operators it contains. A
+// word that is a whole operator keeps it; "!exists" and "!in" are words.
+func splitSymbols(w string) []token {
+	var out []token
+	start := 0
+	for i := 0; i < len(w); {
+		sym := ""
+		for _, s := range symbols {
+			if strings.HasPrefix(w[i:], s) {
+				sym = s
+				break
+			}
+		}
+		if sym == "" {
+			i++
+			continue
+		}
+		if i > start {
+			out = append(out, token{text: w[start:i]})
+		}
+		out = append(out, token{text: sym})
+		i += len(sym)
+		start = i
+	}
+	if start < len(w) {
+		out = append(out, token{text: w[start:]})
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"cmp"
 	"math/rand/v2"
 	"slices"
+	"time"
 )
 
 // Failure reasons, verbatim as ECS reports them in RunTask failures.
@@ -68,6 +69,12 @@ type Instance struct {
 	Used Resources
 	// Groups counts its tasks that are not STOPPED by task group.
 	Groups map[string]int
+	// AgentVersion, RegisteredAt and RunningTasks (its tasks whose last
+	// status is RUNNING) are what the cluster query language's
+	// agentVersion, registeredAt and runningTasksCount read.
+	AgentVersion string
+	RegisteredAt time.Time
+	RunningTasks int
 }
 
 // Need is what one task needs and the group it belongs to.

@@ -22,7 +22,7 @@ var (
 // missing record bucket holds no records, which is the truth. Derived buckets (the task indexes) are different: only a
 // migration may create them, because an empty index over existing records
 // would lie.
-var recordBuckets = [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bucketTasks, bucketClientTokens}
+var recordBuckets = [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bucketTasks, bucketClientTokens, bucketTaskDefFamilies}
 
 // Bolt is the bbolt-backed Store.
 type Bolt struct {
@@ -125,10 +125,6 @@ func taskDefKey(family string, revision int) []byte {
 
 func (t boltTx) TaskDefinition(family string, revision int) (TaskDefinition, error) {
 	return get[TaskDefinition](t.tx, bucketTaskDefs, taskDefKey(family, revision))
-}
-
-func (t boltTx) PutTaskDefinition(td TaskDefinition) error {
-	return put(t.tx, bucketTaskDefs, taskDefKey(td.Family, td.Revision), td)
 }
 
 func (t boltTx) TaskDefinitions(family string) ([]TaskDefinition, error) {

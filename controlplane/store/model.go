@@ -58,12 +58,43 @@ type PlatformDevice struct {
 // Cluster is one stored cluster, keyed by Name. A deleted cluster stays as
 // INACTIVE, as in ECS, and becomes ACTIVE again if re-created.
 type Cluster struct {
-	Name      string    `json:"name"`
-	ARN       string    `json:"arn"`
-	Status    string    `json:"status"`
-	Tags      []Tag     `json:"tags,omitempty"`
-	Settings  []Setting `json:"settings,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
+	Name          string                `json:"name"`
+	ARN           string                `json:"arn"`
+	Status        string                `json:"status"`
+	Tags          []Tag                 `json:"tags,omitempty"`
+	Settings      []Setting             `json:"settings,omitempty"`
+	Configuration *ClusterConfiguration `json:"configuration,omitempty"`
+	CreatedAt     time.Time             `json:"createdAt"`
+}
+
+// ClusterConfiguration is the ECS ClusterConfiguration shape: how ECS Exec
+// sessions are logged and which keys encrypt managed storage. It is stored
+// and shown as given; nothing in this control plane reads it.
+type ClusterConfiguration struct {
+	ExecuteCommandConfiguration *ExecuteCommandConfiguration `json:"executeCommandConfiguration,omitempty"`
+	ManagedStorageConfiguration *ManagedStorageConfiguration `json:"managedStorageConfiguration,omitempty"`
+}
+
+// ExecuteCommandConfiguration is the ECS shape of the same name.
+type ExecuteCommandConfiguration struct {
+	KMSKeyID         string                          `json:"kmsKeyId,omitempty"`
+	Logging          string                          `json:"logging,omitempty"` // NONE, DEFAULT or OVERRIDE
+	LogConfiguration *ExecuteCommandLogConfiguration `json:"logConfiguration,omitempty"`
+}
+
+// ExecuteCommandLogConfiguration is the ECS shape of the same name.
+type ExecuteCommandLogConfiguration struct {
+	CloudWatchLogGroupName      string `json:"cloudWatchLogGroupName,omitempty"`
+	CloudWatchEncryptionEnabled bool   `json:"cloudWatchEncryptionEnabled,omitempty"`
+	S3BucketName                string `json:"s3BucketName,omitempty"`
+	S3EncryptionEnabled         bool   `json:"s3EncryptionEnabled,omitempty"`
+	S3KeyPrefix                 string `json:"s3KeyPrefix,omitempty"`
+}
+
+// ManagedStorageConfiguration is the ECS shape of the same name.
+type ManagedStorageConfiguration struct {
+	KMSKeyID                        string `json:"kmsKeyId,omitempty"`
+	FargateEphemeralStorageKMSKeyID string `json:"fargateEphemeralStorageKmsKeyId,omitempty"`
 }
 
 // ContainerInstance is one stored container instance, keyed by Cluster and

@@ -33,7 +33,9 @@ type PrunerOptions struct {
 
 // Pruner deletes tasks that stopped more than the retention ago, so that
 // the store holds live work and an hour of history, not every task ever
-// run. It takes its work from the store's stopped-task index.
+// run, and finishes deleting the task definition revisions that
+// DeleteTaskDefinitions accepted once no task uses them. It takes its work
+// from the store's stopped-task and deleting-revision indexes.
 type Pruner struct {
 	o   PrunerOptions
 	log *slog.Logger
@@ -57,8 +59,9 @@ func NewPruner(o PrunerOptions) *Pruner {
 // is shorter.
 func (p *Pruner) Interval() time.Duration { return min(maxPruneInterval, p.o.Retention) }
 
-// Run prunes at once and then every Interval until ctx ends. A failed
-// round is logged and tried again at the next.
+// Run prunes (and finishes task definition deletions) at once and then
+// every Interval until ctx ends. A failed round is logged and tried again
+// at the next.
 func (p *Pruner) Run(ctx context.Context) {
 	ticker := time.NewTicker(p.Interval())
 	defer ticker.Stop()
@@ -67,6 +70,11 @@ func (p *Pruner) Run(ctx context.Context) {
 			p.log.Error("could not prune stopped tasks", logging.KeyCount, n, logging.KeyError, err)
 		} else if n > 0 {
 			p.log.Info("pruned stopped tasks", logging.KeyCount, n, logging.KeyDuration, p.o.Retention)
+		}
+		if n, err := p.FinishTaskDefinitionDeletions(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("could not finish deleting task definitions", logging.KeyError, err)
+		} else if n > 0 {
+			p.log.Info("deleted task definitions that no task uses any more", logging.KeyCount, n)
 		}
 		select {
 		case <-ctx.Done():

@@ -69,6 +69,10 @@ var migrations = []migration{
 			return nil
 		},
 	},
+	{
+		name:  "index task definitions whose deletion is in progress",
+		apply: buildTaskDefinitionDeletingIndex,
+	},
 }
 
 // schemaVersion reads the file's version: 0 for a version-0 file (or one

@@ -7,6 +7,7 @@
 //	task-definitions:    <family>/<revision, 10 digits> -> TaskDefinition
 //	tasks:               <cluster name>/<id>   -> Task
 //	client-tokens:       <operation>/<scope>/<token> -> ClientToken (tokens.go)
+//	task-definition-families: <family> -> TaskDefinitionFamily (taskdef_delete.go)
 //
 // and, next to the tasks, secondary indexes whose keys alone carry the
 // answer (values are empty), written in the same transaction as the task
@@ -16,6 +17,10 @@
 //	tasks-desired:     <cluster>|<desiredStatus>|<id>
 //	tasks-undelivered: <instance ARN>|<cluster>|<id>   Task.NeedsDelivery
 //	tasks-stopped:     <stoppedAt, 20-digit Unix ns>|<cluster>|<id>
+//
+// and, next to the task definitions, task-definitions-deleting
+// (<family>|<revision>, the revisions being deleted), written by
+// PutTaskDefinition and DeleteTaskDefinition.
 //
 // A bucket "ecs-controlplane" holds the schema version (schema.go); Open
 // migrates an older file in order, one transaction per step, and refuses a
@@ -62,6 +67,7 @@ type Tx interface {
 
 	// TaskDefinition returns one revision of a family.
 	TaskDefinition(family string, revision int) (TaskDefinition, error)
+	// PutTaskDefinition writes the revision and updates its index entry.
 	PutTaskDefinition(td TaskDefinition) error
 	// TaskDefinitions returns a family's revisions in ascending order;
 	// every family's (by family, then revision) when family is "".
@@ -94,6 +100,7 @@ type Tx interface {
 	// t, oldest first.
 	StoppedBefore(t time.Time, limit int) ([]TaskKey, error)
 
+	TaskDefinitionDeletionTx
 	ClientTokenTx
 }
 

@@ -31,7 +31,7 @@ type TaskDefinition struct {
 	ARN                     string                `json:"taskDefinitionArn"`
 	Family                  string                `json:"family"`
 	Revision                int                   `json:"revision"`
-	Status                  string                `json:"status"` // ACTIVE or INACTIVE
+	Status                  string                `json:"status"` // ACTIVE, INACTIVE or DELETE_IN_PROGRESS
 	ContainerDefinitions    []ContainerDefinition `json:"containerDefinitions"`
 	Volumes                 []Volume              `json:"volumes"`
 	NetworkMode             string                `json:"networkMode,omitempty"`
