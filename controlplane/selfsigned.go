@@ -34,8 +34,9 @@ const (
 )
 
 // SelfSignedFiles are the PEM files -tls-self-signed maintains. CAFile is
-// what agents and the aws CLI must trust (AWS_CA_BUNDLE, or the host's
-// trust store); CAKeyFile and KeyFile are private (mode 0600).
+// what agents and the aws CLI must trust (the host's trust store,
+// SSL_CERT_FILE, or AWS_CA_BUNDLE, which Amazon's agent refuses);
+// CAKeyFile and KeyFile are private (mode 0600).
 type SelfSignedFiles struct {
 	CAFile, CAKeyFile, CertFile, KeyFile string
 }
@@ -68,8 +69,9 @@ func useSelfSigned(o *Options, now time.Time) error {
 		return err
 	}
 	o.TLSCert, o.TLSKey = files.CertFile, files.KeyFile
-	o.Logger.Info("serving TLS with a self-signed certificate; agents and the aws CLI must trust its CA "+
-		"(AWS_CA_BUNDLE, or the host's trust store)", logging.KeyFile, files.CAFile, logging.KeyCount, len(names.dns)+len(names.ips))
+	o.Logger.Info("serving TLS with a self-signed certificate; agents and the aws CLI must trust its CA: "+
+		"the host's trust store, SSL_CERT_FILE (both agents) or AWS_CA_BUNDLE (this agent and the aws CLI, not Amazon's agent)",
+		logging.KeyFile, files.CAFile, logging.KeyCount, len(names.dns)+len(names.ips))
 	return nil
 }
 
