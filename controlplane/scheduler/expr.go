@@ -164,7 +164,11 @@ func ParseExpression(s string) (Expr, error) {
 	if len(s) > maxExpressionLength {
 		return nil, invalid("placementConstraints expression is longer than %d characters.", maxExpressionLength)
 	}
-	p := &parser{toks: tokenize(s), src: s}
+	toks, open := tokenize(s)
+	if open != 0 {
+		return nil, invalid("placementConstraints expression %q: the %c quote is not closed.", s, open)
+	}
+	p := &parser{toks: toks, src: s}
 	e, err := p.or()
 	if err != nil {
 		return nil, err
@@ -327,9 +331,10 @@ func (p *parser) list() ([]string, error) {
 func isPunct(t string) bool { return len(t) == 1 && strings.Contains("()[],", t) }
 
 // tokenize splits at whitespace and around ( ) [ ] and commas. Values may
-// be quoted with ' or " to hold those characters.
-func tokenize(s string) []string {
-	var toks []string
+// be quoted with ' or " to hold those characters. open is the quote left
+// open at the end, or 0: such a value would swallow the rest of the
+// expression, so it must be refused rather than guessed at.
+func tokenize(s string) (toks []string, open rune) {
 	var cur strings.Builder
 	flush := func() {
 		if cur.Len() > 0 {
@@ -361,5 +366,5 @@ func tokenize(s string) []string {
 		}
 	}
 	flush()
-	return toks
+	return toks, quote
 }

@@ -56,7 +56,8 @@ func FuzzParseExpression(f *testing.F) {
 // one of them.
 func instancesFor(expr string) []Instance {
 	words := []string{""}
-	for _, w := range tokenize(expr) {
+	toks, _ := tokenize(expr)
+	for _, w := range toks {
 		if len(words) < 16 && !slices.Contains(words, w) {
 			words = append(words, w)
 		}
