@@ -391,8 +391,10 @@ func parseRange(s string) (int, int, error) {
 }
 
 // dockerName is "ecs-<family>-<version>-<name>-<20 hex>", unique per create.
+// Every part is reduced to what Docker accepts in a name: ECS restricts
+// family and version too, but a payload from another backend may not.
 func dockerName(t *task, name string) string {
-	return fmt.Sprintf("ecs-%s-%s-%s-%s", t.Family, t.Version, sanitize(name), randHex())
+	return fmt.Sprintf("ecs-%s-%s-%s-%s", sanitize(t.Family), sanitize(t.Version), sanitize(name), randHex())
 }
 
 func sanitize(s string) string {
