@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -20,12 +21,18 @@ import (
 var loadBound = fuzzbound.Bound{Fixed: 256 << 10, PerByte: 64}
 
 // FuzzLoad feeds an ecs.config file, a JSON configuration file and an
-// environment (one KEY=VALUE a line) to Load. A configuration is either
+// environment (one KEY=VALUE a line) to Load. When field is set, the JSON
+// file gets that member with value as a string, so that the fuzzer reaches
+// any string in any field without having to keep the JSON valid. A
+// configuration is either
 // refused with a *Error that says what was expected and never shows a
 // secret, or loaded into a Config whose Print output is a valid ecs.config
 // that loads into the same settings.
 func FuzzLoad(f *testing.F) {
-	f.Fuzz(func(t *testing.T, kv, jsonDoc []byte, env string) {
+	f.Fuzz(func(t *testing.T, kv, jsonDoc []byte, env, field, value string) {
+		if field != "" {
+			jsonDoc = withStringField(jsonDoc, field, value)
+		}
 		dir := t.TempDir()
 		kvPath, jsonPath := filepath.Join(dir, "ecs.config"), filepath.Join(dir, "config.json")
 		writeFile(t, kvPath, kv)
@@ -59,6 +66,19 @@ func FuzzLoad(f *testing.F) {
 		noSecret(t, printed.String(), secrets)
 		checkPrintReloads(t, dir, printed.Bytes())
 	})
+}
+
+// withStringField returns doc, a JSON object (else an empty one), with the
+// member field set to the string value.
+func withStringField(doc []byte, field, value string) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(doc, &m) != nil || m == nil {
+		m = map[string]json.RawMessage{}
+	}
+	v, _ := json.Marshal(value)
+	m[field] = v
+	out, _ := json.Marshal(m)
+	return out
 }
 
 // checkPrintReloads loads what Print wrote, without the JSON file and the
