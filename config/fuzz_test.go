@@ -29,11 +29,13 @@ var loadBound = fuzzbound.Bound{Fixed: 256 << 10, PerByte: 64}
 // secret, or loaded into a Config whose Print output is a valid ecs.config
 // that loads into the same settings.
 func FuzzLoad(f *testing.F) {
+	// One directory for every input: a worker runs them one at a time.
+	dir := f.TempDir()
+	benign := benignText()
 	f.Fuzz(func(t *testing.T, kv, jsonDoc []byte, env, field, value string) {
 		if field != "" {
 			jsonDoc = withStringField(jsonDoc, field, value)
 		}
-		dir := t.TempDir()
 		kvPath, jsonPath := filepath.Join(dir, "ecs.config"), filepath.Join(dir, "config.json")
 		writeFile(t, kvPath, kv)
 		writeFile(t, jsonPath, jsonDoc)
@@ -46,7 +48,7 @@ func FuzzLoad(f *testing.F) {
 		var warnings []Warning
 		var err error
 		fuzzbound.Check(t, loadBound, len(kv)+len(jsonDoc)+len(env), func() { c, warnings, err = Load(opts) })
-		secrets := secretValues(t, kvPath, environ, string(kv)+string(jsonDoc)+env+dir+benignText())
+		secrets := secretValues(t, kvPath, environ, string(kv)+string(jsonDoc)+env+dir+benign)
 		if err != nil {
 			var cerr *Error
 			if !errors.As(err, &cerr) || cerr.Source == "" || (cerr.Key != "" && cerr.Expected == "") {
