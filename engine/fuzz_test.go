@@ -32,19 +32,21 @@ var refusalKinds = []string{kindInvalid, kindDependency, kindNetworkMode}
 // PayloadMessage's tasks) to the engine's conversion, with privileged
 // containers allowed or not. The typed arguments, when set, replace
 // members of the decoded task and its first container, so that the
-// fuzzer reaches values without having to keep the JSON valid. A task is
+// fuzzer reaches values without having to keep the JSON valid; the sizes
+// are shifted left by shift, since Go's fuzzer moves an int by at most 100
+// and would never reach the magnitudes where arithmetic overflows. A task is
 // either refused with a reason that the backend can show, or converted
 // into a model that persists and loads unchanged and whose containers all
 // get a Docker create body with a name Docker accepts, the ECS labels and
 // the memory the task asked for.
 func FuzzFromWire(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte, privilegedDisabled bool,
-		family, version, name, image string, memoryMiB, shmMiB int) {
+		family, version, name, image string, memoryMiB, shmMiB int, shift uint8) {
 		var wt wire.Task
 		if json.Unmarshal(raw, &wt) != nil {
 			return // the frame decoder refuses it; FuzzDecode covers that
 		}
-		override(&wt, family, version, name, image, memoryMiB, shmMiB)
+		override(&wt, family, version, name, image, memoryMiB<<(shift%64), shmMiB<<(shift%64))
 		cfg := config.Default()
 		cfg.Cluster = "fuzz"
 		cfg.AWSRegion = "us-east-1"
