@@ -310,6 +310,15 @@ func TestInvalidTaskFields(t *testing.T) {
 		"reservation below docker": {func(t *wire.Task) {
 			t.Containers[0].DockerConfig = &wire.DockerConfig{HostConfig: `{"MemoryReservation":6291455}`}
 		}, `MemoryReservation 6291455 bytes is below Docker's minimum`},
+		"memory over int64 bytes": {func(t *wire.Task) { t.Containers[0].Memory = 1 << 44 }, `container "a": memory 17592186044416 MiB is more than Docker can take`},
+		"shm over int64 bytes": {func(t *wire.Task) {
+			n := 1 << 62
+			t.Containers[0].LinuxParameters = &wire.LinuxParameters{SharedMemorySize: &n}
+		}, `container "a": linuxParameters.sharedMemorySize 4611686018427387904 MiB is not in 0-`},
+		"negative shm": {func(t *wire.Task) {
+			n := -1
+			t.Containers[0].LinuxParameters = &wire.LinuxParameters{SharedMemorySize: &n}
+		}, `container "a": linuxParameters.sharedMemorySize -1 MiB is not in 0-`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			wt := newTask("bad", "a", "b")
