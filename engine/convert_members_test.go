@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -350,4 +351,13 @@ func TestUnknownDesiredStatusIsReported(t *testing.T) {
 		assert.Contains(t, r.Reason, `InvalidTaskError: desiredStatus "CREATED"`)
 		assert.Zero(t, h.rt.Calls("CreateContainer"))
 	})
+}
+
+// A reason cut at 1024 bytes ends between characters.
+func TestReasonCutBetweenCharacters(t *testing.T) {
+	for pad := range 4 {
+		r := reasonf(kindInvalid, "%s%s", strings.Repeat("x", 1000+pad), strings.Repeat("é", 20))
+		assert.LessOrEqual(t, len(r), 1024)
+		assert.True(t, utf8.ValidString(r), "%q", r[len(r)-4:])
+	}
 }
