@@ -196,6 +196,14 @@ func (l *loader) loadJSON(pending []*setting) error {
 		case !isPending[s] || bytes.Equal(bytes.TrimSpace(raw), []byte("null")):
 			continue // a higher source set it, or null means unset
 		}
+		if str, err := jsonString(raw); err == nil {
+			// As in the text sources: surrounding space is not part of
+			// the value, and an empty value means "not set".
+			if str = strings.TrimSpace(str); str == "" {
+				continue
+			}
+			raw, _ = json.Marshal(str)
+		}
 		field := s.fields[0]
 		for _, f := range s.fields {
 			if strings.EqualFold(f, lower) {

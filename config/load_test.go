@@ -92,6 +92,20 @@ func TestJSONClusterArnAlias(t *testing.T) {
 	assert.Equal(t, "old", c.Cluster)
 }
 
+// JSON strings follow the text sources' rules: surrounding space is not
+// part of the value and an empty value means "not set", so that every
+// configuration Print writes loads back the same.
+func TestJSONStringsTrimmedAndEmptyUnset(t *testing.T) {
+	c, _, _, js := mustLoad(t, fixture{json: `{"DataDir": " /srv/ecs ", "Cluster": "", "LogLevel": "  ", "ImagePullBehavior": " once"}`})
+	assert.Equal(t, "/srv/ecs", c.DataDir)
+	assert.Equal(t, js, c.Source("ECS_DATADIR"))
+	assert.Equal(t, "default", c.Cluster)
+	assert.Equal(t, SourceDefault, c.Source("ECS_CLUSTER"))
+	assert.Equal(t, Default().LogLevel, c.LogLevel)
+	assert.Equal(t, SourceDefault, c.Source("ECS_LOGLEVEL"))
+	assert.Equal(t, "once", c.ImagePullBehavior)
+}
+
 func TestJSONEdgeCases(t *testing.T) {
 	c, w, _, js := mustLoad(t, fixture{json: `{"Bogus": 1, "AgentConfigFilePath": "/x", "Cluster": null, "TaskMetadataBurstRate": 99}`})
 	assert.Equal(t, "default", c.Cluster, "null means unset")
