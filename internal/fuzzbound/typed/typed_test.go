@@ -17,24 +17,24 @@ type inner struct {
 }
 
 type sample struct {
-	B       bool
-	I8      int8
-	I32     int32
-	I64     int64
-	N       int
-	U8      uint8
-	F32     float32
-	F64     float64
-	S       string
-	Color   color
-	Other   color
-	P       *int64
-	Nil     *int64
-	List    []inner
-	Map     map[string]string
-	When    *time.Time
-	private int
-	Any     any
+	B      bool
+	I8     int8
+	I32    int32
+	I64    int64
+	N      int
+	U8     uint8
+	F32    float32
+	F64    float64
+	S      string
+	Color  color
+	Other  color
+	P      *int64
+	Nil    *int64
+	List   []inner
+	Map    map[string]string
+	When   *time.Time
+	hidden int // unexported: neither read nor written
+	Any    any
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -54,6 +54,10 @@ func TestRoundTrip(t *testing.T) {
 	got = sample{}
 	Decode(Encode(v), &got)
 	assert.Equal(t, v, got, "empty collections stay empty, not nil")
+	v.hidden = 1
+	got = sample{}
+	Decode(Encode(v), &got)
+	assert.Zero(t, got.hidden)
 }
 
 func TestEveryInputDecodes(t *testing.T) {
