@@ -12,7 +12,7 @@ STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $$($(GO) env G
 # Test timeouts bound a hung test; CI's limit is far above them.
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: help build check test test-unit test-integration bench run dev-setup image package clean
+.PHONY: help build check test test-unit test-integration bench fuzz run dev-setup image package clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -43,6 +43,23 @@ test-integration: dev-setup build ## only the tests against real Docker, aws CLI
 
 bench: dev-setup build ## benchmarks (results and method in docs/benchmarks.md)
 	ECS_TEST_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Every Fuzz target, one after another, each for FUZZTIME; FUZZ selects
+# targets by name (a grep pattern). Interesting inputs are minimized with at
+# most FUZZMINIMIZETIME runs, so that a slow target keeps fuzzing. Seeds and
+# crashers live in each package's testdata/fuzz (docs/fuzzing.md).
+FUZZTIME         ?= 10s
+FUZZMINIMIZETIME ?= 100x
+FUZZ             ?= .
+fuzz: ## run every fuzz target for FUZZTIME (10s); FUZZ=FuzzDecode picks targets
+	@grep -H '^func Fuzz[A-Za-z0-9_]*(f \*testing.F)' $$(git ls-files '*_test.go') \
+		| sed 's|^\(.*\)/[^/]*:func \(Fuzz[A-Za-z0-9_]*\).*|\1 \2|' | grep -e "$(FUZZ)" | sort \
+		| { failed=""; while read -r dir target; do \
+			echo "== ./$$dir $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) \
+				-fuzzminimizetime $(FUZZMINIMIZETIME) "./$$dir" </dev/null || failed="$$failed ./$$dir:$$target"; \
+		done; \
+		if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi; }
 
 run: build ## start a control plane and an agent on this host (Ctrl-C stops them)
 	scripts/run.sh

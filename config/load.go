@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/open-ecs/ecs-agent/internal/boundedfile"
@@ -95,6 +96,9 @@ func (l *loader) load() error {
 		note, err := s.codec.parse(l.c, strings.TrimSpace(e.value))
 		if err != nil {
 			return &Error{Key: s.key, Source: e.source, Value: redactFor(s.key, e.value), Expected: s.codec.expect()}
+		}
+		if err := l.checkOneLine(s, e.source); err != nil {
+			return err
 		}
 		l.set(s, e.source, note)
 	}
@@ -200,6 +204,14 @@ func (l *loader) loadJSON(pending []*setting) error {
 		case !isPending[s] || bytes.Equal(bytes.TrimSpace(raw), []byte("null")):
 			continue // a higher source set it, or null means unset
 		}
+		if str, err := jsonString(raw); err == nil {
+			// As in the text sources: surrounding space is not part of
+			// the value, and an empty value means "not set".
+			if str = strings.TrimSpace(str); str == "" {
+				continue
+			}
+			raw, _ = json.Marshal(str)
+		}
 		field := s.fields[0]
 		for _, f := range s.fields {
 			if strings.EqualFold(f, lower) {
@@ -210,11 +222,25 @@ func (l *loader) loadJSON(pending []*setting) error {
 		if err != nil {
 			return &Error{Key: s.key, Source: path, Value: redactFor(s.key, string(raw)), Expected: s.codec.expect() + " (JSON field " + field + ")"}
 		}
+		if err := l.checkOneLine(s, path); err != nil {
+			return err
+		}
 		if l.c.sources[s.key] != path {
 			l.set(s, path, note)
 		} else if note != "" {
 			l.warn(s.key, path, note)
 		}
+	}
+	return nil
+}
+
+// checkOneLine refuses a value with a line break (from the environment or
+// a JSON string): no setting takes one, and Print could not write it
+// back as a KEY=VALUE line. Secrets are never printed, so a pretty-printed
+// JSON secret may span lines.
+func (l *loader) checkOneLine(s *setting, source string) error {
+	if v := s.codec.format(l.c); !s.secret && strings.ContainsAny(v, "\r\n") {
+		return &Error{Key: s.key, Source: source, Value: strconv.Quote(v), Expected: s.codec.expect() + ", on one line"}
 	}
 	return nil
 }

@@ -92,6 +92,41 @@ func TestJSONClusterArnAlias(t *testing.T) {
 	assert.Equal(t, "old", c.Cluster)
 }
 
+// JSON strings follow the text sources' rules: surrounding space is not
+// part of the value and an empty value means "not set", so that every
+// configuration Print writes loads back the same.
+func TestJSONStringsTrimmedAndEmptyUnset(t *testing.T) {
+	c, _, _, js := mustLoad(t, fixture{json: `{"DataDir": " /srv/ecs ", "Cluster": "", "LogLevel": "  ", "ImagePullBehavior": " once"}`})
+	assert.Equal(t, "/srv/ecs", c.DataDir)
+	assert.Equal(t, js, c.Source("ECS_DATADIR"))
+	assert.Equal(t, "default", c.Cluster)
+	assert.Equal(t, SourceDefault, c.Source("ECS_CLUSTER"))
+	assert.Equal(t, Default().LogLevel, c.LogLevel)
+	assert.Equal(t, SourceDefault, c.Source("ECS_LOGLEVEL"))
+	assert.Equal(t, "once", c.ImagePullBehavior)
+}
+
+// A value with a line break is refused naming the setting: none takes
+// one, and Print could not write it back.
+func TestLineBreakInValueRefused(t *testing.T) {
+	_, _, _, js, err := fixture{json: `{"DataDir": "/var/lib\necs"}`}.load(t)
+	var cerr *Error
+	require.ErrorAs(t, err, &cerr)
+	assert.Equal(t, "ECS_DATADIR", cerr.Key)
+	assert.Equal(t, js, cerr.Source)
+	assert.Contains(t, err.Error(), `"/var/lib\necs"`)
+	assert.Contains(t, err.Error(), "on one line")
+
+	_, _, _, _, err = fixture{env: []string{"ECS_CLUSTER=prod\nstaging"}}.load(t)
+	require.ErrorAs(t, err, &cerr)
+	assert.Equal(t, "ECS_CLUSTER", cerr.Key)
+	assert.Equal(t, SourceEnvironment, cerr.Source)
+
+	// A list in JSON text may span lines: it is printed on one.
+	c, _, _, _ := mustLoad(t, fixture{env: []string{"ECS_RESERVED_PORTS=[22,\n 2375]"}})
+	assert.Equal(t, []uint16{22, 2375}, c.ReservedPorts)
+}
+
 func TestJSONEdgeCases(t *testing.T) {
 	c, w, _, js := mustLoad(t, fixture{json: `{"Bogus": 1, "AgentConfigFilePath": "/x", "Cluster": null, "TaskMetadataBurstRate": 99}`})
 	assert.Equal(t, "default", c.Cluster, "null means unset")

@@ -343,6 +343,17 @@ func TestResolveInvalidDocumentSentAsIs(t *testing.T) {
 	assert.Equal(t, "eu-north-1", id.Region, "from placement/region")
 }
 
+// An empty document is no document: neither it nor a signature is sent.
+func TestResolveEmptyDocument(t *testing.T) {
+	f, srv := newFake(t)
+	f.set(func(f *fakeIMDS) { f.values["/latest/dynamic/instance-identity/document"] = " \n" })
+	id, err := New(Options{Endpoint: srv.URL}).Resolve(t.Context(), "", testWait)
+	require.NoError(t, err)
+	assert.Empty(t, id.Document)
+	assert.Empty(t, id.Signature)
+	assert.Equal(t, "eu-north-1", id.Region, "from placement/region")
+}
+
 func TestResolveDocumentWithoutSignature(t *testing.T) {
 	f, srv := newFake(t)
 	f.set(func(f *fakeIMDS) { delete(f.values, "/latest/dynamic/instance-identity/signature") })

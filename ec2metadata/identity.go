@@ -180,6 +180,9 @@ func (c *Client) fetchIdentity(ctx context.Context) (Identity, error) {
 		c.log.Warn("EC2 instance identity document not found; registering without one", logging.KeyEndpoint, c.endpoint)
 	case err != nil:
 		return Identity{}, err
+	case strings.TrimSpace(raw) == "":
+		// Nothing to send, and a signature alone would be meaningless.
+		c.log.Warn("EC2 instance identity document is empty; registering without one", logging.KeyEndpoint, c.endpoint)
 	default:
 		id.Document = raw
 		// A signature without its document is meaningless, so it is only

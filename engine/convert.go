@@ -49,6 +49,11 @@ const dockerMinMemoryMiB = 6
 // cannot overflow; it is far above any instance.
 const maxTaskCPU = 1 << 20
 
+// maxMiB is the largest size in MiB whose byte count fits Docker's int64
+// (HostConfig.Memory, ShmSize). More cannot be asked of Docker: the
+// conversion would wrap, and a wrapped 0 means "no limit".
+const maxMiB = math.MaxInt64 >> 20
+
 // validateTaskFields checks the task-level values every task must get
 // right: a known desired status, an ARN, and cpu and memory that are not
 // negative.
@@ -72,6 +77,13 @@ func validateTaskFields(wt *wire.Task) error {
 		case c.Memory > 0 && c.Memory < dockerMinMemoryMiB:
 			return fmt.Errorf("container %q: memory %d MiB is below Docker's minimum of %d MiB; give at least %d",
 				c.Name, c.Memory, dockerMinMemoryMiB, dockerMinMemoryMiB)
+		case c.Memory > maxMiB:
+			return fmt.Errorf("container %q: memory %d MiB is more than Docker can take (at most %d MiB)", c.Name, c.Memory, maxMiB)
+		}
+		if lp := c.LinuxParameters; lp != nil && lp.SharedMemorySize != nil {
+			if n := *lp.SharedMemorySize; n < 0 || n > maxMiB {
+				return fmt.Errorf("container %q: linuxParameters.sharedMemorySize %d MiB is not in 0-%d", c.Name, n, maxMiB)
+			}
 		}
 	}
 	return nil
@@ -428,8 +440,10 @@ func parseRange(s string) (int, int, error) {
 }
 
 // dockerName is "ecs-<family>-<version>-<name>-<20 hex>", unique per create.
+// Every part is reduced to what Docker accepts in a name: ECS restricts
+// family and version too, but a payload from another backend may not.
 func dockerName(t *task, name string) string {
-	return fmt.Sprintf("ecs-%s-%s-%s-%s", t.Family, t.Version, sanitize(name), randHex())
+	return fmt.Sprintf("ecs-%s-%s-%s-%s", sanitize(t.Family), sanitize(t.Version), sanitize(name), randHex())
 }
 
 func sanitize(s string) string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -309,6 +310,15 @@ func TestInvalidTaskFields(t *testing.T) {
 		"reservation below docker": {func(t *wire.Task) {
 			t.Containers[0].DockerConfig = &wire.DockerConfig{HostConfig: `{"MemoryReservation":6291455}`}
 		}, `MemoryReservation 6291455 bytes is below Docker's minimum`},
+		"memory over int64 bytes": {func(t *wire.Task) { t.Containers[0].Memory = 1 << 44 }, `container "a": memory 17592186044416 MiB is more than Docker can take`},
+		"shm over int64 bytes": {func(t *wire.Task) {
+			n := 1 << 62
+			t.Containers[0].LinuxParameters = &wire.LinuxParameters{SharedMemorySize: &n}
+		}, `container "a": linuxParameters.sharedMemorySize 4611686018427387904 MiB is not in 0-`},
+		"negative shm": {func(t *wire.Task) {
+			n := -1
+			t.Containers[0].LinuxParameters = &wire.LinuxParameters{SharedMemorySize: &n}
+		}, `container "a": linuxParameters.sharedMemorySize -1 MiB is not in 0-`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			wt := newTask("bad", "a", "b")
@@ -340,4 +350,13 @@ func TestUnknownDesiredStatusIsReported(t *testing.T) {
 		assert.Contains(t, r.Reason, `InvalidTaskError: desiredStatus "CREATED"`)
 		assert.Zero(t, h.rt.Calls("CreateContainer"))
 	})
+}
+
+// A reason cut at 1024 bytes ends between characters.
+func TestReasonCutBetweenCharacters(t *testing.T) {
+	for pad := range 4 {
+		r := reasonf(kindInvalid, "%s%s", strings.Repeat("x", 1000+pad), strings.Repeat("é", 20))
+		assert.LessOrEqual(t, len(r), 1024)
+		assert.True(t, utf8.ValidString(r), "%q", r[len(r)-4:])
+	}
 }

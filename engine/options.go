@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"time"
+	"unicode/utf8"
 
 	"github.com/open-ecs/ecs-agent/config"
 	"github.com/open-ecs/ecs-agent/engine/cgroup"
@@ -144,11 +145,16 @@ func timeoutOr(d, def time.Duration) time.Duration {
 }
 
 // reasonf builds a stop reason "<Kind>: <message>" capped at 1024 bytes, the
-// limit SubmitTaskStateChange accepts.
+// limit SubmitTaskStateChange accepts. The cut falls between characters:
+// half a character would reach the backend as a replacement character.
 func reasonf(kind, format string, args ...any) string {
 	s := kind + ": " + fmt.Sprintf(format, args...)
 	if len(s) > 1024 {
-		s = s[:1024]
+		cut := 1024
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
 	}
 	return s
 }

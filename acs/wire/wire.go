@@ -55,8 +55,12 @@ func Encode(msg any) ([]byte, error) {
 
 // Decode parses one frame and returns a pointer to the shape named by its type,
 // for example *PayloadMessage. An unknown type yields an error wrapping
-// ErrUnknownType that names the type.
+// ErrUnknownType that names the type; a frame with more JSON objects than
+// its size allows, one wrapping ErrTooComplex.
 func Decode(frame []byte) (any, error) {
+	if err := checkComplexity(frame); err != nil {
+		return nil, err
+	}
 	var env envelope
 	if err := json.Unmarshal(frame, &env); err != nil {
 		return nil, fmt.Errorf("decode envelope: %w", err)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -304,4 +305,26 @@ func TestCredentialsAreRedacted(t *testing.T) {
 	assert.NotContains(t, s, "TOPSECRET")
 	assert.NotContains(t, s, "TOKENVALUE")
 	assert.Contains(t, s, "c-1")
+}
+
+// A frame of empty objects would decode into hundreds of bytes per byte;
+// it is refused before decoding, while real frames of any size pass.
+func TestDecodeRefusesFramesOfEmptyObjects(t *testing.T) {
+	frame := `{"type":"PayloadMessage","message":{"tasks":[` + strings.Repeat("{},", 500) + `{}]}}`
+	_, err := Decode([]byte(frame))
+	require.ErrorIs(t, err, ErrTooComplex)
+	assert.Contains(t, err.Error(), "JSON objects and nulls in")
+
+	nulls := `{"type":"PayloadMessage","message":{"tasks":[` + strings.Repeat("null,", 500) + `null]}}`
+	_, err = Decode([]byte(nulls))
+	require.ErrorIs(t, err, ErrTooComplex)
+
+	var tasks []string
+	for range 100 {
+		tasks = append(tasks, `{"arn":"arn:aws:ecs:us-west-2:123456789012:task/default/0123456789abcdef","desiredStatus":"STOPPED"}`)
+	}
+	_, err = Decode([]byte(`{"type":"PayloadMessage","message":{"tasks":[` + strings.Join(tasks, ",") + `]}}`))
+	require.NoError(t, err, "a hundred stop orders are not too complex")
+	_, err = Decode([]byte(`{"type":"ErrorMessage","message":{"message":"{{{{ null null {{{{"}}`))
+	require.NoError(t, err, "braces and nulls inside strings do not count")
 }

@@ -297,6 +297,7 @@ func TestExpressionErrors(t *testing.T) {
 		"", "attribute:", "cpu == 1", "attribute:a", "attribute:a ~~ b", "attribute:a in b",
 		"attribute:a in [b", "attribute:a in [b,]", "(attribute:a exists", "attribute:a exists)",
 		"task:group exists", "attribute:a =~ (", "attribute:a exists and",
+		"attribute:a == 'x", `attribute:a in ["x, y]`,
 	} {
 		t.Run(expr, func(t *testing.T) {
 			_, err := ParseExpression(expr)
