@@ -22,7 +22,8 @@ var handlerBound = fuzzbound.Bound{Fixed: 64 << 10, PerByte: 4}
 // the agent's handler, with an engine that refuses the tasks that fail
 // selects (bit i%8: the i-th task handed over). A valid payload hands every
 // task with an ARN to the engine once, stops before the rest, and is
-// acknowledged exactly when the engine took all of them; an invalid one is
+// acknowledged exactly when the engine took all of them (followed by one
+// acknowledgement per role credential it kept); an invalid one is
 // dropped without a word to ACS; task manifests and credentials are
 // acknowledged with their IDs; nothing else is answered; and no secret
 // access key or session token reaches the log.
@@ -53,11 +54,15 @@ func FuzzACSHandler(f *testing.F) {
 			want := wire.AckRequest{Cluster: m.ClusterARN, ContainerInstance: m.ContainerInstanceARN, MessageID: m.MessageID}
 			checkSent(t, snd.sent, want)
 		case *wire.IAMRoleCredentialsMessage:
-			want := wire.IAMRoleCredentialsAckRequest{MessageID: m.MessageID}
-			if c := m.RoleCredentials; c != nil {
-				want.CredentialsID, want.Expiration = c.CredentialsID, c.Expiration
+			// Only a valid message is acknowledged, once the credentials
+			// are kept (the store may still refuse them).
+			if validateCredentialsMessage(m) != nil || len(snd.sent) == 0 {
+				checkSent(t, snd.sent)
+				break
 			}
-			checkSent(t, snd.sent, want)
+			c := m.RoleCredentials
+			checkSent(t, snd.sent, wire.IAMRoleCredentialsAckRequest{
+				MessageID: m.MessageID, CredentialsID: c.CredentialsID, Expiration: c.Expiration})
 		default:
 			checkSent(t, snd.sent)
 		}
@@ -105,7 +110,27 @@ func checkPayloadHandled(t *testing.T, m *wire.PayloadMessage, eng *fuzzEngine, 
 		checkSent(t, sent)
 		return
 	}
-	checkSent(t, sent, wire.AckRequest{Cluster: m.ClusterARN, ContainerInstance: m.ContainerInstanceARN, MessageID: m.MessageID})
+	// The payload's AckRequest, then at most one credentials ack for each
+	// role credential a handed-over task carried, with the payload's ID.
+	if len(sent) == 0 {
+		t.Fatalf("an accepted payload was not acknowledged")
+	}
+	checkSent(t, sent[:1], wire.AckRequest{Cluster: m.ClusterARN, ContainerInstance: m.ContainerInstanceARN, MessageID: m.MessageID})
+	carried := map[wire.IAMRoleCredentialsAckRequest]int{}
+	for _, task := range want {
+		for _, c := range []*wire.IAMRoleCredentials{task.RoleCredentials, task.ExecutionRoleCredentials} {
+			if c != nil {
+				carried[wire.IAMRoleCredentialsAckRequest{MessageID: m.MessageID, CredentialsID: c.CredentialsID, Expiration: c.Expiration}]++
+			}
+		}
+	}
+	for _, s := range sent[1:] {
+		ack, ok := s.(wire.IAMRoleCredentialsAckRequest)
+		if !ok || carried[ack] == 0 {
+			t.Fatalf("after the payload's ack, sent %#v, which acknowledges no credentials the payload carried", s)
+		}
+		carried[ack]--
+	}
 }
 
 func checkSent(t *testing.T, sent []any, want ...any) {
