@@ -33,6 +33,7 @@ const (
 	// sweep's calls are also the latency sample under load.
 	fleetSweep     = 50 * time.Millisecond
 	fleetDescribes = 200 // DescribeTasks of 10 tasks each once all run
+	fleetLateRuns  = 50  // RunTask of one task each, one at a time, once all run
 	fleetImage     = "ecs-agent-test/busybox:latest"
 )
 
@@ -116,6 +117,7 @@ func (fb *fleetBench) once(size int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	ready := time.Since(began) // every agent registered and its ACS session started
 	defer func() {
 		if err := fleet.Close(); err != nil {
 			b.Error(err)
@@ -143,8 +145,19 @@ func (fb *fleetBench) once(size int) {
 		}
 		small = append(small, time.Since(t0))
 	}
+	// RunTask without the burst around it: what one placement costs with
+	// the fleet and its 1,000 tasks in the store.
+	var late []time.Duration
+	for range fleetLateRuns {
+		t0 := time.Now()
+		if _, err := fb.api.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(fb.cluster), TaskDefinition: aws.String(fb.def)}); err != nil {
+			b.Fatal(err)
+		}
+		late = append(late, time.Since(t0))
+	}
 	rss, hwm := procStatusKB(b, pid, "VmRSS"), procStatusKB(b, pid, "VmHWM")
 
+	b.ReportMetric(ready.Seconds(), "ready-s")
 	b.ReportMetric(register.Seconds(), "register-s")
 	b.ReportMetric(registerCPU, "register-CPU-s")
 	b.ReportMetric(burst.Seconds(), "run-1000-s")
@@ -153,6 +166,8 @@ func (fb *fleetBench) once(size int) {
 	b.ReportMetric(ms(percentile(runTasks, 99)), "RunTask-p99-ms")
 	b.ReportMetric(ms(percentile(describes, 50)), "DescribeTasks100-p50-ms")
 	b.ReportMetric(ms(percentile(describes, 99)), "DescribeTasks100-p99-ms")
+	b.ReportMetric(ms(percentile(late, 50)), "RunTask1-steady-p50-ms")
+	b.ReportMetric(ms(percentile(late, 99)), "RunTask1-steady-p99-ms")
 	b.ReportMetric(ms(percentile(small, 50)), "DescribeTasks10-p50-ms")
 	b.ReportMetric(ms(percentile(small, 99)), "DescribeTasks10-p99-ms")
 	b.ReportMetric(steady.cpuPercent, "steady-CPU-%")
@@ -160,9 +175,12 @@ func (fb *fleetBench) once(size int) {
 	b.ReportMetric(float64(hwm)/1024, "peak-RSS-MiB")
 	b.ReportMetric(float64(fleetRSS)/1024/float64(size), "fleet-RSS-MiB-per-instance")
 	b.ReportMetric(loadAverage(b), "host-load1")
-	b.Logf("instances=%d: registered in %s (CP CPU %.2f s); 1,000 tasks RUNNING in %s (CP CPU %.2f s, %d RunTask, %d DescribeTasks); "+
+	connects, reasons := fb.acsSessions()
+	b.ReportMetric(float64(connects-size), "ACS-reconnects")
+	b.Logf("ACS sessions: %d opened for %d instances; ended: %v", connects, size, reasons)
+	b.Logf("instances=%d: ready in %s, connected in %s (CP CPU %.2f s); 1,000 tasks RUNNING in %s (CP CPU %.2f s, %d RunTask, %d DescribeTasks); "+
 		"steady CP CPU %.2f %%, RSS %.1f MiB (peak %.1f); fleet process RSS %.0f MiB; load %.2f",
-		size, register.Round(time.Millisecond), registerCPU, burst.Round(time.Millisecond), burstCPU, len(runTasks), len(describes),
+		size, ready.Round(time.Millisecond), register.Round(time.Millisecond), registerCPU, burst.Round(time.Millisecond), burstCPU, len(runTasks), len(describes),
 		steady.cpuPercent, float64(rss)/1024, float64(hwm)/1024, float64(fleetRSS)/1024, loadAverage(b))
 }
 
@@ -251,6 +269,31 @@ func (fb *fleetBench) burst(ctx context.Context) (runTasks, describes []time.Dur
 		}
 		time.Sleep(fleetSweep) // pacing the sweeps; not part of any figure
 	}
+}
+
+// acsSessions reads the control plane's log: how many ACS sessions of this
+// cluster's instances it opened, and why those that ended did.
+func (fb *fleetBench) acsSessions() (opened int, ended map[string]int) {
+	ended = map[string]int{}
+	for _, line := range strings.Split(fb.cp.proc.out.String(), "\n") {
+		if !strings.Contains(line, "/"+fb.cluster+"/") {
+			continue
+		}
+		switch {
+		case strings.Contains(line, "agent connected to ACS"):
+			opened++
+		case strings.Contains(line, "agent disconnected from ACS"):
+			reason := "?"
+			if _, v, ok := strings.Cut(line, " reason="); ok {
+				if q, err := strconv.QuotedPrefix(v); err == nil {
+					v, _ = strconv.Unquote(q)
+				}
+				reason, _, _ = strings.Cut(v, " ")
+			}
+			ended[reason]++
+		}
+	}
+	return opened, ended
 }
 
 // connected counts the cluster's instances whose ACS session is up.
