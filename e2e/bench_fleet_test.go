@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/open-ecs/ecs-agent/agent/fleetsim"
+	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
 )
 
 // The fleet benchmark measures how the control plane's cost grows with the
@@ -77,7 +78,11 @@ type fleetBench struct {
 func benchFleet(b *testing.B, size int) {
 	requireTools(b)
 	b.Setenv("AWS_EC2_METADATA_DISABLED", "true") // no agent in this process may look for an instance role
-	cp := startControlPlane(b)
+	// The harness's 1 s heartbeat suits tests; a fleet is measured with
+	// the production interval, or heartbeats would be most of the cost.
+	cp := startControlPlaneWith(b, nil, func(cp *controlPlane) {
+		cp.args = append(cp.args, "-heartbeat-interval", acsserver.DefaultHeartbeatInterval.String())
+	})
 	api := newECSAPI(cp)
 	api = ecs.New(api.Options(), func(o *ecs.Options) {
 		o.HTTPClient = &http.Client{Transport: ownBodies{http.DefaultTransport}}
@@ -156,6 +161,10 @@ func (fb *fleetBench) once(size int) {
 		late = append(late, time.Since(t0))
 	}
 	rss, hwm := procStatusKB(b, pid, "VmRSS"), procStatusKB(b, pid, "VmHWM")
+	anon, file := procStatusKB(b, pid, "RssAnon"), procStatusKB(b, pid, "RssFile")
+	scrape := scrapeControlPlane(b, fb.cp)
+	heap, stacks := gaugeValue(b, scrape, "go_memstats_heap_inuse_bytes"), gaugeValue(b, scrape, "go_memstats_stack_inuse_bytes")
+	goroutines := gaugeValue(b, scrape, "go_goroutines")
 
 	b.ReportMetric(ready.Seconds(), "ready-s")
 	b.ReportMetric(register.Seconds(), "register-s")
@@ -178,6 +187,8 @@ func (fb *fleetBench) once(size int) {
 	connects, reasons := fb.acsSessions()
 	b.ReportMetric(float64(connects-size), "ACS-reconnects")
 	b.Logf("ACS sessions: %d opened for %d instances; ended: %v", connects, size, reasons)
+	b.Logf("control plane memory: anonymous %.1f MiB, file %.1f MiB; heap in use %.1f MiB, stacks %.1f MiB, %.0f goroutines",
+		float64(anon)/1024, float64(file)/1024, heap/(1<<20), stacks/(1<<20), goroutines)
 	b.Logf("instances=%d: ready in %s, connected in %s (CP CPU %.2f s); 1,000 tasks RUNNING in %s (CP CPU %.2f s, %d RunTask, %d DescribeTasks); "+
 		"steady CP CPU %.2f %%, RSS %.1f MiB (peak %.1f); fleet process RSS %.0f MiB; load %.2f",
 		size, ready.Round(time.Millisecond), register.Round(time.Millisecond), registerCPU, burst.Round(time.Millisecond), burstCPU, len(runTasks), len(describes),
@@ -285,15 +296,31 @@ func (fb *fleetBench) acsSessions() (opened int, ended map[string]int) {
 		case strings.Contains(line, "agent disconnected from ACS"):
 			reason := "?"
 			if _, v, ok := strings.Cut(line, " reason="); ok {
-				if q, err := strconv.QuotedPrefix(v); err == nil {
-					v, _ = strconv.Unquote(q)
-				}
 				reason, _, _ = strings.Cut(v, " ")
+				if q, err := strconv.QuotedPrefix(v); err == nil {
+					reason, _ = strconv.Unquote(q)
+				}
 			}
 			ended[reason]++
 		}
 	}
 	return opened, ended
+}
+
+// gaugeValue is the value of an unlabelled metric in a Prometheus text scrape.
+func gaugeValue(b *testing.B, scrape, name string) float64 {
+	b.Helper()
+	for _, line := range strings.Split(scrape, "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				b.Fatalf("/metrics %s: %v", name, err)
+			}
+			return v
+		}
+	}
+	b.Fatalf("/metrics has no %s", name)
+	return 0
 }
 
 // connected counts the cluster's instances whose ACS session is up.
