@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -13,12 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
-
-	"github.com/open-ecs/ecs-agent/agent/fleetsim"
-	"github.com/open-ecs/ecs-agent/controlplane/acsserver"
 )
 
 // The fleet benchmark measures how the control plane's cost grows with the
@@ -66,44 +60,10 @@ func BenchmarkE2EFleet(b *testing.B) {
 	}
 }
 
-// fleetBench is the control plane under test and a client for it.
-type fleetBench struct {
-	b       *testing.B
-	cp      *controlPlane
-	api     *ecs.Client
-	cluster string
-	def     string
-}
-
 func benchFleet(b *testing.B, size int) {
-	requireTools(b)
-	b.Setenv("AWS_EC2_METADATA_DISABLED", "true") // no agent in this process may look for an instance role
-	// The harness's 1 s heartbeat suits tests; a fleet is measured with
-	// the production interval, or heartbeats would be most of the cost.
-	cp := startControlPlaneWith(b, nil, func(cp *controlPlane) {
-		cp.args = append(cp.args, "-heartbeat-interval", acsserver.DefaultHeartbeatInterval.String())
-	})
-	api := newECSAPI(cp)
-	api = ecs.New(api.Options(), func(o *ecs.Options) {
-		o.HTTPClient = &http.Client{Transport: ownBodies{http.DefaultTransport}}
-		o.Retryer = aws.NopRetryer{} // a retry would hide in the figures
-	})
-	fb := &fleetBench{b: b, cp: cp, api: api}
-	ctx := context.Background()
+	fb := newFleetBench(b)
 	for i := 0; b.Loop(); i++ {
-		fb.cluster = fmt.Sprintf("fleet-%d-%d", size, i)
-		if _, err := api.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(fb.cluster)}); err != nil {
-			b.Fatal(err)
-		}
-		def, err := api.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
-			Family: aws.String(fb.cluster),
-			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("main"), Image: aws.String(fleetImage),
-				Cpu: 2, Memory: aws.Int32(16), Essential: aws.Bool(true)}},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		fb.def = aws.ToString(def.TaskDefinition.TaskDefinitionArn)
+		fb.newCluster(fmt.Sprintf("fleet-%d-%d", size, i))
 		fb.once(size)
 	}
 }
@@ -112,27 +72,15 @@ func benchFleet(b *testing.B, size int) {
 func (fb *fleetBench) once(size int) {
 	b, pid := fb.b, fb.cp.proc.cmd.Process.Pid
 	ctx := context.Background()
-
-	began, cpu0 := time.Now(), cpuTicks(b, pid)
-	fleet, err := fleetsim.Start(ctx, fleetsim.Options{
-		Endpoint: fb.cp.endpoint, Region: "us-east-1", Cluster: fb.cluster,
-		Credentials: awscreds.NewStaticCredentialsProvider(testCreds.accessKey, testCreds.secretKey, ""),
-		Size:        size, DataDir: b.TempDir(), Images: []string{fleetImage},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ready := time.Since(began) // every agent registered and its ACS session started
+	fleet, start := fb.startFleet(size)
 	defer func() {
 		if err := fleet.Close(); err != nil {
 			b.Error(err)
 		}
 	}()
-	waitFor(b, 5*time.Minute, "every instance's ACS session", func() bool { return fb.connected(ctx) == size })
-	register, registerCPU := time.Since(began), cpuSeconds(cpuTicks(b, pid)-cpu0)
-	fleetRSS := procStatusKB(b, os.Getpid(), "VmRSS")
+	ready, register, registerCPU, fleetRSS := start.ready, start.connected, start.cpu, start.rssKB
 
-	began, cpu0 = time.Now(), cpuTicks(b, pid)
+	began, cpu0 := time.Now(), cpuTicks(b, pid)
 	runTasks, describes, arns := fb.burst(ctx)
 	burst := time.Since(began)
 	burstCPU := cpuSeconds(cpuTicks(b, pid) - cpu0)
@@ -280,71 +228,4 @@ func (fb *fleetBench) burst(ctx context.Context) (runTasks, describes []time.Dur
 		}
 		time.Sleep(fleetSweep) // pacing the sweeps; not part of any figure
 	}
-}
-
-// acsSessions reads the control plane's log: how many ACS sessions of this
-// cluster's instances it opened, and why those that ended did.
-func (fb *fleetBench) acsSessions() (opened int, ended map[string]int) {
-	ended = map[string]int{}
-	for _, line := range strings.Split(fb.cp.proc.out.String(), "\n") {
-		if !strings.Contains(line, "/"+fb.cluster+"/") {
-			continue
-		}
-		switch {
-		case strings.Contains(line, "agent connected to ACS"):
-			opened++
-		case strings.Contains(line, "agent disconnected from ACS"):
-			reason := "?"
-			if _, v, ok := strings.Cut(line, " reason="); ok {
-				reason, _, _ = strings.Cut(v, " ")
-				if q, err := strconv.QuotedPrefix(v); err == nil {
-					reason, _ = strconv.Unquote(q)
-				}
-			}
-			ended[reason]++
-		}
-	}
-	return opened, ended
-}
-
-// gaugeValue is the value of an unlabelled metric in a Prometheus text scrape.
-func gaugeValue(b *testing.B, scrape, name string) float64 {
-	b.Helper()
-	for _, line := range strings.Split(scrape, "\n") {
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				b.Fatalf("/metrics %s: %v", name, err)
-			}
-			return v
-		}
-	}
-	b.Fatalf("/metrics has no %s", name)
-	return 0
-}
-
-// connected counts the cluster's instances whose ACS session is up.
-func (fb *fleetBench) connected(ctx context.Context) int {
-	n := 0
-	pages := ecs.NewListContainerInstancesPaginator(fb.api, &ecs.ListContainerInstancesInput{Cluster: aws.String(fb.cluster)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			fb.b.Fatal(err)
-		}
-		if len(page.ContainerInstanceArns) == 0 {
-			continue
-		}
-		out, err := fb.api.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{
-			Cluster: aws.String(fb.cluster), ContainerInstances: page.ContainerInstanceArns})
-		if err != nil {
-			fb.b.Fatal(err)
-		}
-		for _, ci := range out.ContainerInstances {
-			if ci.AgentConnected {
-				n++
-			}
-		}
-	}
-	return n
 }
