@@ -86,8 +86,7 @@ func TestFleetRegistersAndRunsTasks(t *testing.T) {
 	assert.Len(t, arns, size)
 	assert.Len(t, dirs, size)
 
-	require.Eventually(t, func() bool { return connected(t, api) == size }, 20*time.Second, 10*time.Millisecond,
-		"every instance's ACS session is up")
+	waitUntil(t, "every instance's ACS session", func() bool { return connected(t, api) == size })
 
 	def, err := api.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
 		Family: aws.String("sleeper"),
@@ -105,15 +104,26 @@ func TestFleetRegistersAndRunsTasks(t *testing.T) {
 		tasks = append(tasks, aws.ToString(task.TaskArn))
 	}
 
-	require.Eventually(t, func() bool { return allStatus(t, api, tasks, "RUNNING") }, 30*time.Second, 10*time.Millisecond,
-		"every task RUNNING")
+	waitUntil(t, "every task RUNNING", func() bool { return allStatus(t, api, tasks, "RUNNING") })
 	assert.Equal(t, 10, fleet.RunningContainers())
 
 	_, err = api.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("fleet"), Task: aws.String(tasks[0])})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return allStatus(t, api, tasks[:1], "STOPPED") }, 30*time.Second, 10*time.Millisecond,
-		"the stopped task STOPPED")
+	waitUntil(t, "the stopped task STOPPED", func() bool { return allStatus(t, api, tasks[:1], "STOPPED") })
 	assert.Equal(t, 9, fleet.RunningContainers())
+}
+
+// waitUntil polls cond in the test's goroutine (cond may fail the test)
+// until it holds, for at most 30 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for an event
+	}
 }
 
 // allStatus says whether every task of arns has lastStatus status.
