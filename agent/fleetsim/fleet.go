@@ -129,18 +129,19 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 		go func() {
 			select {
 			case slots <- struct{}{}:
-				inst.run(runCtx)
 			case <-runCtx.Done():
 				inst.finish(nil) // closed before its turn came
+				return
 			}
-		}()
-		// The slot is given back once the instance is ready or has stopped.
-		go func() {
-			select {
-			case <-inst.ready:
-			case <-inst.done:
-			}
-			<-slots
+			// The slot is given back once the instance is ready or has stopped.
+			go func() {
+				select {
+				case <-inst.ready:
+				case <-inst.done:
+				}
+				<-slots
+			}()
+			inst.run(runCtx)
 		}()
 	}
 	deadline := time.NewTimer(timeout)

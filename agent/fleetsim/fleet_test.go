@@ -72,6 +72,7 @@ func TestFleetRegistersAndRunsTasks(t *testing.T) {
 	fleet, err := fleetsim.Start(ctx, fleetsim.Options{
 		Endpoint: url, Region: "us-east-1", Cluster: "fleet", Credentials: testCreds,
 		Size: size, DataDir: t.TempDir(), Images: []string{testImage},
+		Parallel: 2, // instances start two at a time
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, fleet.Close()) })
@@ -178,4 +179,23 @@ func TestStartRejectsBadOptions(t *testing.T) {
 		require.Error(t, err, field)
 		assert.Contains(t, err.Error(), "Options."+field)
 	}
+}
+
+// TestStartGivesUpAndStopsEveryInstance: with no control plane to register
+// with, Start returns after StartTimeout with an error saying how many
+// instances were not ready, and stops all of them, including those still
+// waiting for their turn to start.
+func TestStartGivesUpAndStopsEveryInstance(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "http://" + ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+
+	_, err = fleetsim.Start(t.Context(), fleetsim.Options{
+		Endpoint: url, Region: "us-east-1", Cluster: "fleet", Credentials: testCreds,
+		Size: 3, DataDir: t.TempDir(), Parallel: 1, StartTimeout: 200 * time.Millisecond,
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "3 of 3 instances not ready after 200ms")
 }
