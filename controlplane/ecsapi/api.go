@@ -263,6 +263,10 @@ func decode(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil
 	}
+	if extra := unsupportedMembers(body, v); len(extra) > 0 {
+		return invalidParam("%s %s not supported by this control plane: remove %s from the request.",
+			strings.Join(extra, ", "), pluralIs(len(extra)), pluralIt(len(extra)))
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
@@ -271,6 +275,20 @@ func decode(body []byte, v any) error {
 		return clientErr(CodeSerialization, "The request body is not valid JSON.")
 	}
 	return nil
+}
+
+func pluralIs(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+func pluralIt(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
 }
 
 func (a *API) now() time.Time { return a.o.Now().UTC() }
