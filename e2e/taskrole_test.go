@@ -191,6 +191,7 @@ func taskIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 // request and no secret.
 func TestE2ETaskRoleCredentials(t *testing.T) {
 	requireTools(t, "docker", "aws", "moto_server")
+	t.Parallel()
 	lockTaskEndpoint(t)
 	moto := startMoto(t)
 	tc, audit := roleCluster(t, moto)
@@ -250,6 +251,7 @@ while true; do echo "TRY $(wget -qO- "169.254.170.2`+uri+`" 2>&1 | tr '\n' ' ')"
 // TestE2ETaskRoleWithoutSource: a control plane that issues no role
 // credentials does not place a task with a role, and says how to fix it.
 func TestE2ETaskRoleWithoutSource(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t, "ECS_ENABLE_TASK_IAM_ROLE=true")
 	def := taskDef(uniqueName(t), containerDef("app", true, sleeper))
 	def["taskRoleArn"] = taskRoleARN
