@@ -221,7 +221,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info("agent connected to ACS",
 		logging.KeyVersion, q.Get("agentVersion"), "agentHash", q.Get("agentHash"),
-		logging.KeyDockerVersion, q.Get("dockerVersion"), "sendCredentials", q.Get("sendCredentials"))
+		logging.KeyDockerVersion, q.Get("dockerVersion"), logging.KeyResendRoles, q.Get("sendCredentials"))
 	v := VersionInfo{AgentVersion: q.Get("agentVersion"), AgentHash: q.Get("agentHash"), DockerVersion: q.Get("dockerVersion")}
 	if v != (VersionInfo{}) && s.o.RecordVersionInfo != nil {
 		if err := s.o.RecordVersionInfo(r.Context(), arn, v); err != nil {
