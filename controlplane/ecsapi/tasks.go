@@ -67,8 +67,8 @@ func (in *launchInput) validate() error {
 	if len(in.Group) > maxGroupLength {
 		return invalidParam("group can have at most %d characters.", maxGroupLength)
 	}
-	if in.LaunchType != "" && in.LaunchType != "EC2" {
-		return invalidParam("launchType %s is not supported: this control plane runs EC2 tasks only.", in.LaunchType)
+	if in.LaunchType != "" && in.LaunchType != launchTypeEC2 && in.LaunchType != launchTypeExternal {
+		return invalidParam("launchType %s is not supported: use EC2, or EXTERNAL for instances registered with ECS_EXTERNAL=true.", in.LaunchType)
 	}
 	if err := validateTags(in.Tags); err != nil {
 		return err
@@ -104,6 +104,10 @@ func (a *API) prepare(tx store.Tx, in launchInput) (*launch, error) {
 	if td.Status != store.StatusActive {
 		return nil, clientErr(CodeClientException, "TaskDefinition %s is inactive (status %s): run an ACTIVE revision.", td.ARN, td.Status)
 	}
+	if lt := (&launch{in: in}).launchType(); len(td.RequiresCompatibilities) > 0 && !slices.Contains(td.RequiresCompatibilities, lt) {
+		return nil, invalidParam("Task definition %s does not support launch type %s: its requiresCompatibilities are %s.",
+			td.ARN, lt, strings.Join(td.RequiresCompatibilities, ", "))
+	}
 	resolved, err := payload.Resolve(td, in.Overrides)
 	if errors.Is(err, payload.ErrInvalidOverride) {
 		return nil, invalidParam("%s", err.Error())
@@ -120,6 +124,21 @@ func (a *API) prepare(tx store.Tx, in launchInput) (*launch, error) {
 		return nil, err
 	}
 	return &launch{in: in, cluster: c, td: td, resolved: resolved, need: taskNeed(resolved), group: group, tags: tags}, nil
+}
+
+// Launch types. FARGATE has no instances to run on here.
+const (
+	launchTypeEC2      = "EC2"
+	launchTypeExternal = "EXTERNAL"
+)
+
+// launchType is the task's launch type: EC2 unless the request says
+// EXTERNAL (ECS's default without a capacity provider strategy).
+func (l *launch) launchType() string {
+	if l.in.LaunchType == launchTypeExternal {
+		return launchTypeExternal
+	}
+	return launchTypeEC2
 }
 
 // newTask builds the PENDING task placed on instance.
@@ -142,7 +161,7 @@ func (a *API) newTask(l *launch, ci store.ContainerInstance) store.Task {
 		Version:              1,
 		Connectivity:         "CONNECTED",
 		ConnectivityAt:       &now,
-		LaunchType:           "EC2",
+		LaunchType:           l.launchType(),
 		AvailabilityZone:     attributeValue(ci.Attributes, "ecs.availability-zone"),
 		Tags:                 l.tags,
 		CreatedAt:            now,
@@ -477,7 +496,7 @@ func (a *API) stopTask(_ context.Context, _ *http.Request, body []byte) (any, er
 // applied: an override (a taskRoleArn, say) can ask for a feature the
 // definition does not use.
 func (l *launch) schedulerNeed() scheduler.Need {
-	n := scheduler.Need{Resources: l.need, Group: l.group}
+	n := scheduler.Need{Resources: l.need, Group: l.group, External: l.launchType() == launchTypeExternal}
 	seen := map[string]bool{}
 	for _, a := range slices.Concat(l.td.RequiresAttributes, requiredAttributes(l.resolved)) {
 		key := a.Name + "=" + ptrValue(a.Value)
