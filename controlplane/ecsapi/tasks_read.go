@@ -235,7 +235,7 @@ func listedTasks(tx store.Tx, cluster, desired, instanceARN string, in listTasks
 		return nil, nil, internal("list tasks", err)
 	}
 	arns := map[string]string{}
-	filtered := instanceARN != "" || in.Family != "" || in.StartedBy != ""
+	filtered := instanceARN != "" || in.Family != "" || in.StartedBy != "" || in.ServiceName != ""
 	read := ids
 	if !filtered {
 		if read, _, err = paginate(ids, in.NextToken, in.MaxResults); err != nil {
@@ -250,7 +250,8 @@ func listedTasks(tx store.Tx, cluster, desired, instanceARN string, in listTasks
 		}
 		if (instanceARN != "" && t.ContainerInstanceARN != instanceARN) ||
 			(in.Family != "" && t.Family != in.Family) ||
-			(in.StartedBy != "" && t.StartedBy != in.StartedBy) {
+			(in.StartedBy != "" && t.StartedBy != in.StartedBy) ||
+			(in.ServiceName != "" && t.Group != serviceGroup(in.ServiceName)) {
 			continue
 		}
 		matching = append(matching, id)
