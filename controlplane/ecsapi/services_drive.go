@@ -22,6 +22,10 @@ import (
 // current event rather than a flood.
 const placementEventInterval = time.Minute
 
+// runningSettleTime is how long a task without health checks must have
+// been RUNNING to count as healthy (see serviceTaskHealth).
+const runningSettleTime = 3 * time.Second
+
 // defaultServiceStrategies is ECS's placement strategy for a REPLICA
 // service created without one: spread over availability zones, then over
 // instances.
@@ -165,7 +169,8 @@ func serviceTasks(tx store.Tx, svc store.Service, live []store.Task) ([]store.Ta
 }
 
 // serviceTaskHealth is a task's health as the scheduler counts it: RUNNING
-// and, if an essential container has a health check, HEALTHY.
+// and, if an essential container has a health check, HEALTHY; without one,
+// RUNNING for runningSettleTime.
 func (a *API) serviceTaskHealth(t store.Task, def *store.TaskDefinition) services.Health {
 	if t.LastStatus != store.TaskRunning {
 		return services.HealthUnknown
@@ -173,7 +178,14 @@ func (a *API) serviceTaskHealth(t store.Task, def *store.TaskDefinition) service
 	if def == nil || !slices.ContainsFunc(def.ContainerDefinitions, func(c store.ContainerDefinition) bool {
 		return c.IsEssential() && c.HealthCheck != nil
 	}) {
-		return services.HealthHealthy
+		// Without a health check, a task counts once it has kept running
+		// a little: a container that exits at once is often reported
+		// RUNNING for a moment, and must not complete a rollout (or let
+		// the old tasks go) in that moment.
+		if t.StartedAt != nil && a.now().Sub(*t.StartedAt) >= runningSettleTime {
+			return services.HealthHealthy
+		}
+		return services.HealthUnknown
 	}
 	out := taskView(t, false)
 	a.withHealth(&out, def)
