@@ -19,6 +19,10 @@ import (
 const (
 	CodeServiceNotFound  = "ServiceNotFoundException"
 	CodeServiceNotActive = "ServiceNotActiveException"
+	// CodeClusterContainsServices refuses DeleteCluster.
+	CodeClusterContainsServices = "ClusterContainsServicesException"
+
+	msgClusterContainsServices = "The Cluster cannot be deleted while Services are active."
 
 	msgServiceNotFound  = "Service not found."
 	msgServiceNotActive = "Service was not ACTIVE."

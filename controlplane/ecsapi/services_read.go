@@ -288,3 +288,20 @@ func (a *API) listServices(_ context.Context, _ *http.Request, body []byte) (any
 	}
 	return listPage(names, in.listInput, "serviceArns", func(name string) string { return a.serviceARN(cluster, name) })
 }
+
+// activeServiceCount counts the cluster's services that are ACTIVE or
+// DRAINING: DescribeClusters' activeServicesCount, and what keeps
+// DeleteCluster from deleting it.
+func activeServiceCount(tx store.Tx, cluster string) (int, error) {
+	all, err := tx.Services(cluster)
+	if err != nil {
+		return 0, internal("list services", err)
+	}
+	n := 0
+	for _, s := range all {
+		if s.Status != store.ServiceInactive {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -90,6 +90,12 @@ func TestServiceLifecycleShapes(t *testing.T) {
 	assert.Contains(t, aws.ToString(updated.Service.Deployments[0].TaskDefinition), "web:2")
 	assert.Equal(t, "ACTIVE", aws.ToString(updated.Service.Deployments[1].Status))
 
+	clusters, err := f.ecs.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{"svc"}})
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), clusters.Clusters[0].ActiveServicesCount)
+	_, err = f.ecs.DeleteCluster(ctx, &ecs.DeleteClusterInput{Cluster: aws.String("svc")})
+	requireAPIErrorMentions(t, err, CodeClusterContainsServices, "The Cluster cannot be deleted while Services are active.")
+
 	_, err = f.ecs.DeleteService(ctx, &ecs.DeleteServiceInput{Cluster: aws.String("svc"), Service: aws.String("api")})
 	requireAPIErrorMentions(t, err, CodeInvalidParameter, "The service cannot be stopped while it is scaled above 0.")
 	deleted, err := f.ecs.DeleteService(ctx, &ecs.DeleteServiceInput{Cluster: aws.String("svc"), Service: aws.String("api"), Force: aws.Bool(true)})
