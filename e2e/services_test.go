@@ -311,3 +311,31 @@ func TestE2EServiceRolloutSurvivesControlPlaneRestart(t *testing.T) {
 		assert.Equal(t, v2, aws.ToString(task.TaskDefinitionArn))
 	}
 }
+
+// A DAEMON service runs one task on each instance, and on an instance that
+// joins later too.
+func TestE2EServiceDaemonCoversJoiningInstance(t *testing.T) {
+	sc := startServiceCluster(t, 1)
+	def := sc.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper)))
+	sc.createService(t, "agentd", def, "--scheduling-strategy", "DAEMON")
+	s := sc.awaitService(t, "agentd", "one task on the instance", steady)
+	assert.Equal(t, int32(1), s.DesiredCount)
+
+	joiner := newAgent(t, sc.cp, sc.name)
+	joiner.start(t)
+	md := joiner.awaitMetadata(t)
+	sc.awaitService(t, "agentd", "a task on the joining instance too", func(s types.Service) bool {
+		if !steady(s) || s.DesiredCount != 2 {
+			return false
+		}
+		for _, task := range sc.serviceTasks(t, "agentd") {
+			if aws.ToString(task.ContainerInstanceArn) == md.ContainerInstanceArn {
+				return true
+			}
+		}
+		return false
+	})
+	tasks := sc.serviceTasks(t, "agentd")
+	require.Len(t, tasks, 2)
+	assert.NotEqual(t, aws.ToString(tasks[0].ContainerInstanceArn), aws.ToString(tasks[1].ContainerInstanceArn))
+}

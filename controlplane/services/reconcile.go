@@ -135,6 +135,11 @@ func Reconcile(in Input) Plan {
 		desired = 0
 	}
 	primary.DesiredCount = desired
+	if svc.SchedulingStrategy == store.SchedulingDaemon {
+		// A DAEMON service's desired count is what ECS shows for it: its
+		// eligible instances.
+		svc.DesiredCount = desired
+	}
 
 	// Sort the live tasks: the PRIMARY's that stay, and the rest.
 	active := map[string]bool{}

@@ -299,6 +299,7 @@ func TestDaemonOneTaskPerEligibleInstance(t *testing.T) {
 	assert.Equal(t, []Start{{DeploymentID: depNew, Count: 1, Instance: "i-b"}}, p.Starts)
 	assert.ElementsMatch(t, []string{"t2", "t3"}, stopIDs(p))
 	assert.Equal(t, 2, p.Service.Primary().DesiredCount)
+	assert.Equal(t, 2, p.Service.DesiredCount, "a DAEMON service wants its eligible instances")
 }
 
 func TestDaemonRolloutReplacesInPlace(t *testing.T) {
