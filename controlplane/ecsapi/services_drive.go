@@ -104,7 +104,7 @@ func (a *API) reconcileService(cluster, name string) error {
 		if err != nil {
 			return internal("list tasks", err)
 		}
-		mine, err := serviceTasks(tx, svc, live)
+		mine, err := serviceTasks(tx, svc, live, instances)
 		if err != nil {
 			return err
 		}
@@ -141,15 +141,27 @@ func (a *API) reconcileService(cluster, name string) error {
 }
 
 // serviceTasks are the service's tasks that are not STOPPED, and those it
-// tracks that are (so that their stop is noticed).
-func serviceTasks(tx store.Tx, svc store.Service, live []store.Task) ([]store.Task, error) {
+// tracks that are (so that their stop is noticed). Tasks left on an
+// instance deregistered with force are orphans no agent will report on
+// again: they are left out, so the scheduler forgets them (without
+// counting a failure) and replaces them.
+func serviceTasks(tx store.Tx, svc store.Service, live []store.Task, instances []store.ContainerInstance) ([]store.Task, error) {
+	gone := map[string]bool{}
+	for _, ci := range instances {
+		if ci.Status == store.StatusInactive {
+			gone[ci.ARN] = true
+		}
+	}
 	group := serviceGroup(svc.Name)
 	var out []store.Task
 	seen := map[string]bool{}
 	for _, t := range live {
-		if t.Group == group {
+		if t.Group != group {
+			continue
+		}
+		seen[t.ID] = true
+		if !gone[t.ContainerInstanceARN] {
 			out = append(out, t)
-			seen[t.ID] = true
 		}
 	}
 	for _, st := range svc.Tasks {

@@ -136,3 +136,38 @@ func TestDaemonTasksComeFirstAndHaveRoomKept(t *testing.T) {
 	assert.Len(t, serviceTaskList(t, f, "app"), 1, "what is left holds one replica task")
 	assert.Contains(t, serviceEvents(t, f, "app"), "insufficient memory available")
 }
+
+// A task orphaned on an instance deregistered with force is forgotten and
+// replaced on another instance, without counting as a failure.
+func TestServiceReplacesTasksOrphanedByForcedDeregistration(t *testing.T) {
+	f := newServiceFixture(t)
+	ctx := context.Background()
+	first := withInstance(t, f)
+	_, err := f.ecs.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("svc"), ServiceName: aws.String("api"),
+		TaskDefinition: aws.String("web"), DesiredCount: aws.Int32(1)})
+	require.NoError(t, err)
+	require.NoError(t, f.api.ReconcileServices(ctx))
+	require.Len(t, serviceTaskList(t, f, "api"), 1)
+
+	_, err = f.ecs.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{Cluster: aws.String("svc"),
+		ContainerInstance: aws.String(first), Force: aws.Bool(true)})
+	require.NoError(t, err)
+	second := withInstance(t, f)
+	require.NotEqual(t, first, second)
+	require.NoError(t, f.api.ReconcileServices(ctx))
+
+	var onSecond int
+	for _, task := range serviceTaskList(t, f, "api") {
+		if aws.ToString(task.ContainerInstanceArn) == second {
+			onSecond++
+		}
+	}
+	assert.Equal(t, 1, onSecond, "a replacement on the live instance")
+	require.NoError(t, f.api.o.Store.View(func(tx store.Tx) error {
+		svc, err := tx.Service("svc", "api")
+		require.NoError(t, err)
+		assert.Zero(t, svc.StartFailures)
+		assert.Len(t, svc.Tasks, 1, "the orphan is no longer tracked")
+		return nil
+	}))
+}
