@@ -264,10 +264,11 @@ func (a *API) serviceTaskDefinition(tx store.Tx, ref string) (store.TaskDefiniti
 // newDeployment is a PRIMARY deployment of td, rolling out.
 func (a *API) newDeployment(td store.TaskDefinition, desired int) store.Deployment {
 	now := a.now()
+	id := newDeploymentID()
 	return store.Deployment{
-		ID: newDeploymentID(), Status: store.DeploymentPrimary, TaskDefinitionARN: td.ARN,
+		ID: id, Status: store.DeploymentPrimary, TaskDefinitionARN: td.ARN,
 		Family: td.Family, Revision: td.Revision, DesiredCount: desired, LaunchType: "EC2",
-		RolloutState: store.RolloutInProgress, RolloutStateReason: "ECS deployment " + "in progress.",
+		RolloutState: store.RolloutInProgress, RolloutStateReason: "ECS deployment " + id + " in progress.",
 		CreatedAt: now, UpdatedAt: now,
 	}
 }
