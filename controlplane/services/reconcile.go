@@ -172,8 +172,14 @@ func Reconcile(in Input) Plan {
 		case svc.SchedulingStrategy == store.SchedulingDaemon && daemonHas[t.ContainerInstanceARN]:
 			old = append(old, t)
 		case in.Health[t.ID] == HealthUnhealthy:
-			// Replaced at once: it serves nothing.
+			// Replaced at once: it serves nothing. While rolling out, it
+			// is a failure of the deployment, as ECS's circuit breaker
+			// counts failed health checks.
 			plan.Stops = append(plan.Stops, Stop{TaskID: t.ID, Reason: ReasonUnhealthy})
+			if primary.RolloutState == store.RolloutInProgress {
+				primary.FailedTasks++
+				primary.UpdatedAt = in.Now
+			}
 		default:
 			keep = append(keep, t)
 			daemonHas[t.ContainerInstanceARN] = true

@@ -237,6 +237,16 @@ func TestCircuitBreakerRollsBack(t *testing.T) {
 	assert.Len(t, p.Service.Tasks, 3, "each stop is noticed once; the live old tasks stay tracked")
 }
 
+// A task of a rolling deployment that fails its health checks is replaced
+// and counts as a failure of the deployment.
+func TestUnhealthyTaskCountsAsFailureWhileRolling(t *testing.T) {
+	w := newWorld(1, depNew)
+	w.task(depNew, "i-a", "SICK")
+	p := w.run()
+	assert.Equal(t, 1, p.Service.Primary().FailedTasks)
+	assert.Equal(t, []Stop{{TaskID: "t1", Reason: ReasonUnhealthy}}, p.Stops)
+}
+
 func TestFailureThreshold(t *testing.T) {
 	for desired, want := range map[int]int{0: 3, 1: 3, 6: 3, 7: 4, 10: 5, 400: 200, 1000: 200} {
 		assert.Equal(t, want, FailureThreshold(desired), "desired %d", desired)
