@@ -339,3 +339,42 @@ func TestE2EServiceDaemonCoversJoiningInstance(t *testing.T) {
 	require.Len(t, tasks, 2)
 	assert.NotEqual(t, aws.ToString(tasks[0].ContainerInstanceArn), aws.ToString(tasks[1].ContainerInstanceArn))
 }
+
+// The README's "Run a service", as a new user types it: create, wait
+// until stable, scale, roll out a new revision, delete.
+func TestE2EServiceReadmeWalkthrough(t *testing.T) {
+	sc := startServiceCluster(t, 1)
+	register := func() string {
+		var out struct {
+			TaskDefinition struct {
+				TaskDefinitionArn string `json:"taskDefinitionArn"`
+			} `json:"taskDefinition"`
+		}
+		awsJSON(t, sc.cp.endpoint, sc.cp.cliEnv(), &out, "ecs", "register-task-definition",
+			"--cli-input-json", "file://../scripts/examples/hello-web.json")
+		return out.TaskDefinition.TaskDefinitionArn
+	}
+	register()
+	sc.createService(t, "web", "hello-web", "--desired-count", "2",
+		"--deployment-configuration", "deploymentCircuitBreaker={enable=true,rollback=true}")
+	sc.cli(t, "ecs", "wait", "services-stable", "--services", "web")
+	assert.Equal(t, int32(2), sc.service(t, "web").RunningCount)
+
+	sc.cli(t, "ecs", "update-service", "--service", "web", "--desired-count", "3")
+	sc.cli(t, "ecs", "wait", "services-stable", "--services", "web")
+	assert.Equal(t, int32(3), sc.service(t, "web").RunningCount)
+
+	v2 := register()
+	require.True(t, strings.HasSuffix(v2, "hello-web:2"), v2)
+	sc.cli(t, "ecs", "update-service", "--service", "web", "--task-definition", "hello-web:2")
+	sc.cli(t, "ecs", "wait", "services-stable", "--services", "web")
+	s := sc.service(t, "web")
+	assert.Equal(t, v2, aws.ToString(s.TaskDefinition))
+	for _, task := range sc.serviceTasks(t, "web") {
+		assert.Equal(t, v2, aws.ToString(task.TaskDefinitionArn))
+	}
+
+	sc.cli(t, "ecs", "delete-service", "--service", "web", "--force")
+	sc.cli(t, "ecs", "wait", "services-inactive", "--services", "web")
+	assert.Empty(t, sc.serviceTasks(t, "web"))
+}
