@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -170,4 +171,44 @@ func TestServiceReplacesTasksOrphanedByForcedDeregistration(t *testing.T) {
 		assert.Len(t, svc.Tasks, 1, "the orphan is no longer tracked")
 		return nil
 	}))
+}
+
+// forceNewDeployment starts a new deployment of the same revision, which
+// replaces every task; ListTasks finds a service's tasks by name or ARN.
+func TestForceNewDeploymentReplacesTasks(t *testing.T) {
+	f := newServiceFixture(t)
+	ctx := context.Background()
+	withInstance(t, f)
+	created, err := f.ecs.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("svc"), ServiceName: aws.String("api"),
+		TaskDefinition: aws.String("web:1"), DesiredCount: aws.Int32(1)})
+	require.NoError(t, err)
+	require.NoError(t, f.api.ReconcileServices(ctx))
+	first := serviceTaskList(t, f, "api")
+	require.Len(t, first, 1)
+	byARN, err := f.ecs.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("svc"), ServiceName: created.Service.ServiceArn})
+	require.NoError(t, err)
+	assert.Equal(t, []string{aws.ToString(first[0].TaskArn)}, byARN.TaskArns)
+
+	// The task has been running a while: it is healthy, and stays until
+	// its replacement is.
+	require.NoError(t, f.api.o.Store.Update(func(tx store.Tx) error {
+		id := aws.ToString(first[0].TaskArn)
+		task, err := tx.Task("svc", id[strings.LastIndex(id, "/")+1:])
+		require.NoError(t, err)
+		began := time.Now().Add(-time.Minute)
+		task.LastStatus, task.StartedAt = store.TaskRunning, &began
+		return tx.PutTask(task)
+	}))
+
+	updated, err := f.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("svc"), Service: aws.String("api"), ForceNewDeployment: true})
+	require.NoError(t, err)
+	require.Len(t, updated.Service.Deployments, 2)
+	assert.Equal(t, aws.ToString(updated.Service.Deployments[1].TaskDefinition), aws.ToString(updated.Service.Deployments[0].TaskDefinition))
+	require.NoError(t, f.api.ReconcileServices(ctx))
+	var startedBy []string
+	for _, task := range serviceTaskList(t, f, "api") {
+		startedBy = append(startedBy, aws.ToString(task.StartedBy))
+	}
+	assert.ElementsMatch(t, []string{aws.ToString(updated.Service.Deployments[1].Id), aws.ToString(updated.Service.Deployments[0].Id)}, startedBy,
+		"the new deployment's task starts next to the old one (maximumPercent 200)")
 }

@@ -216,6 +216,12 @@ func (a *API) listTasks(_ context.Context, _ *http.Request, body []byte) (any, e
 			}
 			instanceARN = ci.ARN
 		}
+		if in.ServiceName != "" {
+			// A service ARN names the same service as its name.
+			if name, ok := a.serviceName(c.Name, in.ServiceName); ok {
+				in.ServiceName = name
+			}
+		}
 		ids, arns, err = listedTasks(tx, c.Name, desired, instanceARN, in)
 		return err
 	})
