@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/open-ecs/ecs-agent/controlplane/scheduler"
+	"github.com/open-ecs/ecs-agent/controlplane/services"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
@@ -34,7 +35,6 @@ const (
 	defaultDaemonMinHealthy  = 0
 	maxServiceConstraints    = 10
 	maxServiceStrategies     = 5
-	maxEventsKept            = 100
 )
 
 var serviceNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
@@ -273,12 +273,10 @@ func (a *API) newDeployment(td store.TaskDefinition, desired int) store.Deployme
 	}
 }
 
-// addEvent puts a service event first, keeping the newest maxEventsKept.
+// addEvent puts a service event first, keeping the newest
+// services.MaxEvents.
 func (a *API) addEvent(s *store.Service, message string) {
-	s.Events = append([]store.ServiceEvent{{ID: newUUID(), CreatedAt: a.now(), Message: message}}, s.Events...)
-	if len(s.Events) > maxEventsKept {
-		s.Events = s.Events[:maxEventsKept]
-	}
+	services.AddEvent(s, store.ServiceEvent{ID: newUUID(), CreatedAt: a.now(), Message: message})
 }
 
 // createService stores an ACTIVE service with its first PRIMARY

@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/open-ecs/ecs-agent/controlplane/scheduler"
@@ -265,69 +264,6 @@ func withReason(t store.Task, reason string) store.Task {
 	return t
 }
 
-// noticeStops handles each tracked task that stopped since the last round
-// once: one that stopped without the scheduler or a user asking is a
-// failure of its deployment and of the service's starts.
-func noticeStops(svc *store.Service, byID map[string]store.Task, now time.Time) {
-	var still []store.ServiceTask
-	for _, st := range svc.Tasks {
-		t, found := byID[st.ID]
-		if found && t.LastStatus != store.TaskStopped {
-			still = append(still, st)
-			continue
-		}
-		if !found || t.StopCode == store.StopCodeServiceScheduler || t.StopCode == store.StopCodeUserInitiated {
-			continue
-		}
-		if d := deployment(svc, st.DeploymentID); d != nil && d.RolloutState == store.RolloutInProgress {
-			d.FailedTasks++
-			d.UpdatedAt = now
-		}
-		svc.StartFailures++
-		if svc.StartFailures >= backoffAfter {
-			wait := backoffBase << min(svc.StartFailures-backoffAfter, 16)
-			svc.BackoffUntil = now.Add(min(wait, backoffMax))
-			if svc.StartFailures == backoffAfter {
-				addEvent(svc, now, fmt.Sprintf("(service %s) is unable to consistently start tasks successfully.", svc.Name))
-			}
-		}
-	}
-	svc.Tasks = still
-}
-
-// tripBreaker fails the PRIMARY deployment once its failed tasks reach the
-// threshold and, with rollback, starts a deployment of the last completed
-// task definition.
-func tripBreaker(svc *store.Service, in Input) {
-	p := svc.Primary()
-	cb := svc.DeploymentConfiguration.DeploymentCircuitBreaker
-	if !cb.Enable || p.RolloutState != store.RolloutInProgress || p.FailedTasks < FailureThreshold(max(p.DesiredCount, svc.DesiredCount)) {
-		return
-	}
-	p.RolloutState = store.RolloutFailed
-	p.RolloutStateReason = "ECS deployment circuit breaker: tasks failed to start."
-	p.UpdatedAt = in.Now
-	addEvent(svc, in.Now, fmt.Sprintf("(service %s) (deployment %s) deployment failed: tasks failed to start.", svc.Name, p.ID))
-	last := svc.LastCompleted
-	if !cb.Rollback || last == nil || in.NewDeploymentID == nil {
-		return
-	}
-	failedID := p.ID
-	p.Status = store.DeploymentActive
-	d := store.Deployment{
-		ID: in.NewDeploymentID(), Status: store.DeploymentPrimary, TaskDefinitionARN: last.TaskDefinitionARN,
-		Family: last.Family, Revision: last.Revision, DesiredCount: svc.DesiredCount, LaunchType: last.LaunchType,
-		RolloutState:       store.RolloutInProgress,
-		RolloutStateReason: fmt.Sprintf("ECS deployment circuit breaker: rolling back to deploymentId %s.", last.ID),
-		CreatedAt:          in.Now, UpdatedAt: in.Now,
-	}
-	svc.Deployments = append([]store.Deployment{d}, svc.Deployments...)
-	svc.TaskDefinitionARN = d.TaskDefinitionARN
-	svc.StartFailures, svc.BackoffUntil = 0, time.Time{}
-	addEvent(svc, in.Now, fmt.Sprintf("(service %s) (deployment %s) rolling back to the task definition of deployment %s: deployment %s failed.",
-		svc.Name, d.ID, last.ID, failedID))
-}
-
 // finishDeployments updates the counts, drops deployments with no task
 // left, completes the PRIMARY's rollout and writes the steady-state and
 // completion events; quiet says this round changes no task.
@@ -394,35 +330,6 @@ func finishDeployments(svc *store.Service, in Input, keep []store.Task, desired 
 	}
 }
 
-// EligibleInstances are the ACTIVE instances a DAEMON service's tasks go
-// to: those that meet its memberOf constraints.
-func EligibleInstances(svc store.Service, instances []scheduler.Instance) map[string]bool {
-	var exprs []scheduler.Expr
-	for _, c := range svc.PlacementConstraints {
-		if c.Type != scheduler.ConstraintMemberOf {
-			continue
-		}
-		// Validated at CreateService and UpdateService.
-		if e, err := scheduler.ParseExpression(c.Expression); err == nil {
-			exprs = append(exprs, e)
-		}
-	}
-	out := map[string]bool{}
-	for _, inst := range instances {
-		if !inst.Active {
-			continue
-		}
-		ok := true
-		for _, e := range exprs {
-			ok = ok && e.Match(inst)
-		}
-		if ok {
-			out[inst.ARN] = true
-		}
-	}
-	return out
-}
-
 func deployment(svc *store.Service, id string) *store.Deployment {
 	for i := range svc.Deployments {
 		if svc.Deployments[i].ID == id {
@@ -430,32 +337,6 @@ func deployment(svc *store.Service, id string) *store.Deployment {
 		}
 	}
 	return nil
-}
-
-// MaxEvents is how many events a service keeps, newest first.
-const MaxEvents = 100
-
-// addEvent puts an event first, keeping the newest MaxEvents. Its ID is
-// derived from the time and the count, unique within the service.
-func addEvent(svc *store.Service, now time.Time, message string) {
-	AddEvent(svc, store.ServiceEvent{ID: fmt.Sprintf("%d-%d", now.UnixNano(), len(svc.Events)), CreatedAt: now, Message: message})
-}
-
-// AddEvent puts e first among svc's events, keeping the newest MaxEvents.
-func AddEvent(svc *store.Service, e store.ServiceEvent) {
-	svc.Events = append([]store.ServiceEvent{e}, svc.Events...)
-	if len(svc.Events) > MaxEvents {
-		svc.Events = svc.Events[:MaxEvents]
-	}
-}
-
-// TaskList formats task IDs as ECS does in events: "(task a) (task b)".
-func TaskList(ids []string) string {
-	parts := make([]string, len(ids))
-	for i, id := range ids {
-		parts[i] = "(task " + id + ")"
-	}
-	return strings.Join(parts, " ")
 }
 
 func cloneService(s store.Service) store.Service {
