@@ -81,6 +81,9 @@ type Options struct {
 	// endpoint, a roles file); "" means nowhere, and a task with a
 	// taskRoleArn or executionRoleArn is not placed.
 	RoleSource string
+	// OnServicesChanged is called after a service was created, updated or
+	// deleted, to wake the service scheduler. Optional.
+	OnServicesChanged func()
 }
 
 // opFunc handles one operation. body is the raw JSON input.
@@ -119,7 +122,7 @@ func New(o Options) *API {
 		"UpdateContainerInstancesState": a.updateContainerInstancesState,
 		"DiscoverPollEndpoint":          a.discoverPollEndpoint,
 	}
-	for _, more := range []map[string]opFunc{a.taskDefinitionOps(), a.taskOps(), a.tagOps(), a.attributeOps()} {
+	for _, more := range []map[string]opFunc{a.taskDefinitionOps(), a.taskOps(), a.tagOps(), a.attributeOps(), a.serviceOps()} {
 		for name, op := range more {
 			a.ops[name] = op
 		}

@@ -183,8 +183,8 @@ func (a *API) advanceTask(t *store.Task, status, reason string) {
 		// The task stopped on its own; there is nothing left to run.
 		t.DesiredStatus = store.TaskStopped
 	}
-	if t.StopCode == store.StopCodeUserInitiated {
-		return // StopTask's reason stands
+	if t.StopCode == store.StopCodeUserInitiated || t.StopCode == store.StopCodeServiceScheduler {
+		return // StopTask's or the service scheduler's reason stands
 	}
 	switch {
 	case essentialExited(t):

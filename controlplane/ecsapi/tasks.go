@@ -258,40 +258,13 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		if err != nil {
 			return internal("list tasks", err)
 		}
-		constraints := in.PlacementConstraints
-		for _, pc := range l.td.PlacementConstraints {
-			constraints = append(constraints, scheduler.Constraint{Type: pc.Type, Expression: pc.Expression})
-		}
-		res, err := scheduler.Place(placementInstances(instances, tasks), scheduler.Request{
-			Count:       count,
-			Need:        l.schedulerNeed(),
-			Strategies:  in.PlacementStrategy,
-			Constraints: constraints,
-		})
+		var more []failure
+		created, more, err = a.placeTasks(tx, l, count, in.PlacementStrategy, in.PlacementConstraints,
+			placementInstances(instances, tasks), instances)
 		if err != nil {
-			return placementErr(err)
+			return err
 		}
-		// A task that would be placed, but whose roles nothing can issue
-		// credentials for, is not started (after placement, so that an
-		// instance without the role attribute still says ATTRIBUTE).
-		if why := a.roleRefusal(l); why != "" && len(res.Placements) > 0 {
-			res.Placements = nil
-			failures = append(failures, failure{ARN: l.td.ARN, Reason: why})
-		}
-		byARN := map[string]store.ContainerInstance{}
-		for _, ci := range instances {
-			byARN[ci.ARN] = ci
-		}
-		for _, arn := range res.Placements {
-			t := a.newTask(l, byARN[arn])
-			if err := tx.PutTask(t); err != nil {
-				return internal("write task", err)
-			}
-			created = append(created, t)
-		}
-		for _, f := range res.Failures {
-			failures = append(failures, failure{ARN: f.ARN, Reason: f.Reason})
-		}
+		failures = append(failures, more...)
 		return a.recordRunTask(tx, l.cluster.Name, in.ClientToken, fp, created, failures)
 	})
 	if err != nil {
@@ -303,6 +276,52 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		return taskList(created, failures), nil
 	}
 	return a.launched(created, failures), nil
+}
+
+// placeTasks places count tasks of l on candidates with the scheduler and
+// writes them PENDING: the one placement path of RunTask and of the
+// service scheduler. The task definition's constraints are added to
+// constraints; instances are the container instances the candidates
+// stand for.
+func (a *API) placeTasks(tx store.Tx, l *launch, count int, strategies []scheduler.Strategy, constraints []scheduler.Constraint,
+	candidates []scheduler.Instance, instances []store.ContainerInstance) ([]store.Task, []failure, error) {
+	constraints = slices.Clone(constraints)
+	for _, pc := range l.td.PlacementConstraints {
+		constraints = append(constraints, scheduler.Constraint{Type: pc.Type, Expression: pc.Expression})
+	}
+	res, err := scheduler.Place(candidates, scheduler.Request{
+		Count:       count,
+		Need:        l.schedulerNeed(),
+		Strategies:  strategies,
+		Constraints: constraints,
+	})
+	if err != nil {
+		return nil, nil, placementErr(err)
+	}
+	var failures []failure
+	// A task that would be placed, but whose roles nothing can issue
+	// credentials for, is not started (after placement, so that an
+	// instance without the role attribute still says ATTRIBUTE).
+	if why := a.roleRefusal(l); why != "" && len(res.Placements) > 0 {
+		res.Placements = nil
+		failures = append(failures, failure{ARN: l.td.ARN, Reason: why})
+	}
+	byARN := map[string]store.ContainerInstance{}
+	for _, ci := range instances {
+		byARN[ci.ARN] = ci
+	}
+	var created []store.Task
+	for _, arn := range res.Placements {
+		t := a.newTask(l, byARN[arn])
+		if err := tx.PutTask(t); err != nil {
+			return nil, nil, internal("write task", err)
+		}
+		created = append(created, t)
+	}
+	for _, f := range res.Failures {
+		failures = append(failures, failure{ARN: f.ARN, Reason: f.Reason})
+	}
+	return created, failures, nil
 }
 
 // placementErr turns the scheduler's validation error into the

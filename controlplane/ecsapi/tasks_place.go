@@ -259,3 +259,12 @@ func ptrValue(s *string) string {
 	}
 	return *s
 }
+
+// serviceLaunchType is the launch type of svc's tasks; services stored
+// before EXTERNAL existed hold EC2.
+func serviceLaunchType(svc store.Service) string {
+	if svc.LaunchType == launchTypeExternal {
+		return launchTypeExternal
+	}
+	return launchTypeEC2
+}

@@ -216,6 +216,12 @@ func (a *API) listTasks(_ context.Context, _ *http.Request, body []byte) (any, e
 			}
 			instanceARN = ci.ARN
 		}
+		if in.ServiceName != "" {
+			// A service ARN names the same service as its name.
+			if name, ok := a.serviceName(c.Name, in.ServiceName); ok {
+				in.ServiceName = name
+			}
+		}
 		ids, arns, err = listedTasks(tx, c.Name, desired, instanceARN, in)
 		return err
 	})
@@ -244,7 +250,7 @@ func listedTasks(tx store.Tx, cluster, desired, instanceARN string, in listTasks
 		return nil, nil, internal("list tasks", err)
 	}
 	arns := map[string]string{}
-	filtered := instanceARN != "" || in.Family != "" || in.StartedBy != "" || in.LaunchType != ""
+	filtered := instanceARN != "" || in.Family != "" || in.StartedBy != "" || in.LaunchType != "" || in.ServiceName != ""
 	read := ids
 	if !filtered {
 		if read, _, err = paginate(ids, in.NextToken, in.MaxResults); err != nil {
@@ -260,7 +266,8 @@ func listedTasks(tx store.Tx, cluster, desired, instanceARN string, in listTasks
 		if (instanceARN != "" && t.ContainerInstanceARN != instanceARN) ||
 			(in.Family != "" && t.Family != in.Family) ||
 			(in.StartedBy != "" && t.StartedBy != in.StartedBy) ||
-			(in.LaunchType != "" && taskLaunchType(t) != in.LaunchType) {
+			(in.LaunchType != "" && taskLaunchType(t) != in.LaunchType) ||
+			(in.ServiceName != "" && t.Group != serviceGroup(in.ServiceName)) {
 			continue
 		}
 		matching = append(matching, id)
