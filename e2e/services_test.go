@@ -145,6 +145,7 @@ func eventsOf(s types.Service) string {
 // default spread strategy places them; a task whose container is killed
 // with `docker kill` is replaced.
 func TestE2EServiceSteadyAndReplacesKilledTask(t *testing.T) {
+	t.Parallel()
 	sc := startServiceCluster(t, 2)
 	def := sc.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper)))
 	sc.createService(t, "web", def, "--desired-count", "3")
@@ -187,6 +188,7 @@ func TestE2EServiceSteadyAndReplacesKilledTask(t *testing.T) {
 // has fewer healthy tasks than minimumHealthyPercent allows, and ends with
 // the new revision alone, COMPLETED.
 func TestE2EServiceRollingUpdateKeepsMinimumHealthy(t *testing.T) {
+	t.Parallel()
 	sc := startServiceCluster(t, 1)
 	family := uniqueName(t)
 	checked := func(marker string) string {
@@ -237,6 +239,7 @@ func TestE2EServiceRollingUpdateKeepsMinimumHealthy(t *testing.T) {
 // breaker: the deployment FAILS and the service rolls back to the last
 // completed revision.
 func TestE2EServiceCircuitBreakerRollsBack(t *testing.T) {
+	t.Parallel()
 	sc := startServiceCluster(t, 1)
 	family := uniqueName(t)
 	good := sc.register(t, taskDef(family, containerDef("main", true, sleeper)))
@@ -260,6 +263,7 @@ func TestE2EServiceCircuitBreakerRollsBack(t *testing.T) {
 // Draining an instance moves the service's tasks to the other one, and a
 // standalone task on the draining instance is left alone.
 func TestE2EServiceDrainingMovesTasks(t *testing.T) {
+	t.Parallel()
 	sc := startServiceCluster(t, 2)
 	def := sc.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper)))
 	sc.createService(t, "web", def, "--desired-count", "2")
@@ -290,6 +294,7 @@ func TestE2EServiceDrainingMovesTasks(t *testing.T) {
 // A control plane killed in the middle of a rollout finishes it once it
 // is back: everything the service scheduler needs is persisted.
 func TestE2EServiceRolloutSurvivesControlPlaneRestart(t *testing.T) {
+	t.Parallel()
 	sc := startServiceCluster(t, 1)
 	family := uniqueName(t)
 	v1 := sc.register(t, taskDef(family, containerDef("main", true, sleeper)))
@@ -315,6 +320,7 @@ func TestE2EServiceRolloutSurvivesControlPlaneRestart(t *testing.T) {
 // A DAEMON service runs one task on each instance, and on an instance that
 // joins later too.
 func TestE2EServiceDaemonCoversJoiningInstance(t *testing.T) {
+	t.Parallel()
 	sc := startServiceCluster(t, 1)
 	def := sc.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper)))
 	sc.createService(t, "agentd", def, "--scheduling-strategy", "DAEMON")
@@ -343,6 +349,7 @@ func TestE2EServiceDaemonCoversJoiningInstance(t *testing.T) {
 // The README's "Run a service", as a new user types it: create, wait
 // until stable, scale, roll out a new revision, delete.
 func TestE2EServiceReadmeWalkthrough(t *testing.T) {
+	t.Parallel()
 	sc := startServiceCluster(t, 1)
 	register := func() string {
 		var out struct {
