@@ -24,6 +24,7 @@ import (
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
 	"github.com/open-ecs/ecs-agent/controlplane/authz"
+	"github.com/open-ecs/ecs-agent/controlplane/wsserver"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
@@ -43,9 +44,9 @@ const (
 
 // Errors a Registry returns from CheckInstance; each becomes its ACS exception.
 var (
-	ErrInvalidCluster   = errors.New("invalid cluster")
-	ErrInvalidInstance  = errors.New("invalid container instance")
-	ErrInactiveInstance = errors.New("inactive container instance")
+	ErrInvalidCluster   = wsserver.ErrInvalidCluster
+	ErrInvalidInstance  = wsserver.ErrInvalidInstance
+	ErrInactiveInstance = wsserver.ErrInactiveInstance
 
 	// ErrNotConnected is returned by Send when the instance has no live session.
 	ErrNotConnected = errors.New("acsserver: container instance not connected")
@@ -155,18 +156,18 @@ func New(o Options) *Server {
 // ServeHTTP handles GET /ws?clusterArn=..&containerInstanceArn=..&...
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		reject(w, http.StatusMethodNotAllowed, "BadRequestException", "ACS accepts only GET")
+		wsserver.Reject(w, http.StatusMethodNotAllowed, "BadRequestException", "ACS accepts only GET")
 		return
 	}
 	q := r.URL.Query()
 	cluster, arn := q.Get("clusterArn"), q.Get("containerInstanceArn")
 	if cluster == "" || arn == "" {
-		reject(w, http.StatusBadRequest, "BadRequestException", "clusterArn and containerInstanceArn are required")
+		wsserver.Reject(w, http.StatusBadRequest, "BadRequestException", "clusterArn and containerInstanceArn are required")
 		return
 	}
 	log := s.log.With(logging.KeyContainerInstance, arn, logging.KeyCluster, cluster)
 	if s.isClosed() {
-		reject(w, http.StatusServiceUnavailable, "ServerException", "ACS is shutting down")
+		wsserver.Reject(w, http.StatusServiceUnavailable, "ServerException", "ACS is shutting down")
 		return
 	}
 	principal := authz.Principal{ARN: "unauthenticated", Role: authz.RoleAdmin}
@@ -179,29 +180,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				code = coded.ErrorCode()
 			}
 			log.Info("ACS handshake not authenticated", logging.KeyError, err)
-			reject(w, http.StatusForbidden, code, err.Error())
+			wsserver.Reject(w, http.StatusForbidden, code, err.Error())
 			return
 		}
 	}
 	log = log.With(logging.KeyAccessKeyID, principal.AccessKeyID)
 	if err := s.o.Registry.CheckInstance(r.Context(), principal, cluster, arn); err != nil {
-		var denied *authz.DeniedError
-		if errors.As(err, &denied) {
-			log.Warn("ACS handshake denied", logging.KeyReason, denied.Reason)
-			reject(w, http.StatusForbidden, denied.ErrorCode(), denied.ErrorMessage())
-			return
-		}
-		log.Info("ACS handshake rejected", logging.KeyError, err)
-		switch {
-		case errors.Is(err, ErrInvalidCluster):
-			reject(w, http.StatusBadRequest, "InvalidClusterException", "Invalid cluster")
-		case errors.Is(err, ErrInvalidInstance):
-			reject(w, http.StatusBadRequest, "InvalidInstanceException", "Invalid instance")
-		case errors.Is(err, ErrInactiveInstance):
-			reject(w, http.StatusBadRequest, "InactiveInstanceException", "Container instance is inactive")
-		default:
-			reject(w, http.StatusInternalServerError, "ServerException", "Internal server error")
-		}
+		wsserver.RejectInstance(w, log, "ACS", err)
 		return
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
@@ -238,12 +223,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.unregister(sess)
 	close(sess.done)
 	log.Info("agent disconnected from ACS", logging.KeyReason, reason)
-}
-
-func reject(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(wire.EncodeHandshakeError(code, message))
 }
 
 func (s *Server) isClosed() bool {

@@ -50,8 +50,8 @@ import (
 
 	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/telemetry"
+	"github.com/open-ecs/ecs-agent/controlplane/wsserver"
 	"github.com/open-ecs/ecs-agent/internal/logging"
-	"github.com/open-ecs/ecs-agent/tcs/wire"
 )
 
 // Defaults for zero Options values.
@@ -68,9 +68,9 @@ const (
 
 // Errors a Registry returns from CheckInstance; each becomes its exception.
 var (
-	ErrInvalidCluster   = errors.New("invalid cluster")
-	ErrInvalidInstance  = errors.New("invalid container instance")
-	ErrInactiveInstance = errors.New("inactive container instance")
+	ErrInvalidCluster   = wsserver.ErrInvalidCluster
+	ErrInvalidInstance  = wsserver.ErrInvalidInstance
+	ErrInactiveInstance = wsserver.ErrInactiveInstance
 )
 
 // Task is what the server needs to know about a task an agent reports on.
@@ -173,18 +173,18 @@ func New(o Options) *Server {
 // ServeHTTP handles GET <base>/tcs/ws?agentHash=..&agentVersion=..&cluster=..&containerInstance=..&dockerVersion=..
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		reject(w, http.StatusMethodNotAllowed, "BadRequestException", "TCS accepts only GET (a websocket upgrade)")
+		wsserver.Reject(w, http.StatusMethodNotAllowed, "BadRequestException", "TCS accepts only GET (a websocket upgrade)")
 		return
 	}
 	q := r.URL.Query()
 	cluster, arn := q.Get("cluster"), q.Get("containerInstance")
 	if cluster == "" || arn == "" {
-		reject(w, http.StatusBadRequest, "BadRequestException", "cluster and containerInstance are required")
+		wsserver.Reject(w, http.StatusBadRequest, "BadRequestException", "cluster and containerInstance are required")
 		return
 	}
 	log := s.log.With(logging.KeyContainerInstance, arn, logging.KeyCluster, cluster)
 	if s.isClosed() {
-		reject(w, http.StatusServiceUnavailable, "ServerException", "TCS is shutting down")
+		wsserver.Reject(w, http.StatusServiceUnavailable, "ServerException", "TCS is shutting down")
 		return
 	}
 	principal := authz.Principal{ARN: "unauthenticated", Role: authz.RoleAdmin}
@@ -200,7 +200,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				code, msg = coded.ErrorCode(), coded.ErrorMessage()
 			}
 			log.Info("TCS handshake not authenticated", logging.KeyError, err)
-			reject(w, http.StatusForbidden, code, msg)
+			wsserver.Reject(w, http.StatusForbidden, code, msg)
 			return
 		}
 	}
@@ -236,35 +236,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // checkInstance answers the handshake when the registry refuses it.
 func (s *Server) checkInstance(w http.ResponseWriter, r *http.Request, log *slog.Logger, p authz.Principal, cluster, arn string) bool {
-	err := s.o.Registry.CheckInstance(r.Context(), p, cluster, arn)
-	if err == nil {
-		return true
-	}
-	var denied *authz.DeniedError
-	if errors.As(err, &denied) {
-		log.Warn("TCS handshake denied", logging.KeyReason, denied.Reason)
-		reject(w, http.StatusForbidden, denied.ErrorCode(), denied.ErrorMessage())
+	if err := s.o.Registry.CheckInstance(r.Context(), p, cluster, arn); err != nil {
+		wsserver.RejectInstance(w, log, "TCS", err)
 		return false
 	}
-	log.Info("TCS handshake rejected", logging.KeyError, err)
-	switch {
-	case errors.Is(err, ErrInvalidCluster):
-		reject(w, http.StatusBadRequest, "InvalidClusterException", "Invalid cluster")
-	case errors.Is(err, ErrInvalidInstance):
-		reject(w, http.StatusBadRequest, "InvalidInstanceException", "Invalid instance")
-	case errors.Is(err, ErrInactiveInstance):
-		reject(w, http.StatusBadRequest, "InactiveInstanceException", "Container instance is inactive")
-	default:
-		reject(w, http.StatusInternalServerError, "ServerException", "Internal server error")
-	}
-	return false
-}
-
-// reject answers a refused upgrade with an unframed {"<code>": message}, as ACS does.
-func reject(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(wire.EncodeHandshakeError(code, message))
+	return true
 }
 
 func (s *Server) isClosed() bool {
