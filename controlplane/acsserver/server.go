@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -116,12 +115,9 @@ type Server struct {
 
 	// regMu orders session registration with the SetAgentConnected calls it
 	// causes, so that a reconnect overlapping the old session never leaves the
-	// registry saying "disconnected". It is taken before mu.
-	regMu sync.Mutex
-
-	mu       sync.Mutex
-	sessions map[string][]*session // by instance ARN, oldest first
-	closed   bool
+	// registry saying "disconnected".
+	regMu    sync.Mutex
+	sessions wsserver.Sessions[*session]
 
 	// onAck is a test hook called for each heartbeat ack.
 	onAck func(containerInstanceARN, messageID string)
@@ -149,7 +145,6 @@ func New(o Options) *Server {
 		o:        o,
 		log:      logger.With(logging.KeyComponent, "acsserver"),
 		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 32768},
-		sessions: make(map[string][]*session),
 	}
 }
 
@@ -166,7 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.log.With(logging.KeyContainerInstance, arn, logging.KeyCluster, cluster)
-	if s.isClosed() {
+	if s.sessions.Closed() {
 		wsserver.Reject(w, http.StatusServiceUnavailable, "ServerException", "ACS is shutting down")
 		return
 	}
@@ -225,47 +220,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.Info("agent disconnected from ACS", logging.KeyReason, reason)
 }
 
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
 // register adds sess and marks the instance connected if it is the first
 // session. It reports false if the server is closed.
 func (s *Server) register(ctx context.Context, sess *session) bool {
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return false
-	}
-	s.sessions[sess.arn] = append(s.sessions[sess.arn], sess)
-	first := len(s.sessions[sess.arn]) == 1
-	s.mu.Unlock()
+	first, ok := s.sessions.Add(sess.arn, sess)
 	if first {
 		if err := s.o.Registry.SetAgentConnected(ctx, sess.arn, true); err != nil {
 			sess.log.Warn("could not record the agent as connected", logging.KeyError, err)
 		}
 	}
-	return true
+	return ok
 }
 
 // unregister removes sess and marks the instance disconnected when it was the last.
 func (s *Server) unregister(sess *session) {
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
-	s.mu.Lock()
-	list := slices.DeleteFunc(s.sessions[sess.arn], func(x *session) bool { return x == sess })
-	last := len(list) == 0
-	if last {
-		delete(s.sessions, sess.arn)
-	} else {
-		s.sessions[sess.arn] = list
-	}
-	s.mu.Unlock()
-	if last {
+	if s.sessions.Remove(sess.arn, sess) {
 		ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
 		defer cancel()
 		if err := s.o.Registry.SetAgentConnected(ctx, sess.arn, false); err != nil {
@@ -275,21 +248,12 @@ func (s *Server) unregister(sess *session) {
 }
 
 // Sessions counts the live sessions of every instance.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, list := range s.sessions {
-		n += len(list)
-	}
-	return n
-}
+func (s *Server) Sessions() int { return s.sessions.Count() }
 
 // Connected reports whether the instance has at least one live session.
 func (s *Server) Connected(containerInstanceARN string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions[containerInstanceARN]) > 0
+	_, ok := s.sessions.Newest(containerInstanceARN)
+	return ok
 }
 
 // Send queues msg (a wire shape, e.g. *wire.PayloadMessage) on the instance's
@@ -301,14 +265,8 @@ func (s *Server) Send(containerInstanceARN string, msg any) error {
 	if err != nil {
 		return fmt.Errorf("send to %s: %w", containerInstanceARN, err)
 	}
-	s.mu.Lock()
-	list := s.sessions[containerInstanceARN]
-	var sess *session
-	if len(list) > 0 {
-		sess = list[len(list)-1]
-	}
-	s.mu.Unlock()
-	if sess == nil {
+	sess, ok := s.sessions.Newest(containerInstanceARN)
+	if !ok {
 		return fmt.Errorf("send to %s: %w", containerInstanceARN, ErrNotConnected)
 	}
 	return sess.send(frame)
@@ -317,10 +275,7 @@ func (s *Server) Send(containerInstanceARN string, msg any) error {
 // Disconnect closes the instance's sessions (normal close), for example after
 // it was deregistered: the agent reconnects and is then told it is inactive.
 func (s *Server) Disconnect(containerInstanceARN string) {
-	s.mu.Lock()
-	list := slices.Clone(s.sessions[containerInstanceARN])
-	s.mu.Unlock()
-	for _, sess := range list {
+	for _, sess := range s.sessions.Of(containerInstanceARN) {
 		sess.requestClose(websocket.CloseNormalClosure, "container instance disconnected by the control plane")
 	}
 }
@@ -328,13 +283,7 @@ func (s *Server) Disconnect(containerInstanceARN string) {
 // Close closes every session with "going away", refuses new ones and waits
 // until the sessions have ended.
 func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	var all []*session
-	for _, list := range s.sessions {
-		all = append(all, list...)
-	}
-	s.mu.Unlock()
+	all := s.sessions.Close()
 	for _, sess := range all {
 		sess.requestClose(websocket.CloseGoingAway, "server shutting down")
 	}

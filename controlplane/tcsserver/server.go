@@ -41,8 +41,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -139,9 +137,7 @@ type Server struct {
 
 	accepted, refused, dropped atomic.Uint64
 
-	mu       sync.Mutex
-	sessions map[string][]*session // by instance ARN, oldest first
-	closed   bool
+	sessions wsserver.Sessions[*session]
 }
 
 // New returns a Server; it serves nothing until mounted.
@@ -166,7 +162,6 @@ func New(o Options) *Server {
 		o:        o,
 		log:      logger.With(logging.KeyComponent, "tcsserver"),
 		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096},
-		sessions: make(map[string][]*session),
 	}
 }
 
@@ -183,7 +178,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.log.With(logging.KeyContainerInstance, arn, logging.KeyCluster, cluster)
-	if s.isClosed() {
+	if s.sessions.Closed() {
 		wsserver.Reject(w, http.StatusServiceUnavailable, "ServerException", "TCS is shutting down")
 		return
 	}
@@ -219,7 +214,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		arn: arn, cluster: cluster, principal: principal, host: r.Host,
 		url: &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery},
 	}, log)
-	if !s.register(sess) {
+	if _, ok := s.sessions.Add(sess.arn, sess); !ok {
 		_ = ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 		_ = ws.Close()
@@ -229,7 +224,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.Info("agent connected to TCS", logging.KeyVersion, q.Get("agentVersion"), "agentHash", q.Get("agentHash"),
 		logging.KeyDockerVersion, q.Get("dockerVersion"))
 	reason := sess.run()
-	s.unregister(sess)
+	s.sessions.Remove(sess.arn, sess)
 	close(sess.done)
 	log.Info("agent disconnected from TCS", logging.KeyReason, reason)
 }
@@ -243,43 +238,8 @@ func (s *Server) checkInstance(w http.ResponseWriter, r *http.Request, log *slog
 	return true
 }
 
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-func (s *Server) register(sess *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.sessions[sess.arn] = append(s.sessions[sess.arn], sess)
-	return true
-}
-
-func (s *Server) unregister(sess *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	list := slices.DeleteFunc(s.sessions[sess.arn], func(x *session) bool { return x == sess })
-	if len(list) == 0 {
-		delete(s.sessions, sess.arn)
-	} else {
-		s.sessions[sess.arn] = list
-	}
-}
-
 // Sessions counts the live sessions of every instance.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, list := range s.sessions {
-		n += len(list)
-	}
-	return n
-}
+func (s *Server) Sessions() int { return s.sessions.Count() }
 
 // Stats returns the frame counters.
 func (s *Server) Stats() Stats {
@@ -289,10 +249,7 @@ func (s *Server) Stats() Stats {
 // Disconnect closes the instance's sessions (normal close), for example after
 // it was deregistered.
 func (s *Server) Disconnect(containerInstanceARN string) {
-	s.mu.Lock()
-	list := slices.Clone(s.sessions[containerInstanceARN])
-	s.mu.Unlock()
-	for _, sess := range list {
+	for _, sess := range s.sessions.Of(containerInstanceARN) {
 		sess.requestClose(websocket.CloseNormalClosure, "container instance disconnected by the control plane")
 	}
 }
@@ -300,13 +257,7 @@ func (s *Server) Disconnect(containerInstanceARN string) {
 // Close closes every session with "going away", refuses new ones and waits
 // until the sessions have ended.
 func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	var all []*session
-	for _, list := range s.sessions {
-		all = append(all, list...)
-	}
-	s.mu.Unlock()
+	all := s.sessions.Close()
 	for _, sess := range all {
 		sess.requestClose(websocket.CloseGoingAway, "server shutting down")
 	}
