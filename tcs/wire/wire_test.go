@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,42 +14,23 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/open-ecs/ecs-agent/internal/wsframe/wsframetest"
 )
 
 var timestampType = reflect.TypeFor[Timestamp]()
 
 // fill sets every field reachable from v to a non-zero value so that a round
-// trip exercises every json tag.
+// trip exercises every json tag; a Timestamp gets a time of millisecond
+// precision, which is what it carries.
 func fill(v reflect.Value, depth int) {
-	if v.Type() == timestampType {
+	wsframetest.Fill(v, depth, func(v reflect.Value, depth int) bool {
+		if v.Type() != timestampType {
+			return false
+		}
 		v.Set(reflect.ValueOf(At(time.UnixMilli(1704164645123 + int64(depth)).UTC())))
-		return
-	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		fill(v.Elem(), depth)
-	case reflect.Struct:
-		for i := range v.NumField() {
-			fill(v.Field(i), depth+1)
-		}
-	case reflect.String:
-		v.SetString(fmt.Sprintf("s%d", depth))
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Int, reflect.Int64:
-		v.SetInt(int64(7 + depth))
-	case reflect.Float64:
-		v.SetFloat(0.25)
-	case reflect.Slice:
-		s := reflect.MakeSlice(v.Type(), 2, 2)
-		for i := range 2 {
-			fill(s.Index(i), depth+1)
-		}
-		v.Set(s)
-	default:
-		panic("fill: unhandled kind " + v.Kind().String())
-	}
+		return true
+	})
 }
 
 func TestRoundTripEveryShape(t *testing.T) {
@@ -78,39 +58,9 @@ func TestRoundTripEveryShape(t *testing.T) {
 	}
 }
 
-// modelPath finds the TCS model: $TCS_MODEL, else shared/protocol/tcs-api-2.json
-// in this package's directory or any directory above it (the protocol
-// documents live beside the checkout, or beside a directory of worktrees).
-// Without it the tests that compare against it skip, except under CI=true,
-// where a missing model is a failure.
-func modelPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TCS_MODEL"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("TCS_MODEL=%s: %v", p, err)
-		}
-		return p
-	}
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		p := filepath.Join(dir, "shared", "protocol", "tcs-api-2.json")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	msg := "the TCS model tcs-api-2.json is not in shared/protocol beside the checkout; set TCS_MODEL to check types_gen.go against it"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+// modelPath finds the TCS model (wsframetest.ModelPath): without it the
+// tests that compare against it skip, except under CI=true.
+func modelPath(t *testing.T) string { return wsframetest.ModelPath(t, "TCS", "tcs-api-2.json") }
 
 func TestEveryModelShapeHasAType(t *testing.T) {
 	raw, err := os.ReadFile(modelPath(t))
