@@ -2,15 +2,10 @@ package wire
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 
@@ -24,31 +19,10 @@ import (
 // trip exercises every json tag.
 func fill(v reflect.Value, depth int) { wsframetest.Fill(v, depth, nil) }
 
-func TestRoundTripEveryShape(t *testing.T) {
-	names := ShapeNames()
-	sort.Strings(names)
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			msg, err := New(name)
-			require.NoError(t, err)
-			fill(reflect.ValueOf(msg).Elem(), 0)
+// codec is this package's functions for the shared wire checks.
+var codec = wsframetest.Codec{New: New, ShapeNames: ShapeNames, Encode: Encode, Decode: Decode, Fill: fill}
 
-			frame, err := Encode(msg)
-			require.NoError(t, err)
-			var env map[string]json.RawMessage
-			require.NoError(t, json.Unmarshal(frame, &env))
-			assert.JSONEq(t, `"`+name+`"`, string(env["type"]))
-
-			got, err := Decode(frame)
-			require.NoError(t, err)
-			assert.Equal(t, msg, got)
-			// Value and pointer encode identically.
-			byValue, err := Encode(reflect.ValueOf(msg).Elem().Interface())
-			require.NoError(t, err)
-			assert.Equal(t, frame, byValue)
-		})
-	}
-}
+func TestRoundTripEveryShape(t *testing.T) { wsframetest.RoundTripEveryShape(t, codec) }
 
 // modelPath finds the ACS model (wsframetest.ModelPath): without it the
 // tests that compare against it skip, except under CI=true.
@@ -56,48 +30,16 @@ func modelPath(t *testing.T) string { return wsframetest.ModelPath(t, "ACS", "ac
 
 // TestEveryModelShapeHasAType guards against a stale types_gen.go.
 func TestEveryModelShapeHasAType(t *testing.T) {
-	raw, err := os.ReadFile(modelPath(t))
-	require.NoError(t, err)
-	var m struct {
-		Shapes map[string]struct {
-			Type      string `json:"type"`
-			Exception bool   `json:"exception"`
-		} `json:"shapes"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &m))
-	n := 0
-	for name, s := range m.Shapes {
-		if s.Type != "structure" {
-			continue
-		}
-		n++
-		msg, err := New(name)
-		require.NoError(t, err, name)
-		assert.Equal(t, name, msg.ShapeName())
-		if s.Exception {
-			_, isErr := msg.(Exception)
-			assert.True(t, isErr, "%s should implement Exception", name)
-		}
-	}
-	assert.Len(t, ShapeNames(), n)
+	wsframetest.EveryModelShapeHasAType(t, modelPath(t), codec)
 }
 
 func TestGeneratedFileIsCurrent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the generator")
 	}
-	model := modelPath(t)
-	out := filepath.Join(t.TempDir(), "types_gen.go")
 	// The options are those of the go:generate line in wire.go.
-	cmd := exec.Command("go", "run", "../../internal/wiregen", "-model", model, "-out", out,
+	wsframetest.GeneratedFileIsCurrent(t, modelPath(t), "acs/wire",
 		"-service", "ACS", "-pointer", "HeartbeatMessage.healthy", "-record-unknown", "Task")
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Run())
-	want, err := os.ReadFile(out)
-	require.NoError(t, err)
-	have, err := os.ReadFile("types_gen.go")
-	require.NoError(t, err)
-	assert.True(t, bytes.Equal(want, have), "types_gen.go is stale: run go generate ./acs/wire")
 }
 
 // examplePayload is the PayloadMessage of reference §5.7.

@@ -1,14 +1,9 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"sort"
 	"testing"
 	"time"
 
@@ -33,79 +28,27 @@ func fill(v reflect.Value, depth int) {
 	})
 }
 
-func TestRoundTripEveryShape(t *testing.T) {
-	names := ShapeNames()
-	sort.Strings(names)
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			msg, err := New(name)
-			require.NoError(t, err)
-			fill(reflect.ValueOf(msg).Elem(), 0)
+// codec is this package's functions for the shared wire checks.
+var codec = wsframetest.Codec{New: New, ShapeNames: ShapeNames, Encode: Encode, Decode: Decode, Fill: fill}
 
-			frame, err := Encode(msg)
-			require.NoError(t, err)
-			var env map[string]json.RawMessage
-			require.NoError(t, json.Unmarshal(frame, &env))
-			assert.JSONEq(t, `"`+name+`"`, string(env["type"]))
-
-			got, err := Decode(frame)
-			require.NoError(t, err)
-			assert.Equal(t, msg, got)
-			byValue, err := Encode(reflect.ValueOf(msg).Elem().Interface())
-			require.NoError(t, err)
-			assert.Equal(t, frame, byValue)
-		})
-	}
-}
+func TestRoundTripEveryShape(t *testing.T) { wsframetest.RoundTripEveryShape(t, codec) }
 
 // modelPath finds the TCS model (wsframetest.ModelPath): without it the
 // tests that compare against it skip, except under CI=true.
 func modelPath(t *testing.T) string { return wsframetest.ModelPath(t, "TCS", "tcs-api-2.json") }
 
 func TestEveryModelShapeHasAType(t *testing.T) {
-	raw, err := os.ReadFile(modelPath(t))
-	require.NoError(t, err)
-	var m struct {
-		Shapes map[string]struct {
-			Type      string `json:"type"`
-			Exception bool   `json:"exception"`
-		} `json:"shapes"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &m))
-	n := 0
-	for name, s := range m.Shapes {
-		if s.Type != "structure" {
-			continue
-		}
-		n++
-		msg, err := New(name)
-		require.NoError(t, err, name)
-		assert.Equal(t, name, msg.ShapeName())
-		if s.Exception {
-			_, isErr := msg.(Exception)
-			assert.True(t, isErr, "%s should implement Exception", name)
-		}
-	}
-	assert.Len(t, ShapeNames(), n)
+	wsframetest.EveryModelShapeHasAType(t, modelPath(t), codec)
 }
 
 func TestGeneratedFileIsCurrent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the generator")
 	}
-	model := modelPath(t)
-	out := filepath.Join(t.TempDir(), "types_gen.go")
 	// The options are those of the go:generate line in wire.go.
-	cmd := exec.Command("go", "run", "../../internal/wiregen", "-model", model, "-out", out,
+	wsframetest.GeneratedFileIsCurrent(t, modelPath(t), "tcs/wire",
 		"-service", "TCS", "-pointer", "HeartbeatMessage.healthy",
 		"-always-send", "CWStatsSet,UDoubleCWStatsSet,ULongStatsSet,RestartStatsSet,MetricsMetadata,HealthMetadata")
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Run())
-	want, err := os.ReadFile(out)
-	require.NoError(t, err)
-	have, err := os.ReadFile("types_gen.go")
-	require.NoError(t, err)
-	assert.True(t, bytes.Equal(want, have), "types_gen.go is stale: run go generate ./tcs/wire")
 }
 
 // A stats set of an idle container has a minimum, maximum and sum of 0; they
