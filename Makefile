@@ -9,8 +9,10 @@ DIRTY     := $(shell test -n "$$(git status --porcelain --untracked-files=no 2>/
 LDFLAGS   := -s -w -X $(PKG)/version.GitHash=$(GITHASH) -X $(PKG)/version.Dirty=$(DIRTY)
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $$($(GO) env GOPATH)/bin/staticcheck)
 
-# Test timeouts bound a hung test; CI's limit is far above them.
-TEST_FLAGS ?= -count=1 -timeout 15m
+# Test timeouts bound a hung test; CI's limit is far above them. The
+# end-to-end tests mostly wait on Docker and timers, so four of them run at
+# once (t.Parallel) even on two cores.
+TEST_FLAGS ?= -count=1 -timeout 15m -parallel 4
 
 .PHONY: help build check test test-unit test-integration bench fuzz run dev-setup image package clean
 

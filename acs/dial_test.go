@@ -10,6 +10,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/open-ecs/ecs-agent/internal/wsconn"
 )
 
 func TestACSURL(t *testing.T) {
@@ -21,8 +23,8 @@ func TestACSURL(t *testing.T) {
 	assert.Equal(t, "https://ecs-a-1.us-west-2.amazonaws.com/ws?agentHash=abc123&agentVersion=0.1.0"+
 		"&clusterArn=default&containerInstanceArn=arn%3Aaws%3Aecs%3Aus-west-2%3A1%3Acontainer-instance%2Fdefault%2Fab"+
 		"&dockerVersion=DockerVersion%3A+20.10.5&protocolVersion=2&sendCredentials=true&seqNum=1", u)
-	assert.True(t, strings.HasPrefix(wsScheme(u), "wss://ecs-a-1."))
-	assert.Equal(t, "ws://127.0.0.1:1/ws", wsScheme("http://127.0.0.1:1/ws"))
+	assert.True(t, strings.HasPrefix(wsconn.WebsocketURL(u), "wss://ecs-a-1."))
+	assert.Equal(t, "ws://127.0.0.1:1/ws", wsconn.WebsocketURL("http://127.0.0.1:1/ws"))
 
 	_, err = acsURL("ftp://x", connectParams{})
 	require.Error(t, err)
@@ -45,13 +47,13 @@ func TestSignedHeaderIsValidSigV4(t *testing.T) {
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	require.NoError(t, err)
 	creds, _ := testCreds.Retrieve(context.Background())
-	require.NoError(t, v4.NewSigner().SignHTTP(context.Background(), creds, req, emptyPayloadHash, "ecs", "us-east-1", now))
+	require.NoError(t, v4.NewSigner().SignHTTP(context.Background(), creds, req, wsconn.EmptyPayloadHash, "ecs", "us-east-1", now))
 	assert.Equal(t, req.Header.Get("Authorization"), auth)
-	assert.Equal(t, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", emptyPayloadHash)
+	assert.Equal(t, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", wsconn.EmptyPayloadHash)
 }
 
 func TestClassifyDialError(t *testing.T) {
-	err := classifyDialError(&handshakeError{status: 500, body: []byte("<html>oops")})
+	err := classifyDialError(&wsconn.HandshakeError{Status: 500, Body: []byte("<html>oops")})
 	assert.NotErrorIs(t, err, ErrTerminal)
 	err = classifyDialError(handshakeReject("ServerException", "busy"))
 	assert.NotErrorIs(t, err, ErrTerminal)

@@ -2,120 +2,21 @@ package acs
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/open-ecs/ecs-agent/internal/wsconn"
+	"github.com/open-ecs/ecs-agent/internal/wsconn/wsconntest"
 )
 
-// memFrame is one websocket frame in flight.
-type memFrame struct {
-	typ  int
-	data []byte
-}
+// The session tests speak over wsconntest's in-memory websocket pair.
+type (
+	memConn = wsconntest.MemSocket
+	wsConn  = wsconn.Socket
+)
 
-// memConn is one end of an in-memory websocket pair with gorilla's close
-// semantics: reading a close frame echoes it and returns a *websocket.CloseError;
-// the peer vanishing reads as close code 1006.
-type memConn struct {
-	in   <-chan memFrame
-	out  chan<- memFrame
-	done chan struct{}
-	peer *memConn
-
-	mu         sync.Mutex
-	closeSent  bool
-	closedOnce sync.Once
-}
-
-func memPair() (*memConn, *memConn) {
-	ab := make(chan memFrame, 64)
-	ba := make(chan memFrame, 64)
-	a := &memConn{in: ba, out: ab, done: make(chan struct{})}
-	b := &memConn{in: ab, out: ba, done: make(chan struct{})}
-	a.peer, b.peer = b, a
-	return a, b
-}
-
-func (c *memConn) ReadMessage() (int, []byte, error) {
-	// Frames already delivered are read before a close is noticed, as on a socket.
-	select {
-	case f := <-c.in:
-		return c.deliver(f)
-	default:
-	}
-	select {
-	case f := <-c.in:
-		return c.deliver(f)
-	case <-c.done:
-		return 0, nil, net.ErrClosed
-	case <-c.peer.done:
-		select {
-		case f := <-c.in:
-			return c.deliver(f)
-		default:
-		}
-		return 0, nil, &websocket.CloseError{Code: websocket.CloseAbnormalClosure, Text: "unexpected EOF"}
-	}
-}
-
-func (c *memConn) deliver(f memFrame) (int, []byte, error) {
-	if f.typ != websocket.CloseMessage {
-		return f.typ, f.data, nil
-	}
-	code, text := websocket.CloseNoStatusReceived, ""
-	if len(f.data) >= 2 {
-		code = int(f.data[0])<<8 | int(f.data[1])
-		text = string(f.data[2:])
-	}
-	_ = c.WriteControl(websocket.CloseMessage, f.data, time.Time{}) // echo, as gorilla does
-	return 0, nil, &websocket.CloseError{Code: code, Text: text}
-}
-
-func (c *memConn) write(f memFrame) error {
-	select {
-	case <-c.done:
-		return net.ErrClosed
-	case <-c.peer.done:
-		return net.ErrClosed
-	default:
-	}
-	select {
-	case c.out <- f:
-		return nil
-	case <-c.done:
-		return net.ErrClosed
-	case <-c.peer.done:
-		return net.ErrClosed
-	}
-}
-
-func (c *memConn) WriteMessage(typ int, data []byte) error {
-	return c.write(memFrame{typ: typ, data: data})
-}
-
-func (c *memConn) WriteControl(typ int, data []byte, _ time.Time) error {
-	if typ == websocket.CloseMessage {
-		c.mu.Lock()
-		sent := c.closeSent
-		c.closeSent = true
-		c.mu.Unlock()
-		if sent {
-			return nil
-		}
-	}
-	return c.write(memFrame{typ: typ, data: data})
-}
-
-func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
-
-func (c *memConn) Close() error {
-	c.closedOnce.Do(func() { close(c.done) })
-	return nil
-}
+func memPair() (*memConn, *memConn) { return wsconntest.Pair() }
 
 // dialAttempt records one call of the fake dialer.
 type dialAttempt struct {
@@ -158,8 +59,3 @@ func (f *fakeACS) dials() []dialAttempt {
 	defer f.mu.Unlock()
 	return append([]dialAttempt(nil), f.attempts...)
 }
-
-// failingWrites wraps a memConn whose data writes always fail.
-type failingWrites struct{ *memConn }
-
-func (failingWrites) WriteMessage(int, []byte) error { return net.ErrClosed }

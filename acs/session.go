@@ -35,6 +35,7 @@ import (
 	"github.com/open-ecs/ecs-agent/acs/wire"
 	"github.com/open-ecs/ecs-agent/internal/backoff"
 	"github.com/open-ecs/ecs-agent/internal/logging"
+	"github.com/open-ecs/ecs-agent/internal/wsconn"
 )
 
 // Reference defaults (§5.5).
@@ -103,14 +104,14 @@ type Session struct {
 	o   Options
 	log *slog.Logger
 
-	dial         dialFunc
+	dial         wsconn.DialFunc
 	inactiveWait time.Duration
 
 	// sendCredentials is true until the first successful connect; Run's goroutine owns it.
 	sendCredentials bool
 
 	mu  sync.Mutex
-	cur *conn // the live connection, for Send
+	cur *wsconn.Conn // the live connection, for Send
 }
 
 // NewSession fills in defaults; it does not connect.
@@ -138,7 +139,7 @@ func NewSession(o Options) *Session {
 	return &Session{
 		o:               o,
 		log:             logger.With(logging.KeyComponent, "acs", logging.KeyContainerInstance, o.ContainerInstanceARN),
-		dial:            gorillaDialer(o.TLSConfig),
+		dial:            wsconn.NewDialer(o.TLSConfig, MaxFrameBytes),
 		inactiveWait:    inactiveInstanceWait,
 		sendCredentials: true,
 	}
@@ -237,7 +238,7 @@ func (s *Session) connectOnce(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	s.log.Debug("connecting to ACS", logging.KeyEndpoint, endpoint)
-	ws, err := s.dial(ctx, wsScheme(u), header)
+	ws, err := s.dial(ctx, wsconn.WebsocketURL(u), header)
 	if err != nil {
 		return 0, classifyDialError(err)
 	}
@@ -254,11 +255,11 @@ func (s *Session) connectOnce(ctx context.Context) (time.Duration, error) {
 // classifyDialError turns a rejected handshake's unframed error body into
 // ErrTerminal, errInactive or a retriable error.
 func classifyDialError(err error) error {
-	var hs *handshakeError
+	var hs *wsconn.HandshakeError
 	if !errors.As(err, &hs) {
 		return fmt.Errorf("dial ACS: %w", err)
 	}
-	exc, decErr := wire.DecodeHandshakeError(hs.body)
+	exc, decErr := wire.DecodeHandshakeError(hs.Body)
 	if decErr != nil {
 		return fmt.Errorf("dial ACS: %w", err)
 	}
@@ -268,7 +269,7 @@ func classifyDialError(err error) error {
 	case *wire.InactiveInstanceException:
 		return fmt.Errorf("%w: %w", errInactive, exc)
 	}
-	return fmt.Errorf("dial ACS: HTTP %d: %w", hs.status, exc)
+	return fmt.Errorf("dial ACS: HTTP %d: %w", hs.Status, exc)
 }
 
 // Send encodes msg (a wire shape) and queues it on the live connection.
@@ -283,10 +284,10 @@ func (s *Session) Send(ctx context.Context, msg any) error {
 	if c == nil {
 		return ErrNotConnected
 	}
-	return c.send(ctx, frame)
+	return sendOn(ctx, c, frame)
 }
 
-func (s *Session) setCurrent(c *conn) {
+func (s *Session) setCurrent(c *wsconn.Conn) {
 	s.mu.Lock()
 	s.cur = c
 	s.mu.Unlock()

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
+	"github.com/open-ecs/ecs-agent/internal/wsconn"
 )
 
 const testInstanceARN = "arn:aws:ecs:us-west-2:123456789012:container-instance/default/0123456789abcdef0123456789abcdef"
@@ -194,7 +195,7 @@ func TestPeerVanishingBacksOffAfterAShortSession(t *testing.T) {
 }
 
 func handshakeReject(code, msg string) error {
-	return &handshakeError{status: http.StatusBadRequest, body: wire.EncodeHandshakeError(code, msg)}
+	return &wsconn.HandshakeError{Status: http.StatusBadRequest, Body: wire.EncodeHandshakeError(code, msg)}
 }
 
 func TestUnretriableHandshakeErrorsEndRun(t *testing.T) {
@@ -314,21 +315,5 @@ func TestWithoutHandlerPayloadsAreNotAckedAndUnknownTypesDropped(t *testing.T) {
 		assert.Equal(t, &wire.HeartbeatAckRequest{MessageID: "h2"}, reply)
 		assert.Len(t, f.dials(), 1)
 		require.NoError(t, stop())
-	})
-}
-
-func TestSendAfterWriterFailedDoesNotBlock(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		client, server := memPair()
-		c := newConn(failingWrites{client}, time.Minute)
-		frame := []byte(`{}`)
-		var err error
-		for err == nil { // the first sends fill the queue; then the writer's failure shows
-			err = c.send(t.Context(), frame)
-			synctest.Wait()
-		}
-		assert.ErrorIs(t, err, ErrNotConnected)
-		c.teardown()
-		_ = server.Close()
 	})
 }

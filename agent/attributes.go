@@ -36,6 +36,9 @@ const (
 	capTaskIAMRoleHost     = capabilityPrefixLegacy + "task-iam-role-network-host"
 	capTaskCPUMemLimit     = capabilityPrefix + "task-cpu-mem-limit"
 	capIncreasedTaskCPU    = capabilityPrefix + "increased-task-cpu-limit"
+	// capExternal marks an ECS Anywhere instance (ECS_EXTERNAL): ECS places
+	// only EXTERNAL tasks on it, and EC2 tasks never.
+	capExternal = capabilityPrefix + "external"
 
 	// healthCheckAPI is the first Docker API with container health checks.
 	healthCheckAPI = "1.24"
@@ -94,6 +97,9 @@ type hostFeatures struct {
 // it runs a task with a role: host mode needs both.
 func engineCapabilities(cfg *config.Config, docker dockerapi.VersionInfo, host hostFeatures) []string {
 	caps := []string{capContainerOrdering, capContainerPortRange, capRestartPolicy}
+	if cfg.External {
+		caps = append(caps, capExternal)
+	}
 	if cfg.TaskIAMRoleEnabled {
 		caps = append(caps, capTaskIAMRole)
 		if cfg.TaskIAMRoleEnabledForNetworkHost {

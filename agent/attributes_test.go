@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,5 +55,16 @@ func TestTaskRoleAndLimitCapabilities(t *testing.T) {
 			}
 		}
 		assert.Equal(t, tc.want, got, "%+v", tc)
+	}
+}
+
+// An ECS Anywhere agent says so, and only then: the control plane places
+// only EXTERNAL tasks on such an instance.
+func TestExternalCapability(t *testing.T) {
+	docker := dockerapi.VersionInfo{APIVersion: "1.41"}
+	for _, external := range []bool{false, true} {
+		cfg := config.Default()
+		cfg.External = external
+		assert.Equal(t, external, slices.Contains(engineCapabilities(cfg, docker, hostFeatures{}), "ecs.capability.external"), "ECS_EXTERNAL=%v", external)
 	}
 }

@@ -49,7 +49,7 @@ var identitySettings = []setting{
 		help:  "JSON configuration file; its keys are Config field names. A missing file is not an error."},
 	{key: "ECS_EXTERNAL", fields: []string{"External"}, def: "false",
 		codec: boolOf(func(c *Config) *bool { return &c.External }),
-		help:  "ECS Anywhere mode: no instance identity document; AWS_DEFAULT_REGION becomes mandatory."},
+		help:  "ECS Anywhere mode: no instance identity document; AWS_DEFAULT_REGION becomes mandatory; the instance advertises `ecs.capability.external`, so only tasks run with launch type EXTERNAL are placed on it."},
 	{key: "ECS_ALTERNATE_CREDENTIAL_PROFILE", fields: []string{"AlternateCredentialProfile"}, def: "default",
 		codec: stringOf(func(c *Config) *string { return &c.AlternateCredentialProfile }),
 		help:  "Profile to use in the rotating credentials file."},

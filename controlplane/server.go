@@ -13,6 +13,11 @@
 //	GET  /metrics  Prometheus exposition (package metrics), unauthenticated;
 //	               on Options.MetricsListen instead when that is set
 //
+// Services: a services.Driver goroutine reconciles every service (package
+// services decides, ecsapi.ReconcileServices places and writes), woken by
+// the task and instance writes services.Watch sees and every
+// Options.ServiceInterval.
+//
 // Tasks: RunTask and StartTask place tasks with package scheduler; the
 // tasks they create, and those StopTask stops, are sent to their agents as
 // ACS PayloadMessages by package delivery, again and again until the agent
@@ -54,6 +59,7 @@ import (
 	"github.com/open-ecs/ecs-agent/controlplane/ecsapi"
 	"github.com/open-ecs/ecs-agent/controlplane/metrics"
 	"github.com/open-ecs/ecs-agent/controlplane/roles"
+	"github.com/open-ecs/ecs-agent/controlplane/services"
 	"github.com/open-ecs/ecs-agent/controlplane/store"
 	"github.com/open-ecs/ecs-agent/controlplane/tcsserver"
 	"github.com/open-ecs/ecs-agent/controlplane/telemetry"
@@ -127,6 +133,9 @@ type Options struct {
 	// StoppedTaskRetention is how long a stopped task stays describable
 	// before it is pruned; 0 = store.DefaultRetention (an hour, as ECS).
 	StoppedTaskRetention time.Duration
+	// ServiceInterval is how often the service scheduler reconciles every
+	// service besides the events that wake it; 0 = services.DefaultInterval.
+	ServiceInterval time.Duration
 }
 
 // Server is a control plane instance.
@@ -142,6 +151,7 @@ type Server struct {
 	deliver *delivery.Deliverer
 	refresh *delivery.Refresher // nil without a source of role credentials
 	pruner  *store.Pruner
+	svcs    *services.Driver
 	handler http.Handler
 	tls     *tls.Config
 
@@ -240,12 +250,17 @@ func New(o Options) (*Server, error) {
 			Interval: refreshInterval(o), Logger: o.Logger})
 		s.log.Info("task role credentials are issued", logging.KeySource, roleSource)
 	}
+	// s.api is set below, before Serve starts the driver.
+	s.svcs = services.NewDriver(services.DriverOptions{Reconcile: func(ctx context.Context) error { return s.api.ReconcileServices(ctx) },
+		Interval: o.ServiceInterval, Logger: o.Logger})
 	s.api = ecsapi.New(ecsapi.Options{
-		// Task writes the API commits are offered to the deliverer.
-		Store:        delivery.Watch(st, s.deliver),
-		Region:       o.Region,
-		AccountID:    o.AccountID,
-		AdvertiseURL: o.AdvertiseURL,
+		// Task writes the API commits are offered to the deliverer; those
+		// a service scheduler reacts to wake it.
+		Store:             services.Watch(delivery.Watch(st, s.deliver), s.svcs.Wake),
+		OnServicesChanged: s.svcs.Wake,
+		Region:            o.Region,
+		AccountID:         o.AccountID,
+		AdvertiseURL:      o.AdvertiseURL,
 		Authenticate: func(r *http.Request) (func([]byte) (authz.Principal, error), error) {
 			p, err := auth.Begin(r)
 			if err != nil {
@@ -387,6 +402,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { _ = s.deliver.Run(deliverCtx) })
 	loops.Go(func() { s.pruner.Run(deliverCtx) })
+	loops.Go(func() { s.svcs.Run(deliverCtx) })
 	if s.refresh != nil {
 		loops.Go(func() { _ = s.refresh.Run(deliverCtx) })
 	}

@@ -12,6 +12,7 @@ import (
 // put-attributes and runs a task whose memberOf constraint needs it: the
 // task cannot be placed before, and runs on the instance afterwards.
 func TestE2EAttributeSteersPlacement(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	def := taskDef(uniqueName(t), containerDef("main", true, sleeper))
 	def["placementConstraints"] = []map[string]any{{"type": "memberOf", "expression": "attribute:e2e.stack == prod"}}

@@ -124,6 +124,7 @@ func dialACSWith(t testing.TB, cp *controlPlane, creds credentials, cluster, arn
 // the first instance's ACS session, its state changes, its re-registration
 // and its deregistration, while the first agent goes on running tasks.
 func TestE2EAgentKeysAreConfinedToTheirInstance(t *testing.T) {
+	t.Parallel()
 	tc := startAgentKeyCluster(t)
 	inst := tc.cp.awaitInstance(t, tc.name, "the agent's instance", func(ci containerInstance) bool { return ci.AgentConnected })
 	def := tc.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper)))
@@ -170,6 +171,7 @@ func TestE2EAgentKeysAreConfinedToTheirInstance(t *testing.T) {
 // An agent key may do what an ECS agent does and nothing else.
 func TestE2EAgentKeyIsRefusedAdminOperations(t *testing.T) {
 	requireTools(t, "aws")
+	t.Parallel()
 	cp := startControlPlaneWithAgentKeys(t)
 	cp.createCluster(t, "default")
 	awsJSON(t, cp.endpoint, agentCreds1.env(), nil, "ecs", "create-cluster", "--cluster-name", "default")
@@ -194,6 +196,7 @@ func TestE2EAgentKeyIsRefusedAdminOperations(t *testing.T) {
 // The same run-task sent twice with one clientToken starts one task; with
 // other parameters it is a ConflictException naming that task.
 func TestE2ERunTaskClientTokenStartsOneTask(t *testing.T) {
+	t.Parallel()
 	tc := startAgentKeyCluster(t)
 	def := tc.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper)))
 	token := "e2e-" + uniqueName(t)
@@ -234,6 +237,7 @@ func TestE2ERunTaskClientTokenStartsOneTask(t *testing.T) {
 // errors decode: the second SDK family after the aws CLI's botocore.
 func TestE2EBoto3(t *testing.T) {
 	requireTools(t, "python3")
+	t.Parallel()
 	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("boto3 is not installed")
@@ -282,6 +286,7 @@ print(json.dumps(out))
 // start; with -insecure-http it starts and warns.
 func TestE2EPlainHTTPBeyondLoopback(t *testing.T) {
 	requireTools(t)
+	t.Parallel()
 	dir := t.TempDir()
 	credFile := filepath.Join(dir, "credentials")
 	writeFile(t, credFile, fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", testCreds.accessKey, testCreds.secretKey))

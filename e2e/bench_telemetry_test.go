@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,8 +20,14 @@ const benchTelemetrySettle = 90 * time.Second
 // BenchmarkE2ETelemetryUsage measures the agent's RSS and CPU with metrics
 // on (the default: one Docker stats stream per running container) and the
 // Prometheus server on, idle and with 100 running tasks.
+// E2E_BENCH_AGENT_ENV=KEY=VALUE adds one setting to the agent's
+// environment, to compare runs (GOGC=50, ECS_POLL_METRICS=true ...).
 func BenchmarkE2ETelemetryUsage(b *testing.B) {
-	bc := startBenchCluster(b, "ECS_ENABLE_PROMETHEUS_METRICS=true")
+	env := []string{"ECS_ENABLE_PROMETHEUS_METRICS=true"}
+	if extra := os.Getenv("E2E_BENCH_AGENT_ENV"); extra != "" {
+		env = append(env, extra)
+	}
+	bc := startBenchCluster(b, env...)
 	ctx := context.Background()
 	for b.Loop() {
 		idle := sampleUsage(b, bc.agent.proc.cmd.Process.Pid, 2*benchUsageWindow)

@@ -25,6 +25,7 @@ import (
 // atomic, a kill between deleting a task's container records and the task
 // left an agent.db the next start refused.
 func TestE2EKillDuringCleanup(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t, "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=1s")
 	instances := tc.cp.instances(t, tc.name)
 	if len(instances) != 1 {

@@ -14,6 +14,7 @@ import (
 // directory mounted and host networking.
 func TestE2EAgentInContainer(t *testing.T) {
 	requireTools(t, "docker", "aws")
+	t.Parallel()
 	const image = "open-ecs/ecs-agent:e2e"
 	if out, err := exec.Command("../scripts/build-image.sh", binDir+"/ecs-agent", image).CombinedOutput(); err != nil {
 		t.Fatalf("building the agent image: %v\n%s", err, out)

@@ -67,6 +67,7 @@ func requireRefused(t *testing.T, cp *controlPlane, path, why string) {
 }
 
 func TestE2EControlPlaneRefusesAnEmptyDatabase(t *testing.T) {
+	t.Parallel()
 	cp, path := populatedControlPlane(t)
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
@@ -77,6 +78,7 @@ func TestE2EControlPlaneRefusesAnEmptyDatabase(t *testing.T) {
 // Every data page scribbled, the two meta pages intact: bbolt alone would
 // panic (invalid freelist page) or fault.
 func TestE2EControlPlaneRefusesACorruptDatabase(t *testing.T) {
+	t.Parallel()
 	cp, path := populatedControlPlane(t)
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -98,6 +100,7 @@ func TestE2EControlPlaneRefusesACorruptDatabase(t *testing.T) {
 // and what it holds is served through the aws CLI.
 func TestE2EControlPlaneMigratesAVersion0Database(t *testing.T) {
 	requireTools(t, "aws")
+	t.Parallel()
 	cp := startControlPlane(t)
 	cp.proc.stop(t, syscall.SIGTERM)
 	testdata := filepath.Join("..", "controlplane", "store", "testdata", "v0")

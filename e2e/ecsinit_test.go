@@ -66,6 +66,7 @@ const rulesHelperEnv = "ECS_E2E_RULES_HELPER"
 // by TestE2EECSInitHostRules, it lists the namespace's ecs-init rules with
 // the iptables library and prints them as JSON.
 func TestE2EECSInitRulesHelper(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(rulesHelperEnv) == "" {
 		t.Skip("helper of TestE2EECSInitHostRules")
 	}
@@ -98,6 +99,7 @@ func TestE2EECSInitRulesHelper(t *testing.T) {
 // network namespace of its own: the rules are there once each after two
 // pre-starts, and gone after post-stop. The host's rules are never touched.
 func TestE2EECSInitHostRules(t *testing.T) {
+	t.Parallel()
 	requireRoot(t, "ip", "iptables")
 	ns := fmt.Sprintf("ecsinit-e2e-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
@@ -162,6 +164,7 @@ func TestE2EECSInitHostRules(t *testing.T) {
 // the ecs unit does not restart. Binary mode, so no image is needed.
 func TestE2EECSInitWithoutCredentials(t *testing.T) {
 	requireTools(t, "docker")
+	t.Parallel()
 	dir := t.TempDir()
 	config := filepath.Join(dir, "ecs.config")
 	writeFile(t, config, strings.Join([]string{
@@ -194,6 +197,7 @@ func TestE2EECSInitWithoutCredentials(t *testing.T) {
 // ecs-init stop stops the agent, start exits 0, and the task keeps running.
 func TestE2EECSInitStartStop(t *testing.T) {
 	requireTools(t, "docker", "aws")
+	t.Parallel()
 	requireImage(t, testImage)
 	dir := t.TempDir()
 	image := fmt.Sprintf("open-ecs/ecs-agent:e2e-init-%d", time.Now().UnixNano())

@@ -76,7 +76,8 @@ func TestE2EPackages(t *testing.T) {
 		"usr/lib/systemd/system/ecs-controlplane.service": 0o644,
 		"etc/ecs/ecs.config":                              0o600, "var/cache/ecs/ecs-agent.tar": 0o644,
 		"var/lib/ecs/data": 0o700 | os.ModeDir, "var/log/ecs": 0o700 | os.ModeDir, "etc/ecs-controlplane": 0o700 | os.ModeDir,
-		"usr/share/doc/open-ecs-agent/copyright": 0o644,
+		"usr/share/doc/open-ecs-agent/copyright": 0o644, "usr/share/doc/open-ecs-agent/configuration.md": 0o644,
+		"usr/share/doc/open-ecs-controlplane/operating.md": 0o644,
 	} {
 		st, err := os.Stat(filepath.Join(root, path))
 		if err != nil {

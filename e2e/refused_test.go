@@ -18,6 +18,7 @@ const secretsAttribute = "ecs.capability.secrets.ssm.environment-variables"
 // attribute anyway (a custom attribute), the agent stops the task before
 // creating any container, with a reason naming secrets.
 func TestE2ERefusedSecretsTask(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	app := containerDef("app", true, sleeper)
 	app["secrets"] = []map[string]any{{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/db-password"}}

@@ -20,6 +20,7 @@ import (
 // killed, and comes back with the same ARN when the agent restarts.
 func TestE2ERegisterConnectKillRestart(t *testing.T) {
 	requireTools(t, "docker", "aws", "ec2-metadata-mock")
+	t.Parallel()
 	cp := startControlPlane(t)
 	cp.createCluster(t, "e2e")
 	imds := imdstest.Start(t, imdstest.Options{})
@@ -109,6 +110,7 @@ func TestE2ERegisterConnectKillRestart(t *testing.T) {
 // connected agent: the agent reconnects by itself and nothing is lost.
 func TestE2EControlPlaneRestart(t *testing.T) {
 	requireTools(t, "docker", "aws")
+	t.Parallel()
 	cp := startControlPlane(t)
 	cp.createCluster(t, "restart")
 	a := newAgent(t, cp, "restart")
@@ -133,6 +135,7 @@ func TestE2EControlPlaneRestart(t *testing.T) {
 // and says to set AWS_DEFAULT_REGION.
 func TestE2ENoMetadataService(t *testing.T) {
 	requireTools(t, "docker", "aws")
+	t.Parallel()
 	cp := startControlPlane(t)
 	cp.createCluster(t, "private")
 	dead := "http://" + freeAddr(t)
@@ -155,6 +158,7 @@ func TestE2ENoMetadataService(t *testing.T) {
 // with a message naming the key and the line, and that -check-config says so too.
 func TestE2EBadConfigLine(t *testing.T) {
 	requireTools(t)
+	t.Parallel()
 	cp := &controlPlane{endpoint: "http://" + freeAddr(t)}
 	a := newAgent(t, cp, "bad")
 	config := "# test config\nECS_CLUSTER=bad\nECS_RESERVED_MEMORY=lots\n"
@@ -179,6 +183,7 @@ func TestE2EBadConfigLine(t *testing.T) {
 // get the ECS error, not data.
 func TestE2ESignatureRequired(t *testing.T) {
 	requireTools(t, "aws")
+	t.Parallel()
 	cp := startControlPlane(t)
 	cp.createCluster(t, "secret")
 
@@ -246,6 +251,7 @@ func withoutEnv(env []string, key string) []string {
 // must reconnect by itself.
 func TestE2EFrozenAgentLosesConnection(t *testing.T) {
 	requireTools(t, "docker", "aws")
+	t.Parallel()
 	cp := startControlPlane(t)
 	cp.createCluster(t, "frozen")
 	a := newAgent(t, cp, "frozen")
@@ -269,6 +275,7 @@ func TestE2EFrozenAgentLosesConnection(t *testing.T) {
 // registers with an empty identity document and the region from the metadata.
 func TestE2EPrivateCloudWithoutDynamicData(t *testing.T) {
 	requireTools(t, "docker", "aws", "ec2-metadata-mock")
+	t.Parallel()
 	cp := startControlPlane(t)
 	cp.createCluster(t, "partial")
 	imds := imdstest.Start(t, imdstest.Options{NotFound: []string{"/latest/dynamic/"}})

@@ -45,6 +45,7 @@ func (a *agent) awaitTerminalExit(t *testing.T, why string) {
 // host forgotten while its containers kept running.
 func TestE2EEmptyStateFileIsTerminal(t *testing.T) {
 	requireTools(t, "docker", "aws")
+	t.Parallel()
 	cp := startControlPlane(t)
 	cluster := uniqueName(t)
 	cp.createCluster(t, cluster)
@@ -71,6 +72,7 @@ func TestE2EEmptyStateFileIsTerminal(t *testing.T) {
 // exit 2, a bare stack trace, and a restart loop under systemd.
 func TestE2ECorruptStateFileIsTerminal(t *testing.T) {
 	requireTools(t, "docker", "aws")
+	t.Parallel()
 	for _, pageType := range []string{"leaf", "freelist"} {
 		t.Run(pageType, func(t *testing.T) {
 			cp := startControlPlane(t)

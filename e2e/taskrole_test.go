@@ -191,6 +191,7 @@ func taskIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 // request and no secret.
 func TestE2ETaskRoleCredentials(t *testing.T) {
 	requireTools(t, "docker", "aws", "moto_server")
+	t.Parallel()
 	lockTaskEndpoint(t)
 	moto := startMoto(t)
 	tc, audit := roleCluster(t, moto)
@@ -231,7 +232,13 @@ while true; do echo "TRY $(wget -qO- "169.254.170.2`+uri+`" 2>&1 | tr '\n' ' ')"
 	// The control plane refreshes at half-life: the app sees new keys
 	// before the first ones expire.
 	fresh := credsLine(t, appID, roleLifetime, func(c roleCredentials) bool { return c.AccessKeyId != first.AccessKeyId })
-	assert.True(t, time.Now().Before(expires), "the new keys came before the old ones expired at %s", expires)
+	// When the new keys were issued is their expiry less their lifetime:
+	// the test's own clock would also count how late a busy host let it
+	// read the container's log.
+	freshExpires, err := time.Parse(time.RFC3339, fresh.Expiration)
+	require.NoError(t, err, "Expiration %q", fresh.Expiration)
+	issued := freshExpires.Add(-roleLifetime)
+	assert.True(t, issued.Before(expires), "the new keys were issued at %s, not before the old ones expired at %s", issued, expires)
 	assert.Equal(t, "arn:aws:sts::"+motoAccount+":assumed-role/"+taskRoleName+"/"+taskIDOf(arn), callerIdentity(t, moto, fresh))
 
 	log, err := os.ReadFile(audit)
@@ -250,6 +257,7 @@ while true; do echo "TRY $(wget -qO- "169.254.170.2`+uri+`" 2>&1 | tr '\n' ' ')"
 // TestE2ETaskRoleWithoutSource: a control plane that issues no role
 // credentials does not place a task with a role, and says how to fix it.
 func TestE2ETaskRoleWithoutSource(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t, "ECS_ENABLE_TASK_IAM_ROLE=true")
 	def := taskDef(uniqueName(t), containerDef("app", true, sleeper))
 	def["taskRoleArn"] = taskRoleARN

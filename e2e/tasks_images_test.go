@@ -21,6 +21,7 @@ func imageTaskDef(family, image string) map[string]any {
 // TestE2EPullRegistryAuth pulls from the local registry with basic auth
 // configured by ECS_ENGINE_AUTH_TYPE=docker: the task runs.
 func TestE2EPullRegistryAuth(t *testing.T) {
+	t.Parallel()
 	password := requireRegistry(t)
 	ref := pushToRegistry(t, password)
 	tc := startTaskCluster(t, engineAuthEnv(t, password)...)
@@ -39,6 +40,7 @@ func TestE2EPullRegistryAuth(t *testing.T) {
 // TestE2EPullRegistryWrongAuth pulls with a wrong password: the task stops
 // with a reason about authentication, and the agent still runs other tasks.
 func TestE2EPullRegistryWrongAuth(t *testing.T) {
+	t.Parallel()
 	password := requireRegistry(t)
 	ref := pushToRegistry(t, password)
 	tc := startTaskCluster(t, engineAuthEnv(t, "not-"+password)...)
@@ -62,6 +64,7 @@ func TestE2EPullRegistryWrongAuth(t *testing.T) {
 // TestE2EPullPreferCached runs an image that only exists locally, named after
 // a registry that does not exist: prefer-cached uses it without pulling.
 func TestE2EPullPreferCached(t *testing.T) {
+	t.Parallel()
 	ref := cachedOnlyImage(t)
 	tc := startTaskCluster(t, "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached")
 	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), ref)))
@@ -79,6 +82,7 @@ func TestE2EPullPreferCached(t *testing.T) {
 // TestE2EPullOnce pulls an image from the registry for the first task only:
 // with ECS_IMAGE_PULL_BEHAVIOR=once the second task uses the pulled image.
 func TestE2EPullOnce(t *testing.T) {
+	t.Parallel()
 	password := requireRegistry(t)
 	ref := pushToRegistry(t, password)
 	repo := registryRepo(ref)
@@ -125,6 +129,7 @@ func cachedOnlyImage(t *testing.T) string {
 // TestE2EPullDefaultFallsBackToCache: with the default behaviour a failed
 // pull uses the cached image.
 func TestE2EPullDefaultFallsBackToCache(t *testing.T) {
+	t.Parallel()
 	ref := cachedOnlyImage(t)
 	tc := startTaskCluster(t)
 	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), ref)))
@@ -154,6 +159,7 @@ func agentLogLines(log, msg, ref string) []string {
 // TestE2EPullAlwaysFails: with ECS_IMAGE_PULL_BEHAVIOR=always a failed pull
 // stops the task even though the image is cached.
 func TestE2EPullAlwaysFails(t *testing.T) {
+	t.Parallel()
 	ref := cachedOnlyImage(t)
 	tc := startTaskCluster(t, "ECS_IMAGE_PULL_BEHAVIOR=always")
 	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), ref)))
@@ -164,6 +170,7 @@ func TestE2EPullAlwaysFails(t *testing.T) {
 // TestE2EImageNotFound runs a task whose image exists nowhere: the task
 // stops with a reason, and the agent stays up and runs the next task.
 func TestE2EImageNotFound(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	missing := fmt.Sprintf("ecs-agent-test/no-such-image-%s:latest", uniqueName(t))
 	arn := tc.runOne(t, tc.register(t, imageTaskDef(uniqueName(t), missing)))

@@ -21,6 +21,7 @@ import (
 // TestE2ETaskCannotBePlaced asks for more memory than the instance has:
 // run-task answers with a RESOURCE:MEMORY failure and no task.
 func TestE2ETaskCannotBePlaced(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	huge := containerDef("huge", true, sleeper)
 	huge["memory"] = 64 * 1024 * 1024 // 64 TiB in MiB
@@ -37,6 +38,7 @@ func TestE2ETaskCannotBePlaced(t *testing.T) {
 // the task STOPPED (the agent starts waiting only once that report is
 // acknowledged).
 func TestE2ECleanupAfterWait(t *testing.T) {
+	t.Parallel()
 	const wait = 5 * time.Second
 	tc := startTaskCluster(t, "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION="+wait.String())
 	began := time.Now()
@@ -90,6 +92,7 @@ func dockerEventTimes(t testing.TB, id, event string, since time.Time) []time.Ti
 // container keeps running, the restarted agent adopts it (same Docker ID, no
 // duplicate), and stop-task still works.
 func TestE2EAgentRestartMidTask(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper))))
 	running := tc.awaitStatus(t, arn, "RUNNING")
@@ -126,6 +129,7 @@ func TestE2EAgentRestartMidTask(t *testing.T) {
 // container exit while the agent is down, and restarts it: the agent reports
 // what changed while it was away.
 func TestE2EAgentRestartWhileStopped(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper))))
 	id := tc.awaitStatus(t, arn, "RUNNING").container(t, "main").RuntimeID
@@ -144,6 +148,7 @@ func TestE2EAgentRestartWhileStopped(t *testing.T) {
 // control planes) on one Docker host: restarting one and stopping its task
 // leaves the other's container alone.
 func TestE2ETwoAgentsShareDocker(t *testing.T) {
+	t.Parallel()
 	a := startTaskCluster(t)
 	b := startTaskCluster(t)
 	arnA := a.runOne(t, a.register(t, taskDef(uniqueName(t), containerDef("main", true, sleeper))))

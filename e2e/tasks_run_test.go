@@ -19,6 +19,7 @@ import (
 // a link alias, the host reaches the published port, the introspection API
 // shows the task, and stop-task stops it with exit codes and the reason.
 func TestE2ETwoContainerTask(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	web := containerDef("web", true, `mkdir -p /www && echo "hello from web" > /www/index.html && exec httpd -f -p 8080 -h /www`)
 	web["portMappings"] = []map[string]any{{"containerPort": 8080, "hostPort": 0, "protocol": "tcp"}}
@@ -121,6 +122,7 @@ func TestE2ETwoContainerTask(t *testing.T) {
 // TestE2EDependsOnSuccess runs an init container that must succeed before the
 // app starts: the app starts after init exited 0.
 func TestE2EDependsOnSuccess(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	initC := containerDef("init", false, `echo initialised; exit 0`)
 	app := containerDef("app", true, sleeper)
@@ -148,6 +150,7 @@ func TestE2EDependsOnSuccess(t *testing.T) {
 // TestE2EDependsOnSuccessFails runs an init container that exits 1: the app
 // never starts and the task stops with a reason.
 func TestE2EDependsOnSuccessFails(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	initC := containerDef("init", false, `echo failing; exit 1`)
 	app := containerDef("app", true, `touch /started; `+sleeper)
@@ -172,6 +175,7 @@ func TestE2EDependsOnSuccessFails(t *testing.T) {
 
 // TestE2EEssentialExitStopsTask: an essential container's exit stops the task.
 func TestE2EEssentialExitStopsTask(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	main := containerDef("main", true, `sleep 1; exit 3`)
 	side := containerDef("side", false, sleeper)
@@ -188,6 +192,7 @@ func TestE2EEssentialExitStopsTask(t *testing.T) {
 
 // TestE2ENonEssentialExitKeepsTask: a non-essential container's exit does not stop the task.
 func TestE2ENonEssentialExitKeepsTask(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	main := containerDef("main", true, sleeper)
 	worker := containerDef("worker", false, `sleep 1; exit 5`)
@@ -214,6 +219,7 @@ func TestE2ENonEssentialExitKeepsTask(t *testing.T) {
 // TestE2EStopTimeout: a container that ignores SIGTERM is killed after its
 // stopTimeout (exit 137).
 func TestE2EStopTimeout(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	stubborn := containerDef("stubborn", true, `trap '' TERM; while true; do sleep 1; done`)
 	stubborn["stopTimeout"] = 2
@@ -241,6 +247,7 @@ func TestE2EStopTimeout(t *testing.T) {
 // TestE2EHostPortTaken maps a static host port that another process on the
 // host already listens on: the task stops with a reason and the agent stays up.
 func TestE2EHostPortTaken(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	l, err := net.Listen("tcp", "0.0.0.0:0")
 	require.NoError(t, err)
@@ -264,6 +271,7 @@ func TestE2EHostPortTaken(t *testing.T) {
 // TestE2EDependsOnHealthy starts the app only once web's Docker health check
 // passes.
 func TestE2EDependsOnHealthy(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	web := containerDef("web", true, `mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www`)
 	web["healthCheck"] = map[string]any{

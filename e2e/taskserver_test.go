@@ -98,6 +98,7 @@ done`
 // task runs in its own cgroup with the task's memory limit, which is
 // removed with the task.
 func TestE2ETaskMetadataFromInside(t *testing.T) {
+	t.Parallel()
 	requireTaskCgroups(t)
 	cgroups := removeTaskCgroupsAtEnd(t)
 	tc := startTaskCluster(t, "ECS_ENABLE_CONTAINER_METADATA=true", "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=1s")
@@ -168,6 +169,7 @@ func TestE2ETaskMetadataFromInside(t *testing.T) {
 // $ECS_CONTAINER_METADATA_URI_V4/stats returns its Docker stats, as the
 // agent's stats collector last sampled them.
 func TestE2ETaskStatsFromInside(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	def := taskDef(uniqueName(t), containerDef("reader", true, reader))
 	def["networkMode"] = "host"
@@ -187,6 +189,7 @@ func TestE2ETaskStatsFromInside(t *testing.T) {
 // container (without a limit of its own) allocates more is killed by the
 // kernel, and the container's stop reason says it ran out of memory.
 func TestE2ETaskMemoryLimitOOM(t *testing.T) {
+	t.Parallel()
 	requireTaskCgroups(t)
 	cgroups := removeTaskCgroupsAtEnd(t)
 	tc := startTaskCluster(t, "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=1s")
@@ -254,6 +257,7 @@ func awaitCgroupGone(t *testing.T, arn string) {
 // task endpoint off port 51679, so that a host-mode task reaches it
 // without ecs-init's rules.
 func TestE2EWhoamiExample(t *testing.T) {
+	t.Parallel()
 	requireTaskCgroups(t)
 	requireTools(t, "docker", "aws")
 	requireImage(t, testImage)

@@ -109,11 +109,15 @@ func awaitSample(t testing.TB, cp *controlPlane, metric, taskARN, container stri
 // the test checks instead that /metrics agrees with what the container
 // really used, so it still fails on a wrong figure.
 func TestE2ETelemetryCPUAndMemory(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	burn := containerDef("burn", true, burnCPU)
 	burn["cpu"] = 1024 // a CPU's worth of shares, not containerDef's 16
 	hold := containerDef("hold", true, holdMemory)
 	hold["memory"] = 256
+	// As many shares as the burner: with containerDef's 16, a busy host
+	// starves the shell that builds the 64 MiB string for minutes.
+	hold["cpu"] = 1024
 	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), burn, hold)))
 	task := tc.awaitStatus(t, arn, "RUNNING")
 	burnID := task.container(t, "burn").RuntimeID
@@ -206,6 +210,7 @@ func (tc *taskCluster) describeHealth(t testing.TB, arn string) healthTask {
 // and so does its task; a passing one HEALTHY; the instance's health is OK
 // while its agent is connected.
 func TestE2ETelemetryHealth(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	checked := func(name, check string) map[string]any {
 		c := containerDef(name, true, sleeper)
@@ -266,6 +271,7 @@ func TestE2ETelemetryHealth(t *testing.T) {
 // Killing the control plane and starting it again: the agent's TCS session
 // reconnects with backoff and the metrics come back.
 func TestE2ETelemetryResumesAfterControlPlaneRestart(t *testing.T) {
+	t.Parallel()
 	tc := startTaskCluster(t)
 	arn := tc.runOne(t, tc.register(t, taskDef(uniqueName(t), containerDef("burn", true, burnCPU))))
 	tc.awaitStatus(t, arn, "RUNNING")
@@ -350,6 +356,7 @@ func (c *tcsClient) frame(msg wire.Message) []byte {
 // and, on a session, a frame whose bytes were changed, one signed with
 // another key, and one about another instance; a proper frame is acknowledged.
 func TestE2ETelemetryRefusesForeignAndTamperedFrames(t *testing.T) {
+	t.Parallel()
 	tc := startAgentKeyCluster(t) // the agent runs with agent key 1
 	inst := tc.cp.awaitInstance(t, tc.name, "the agent's instance", func(ci containerInstance) bool { return ci.AgentConnected })
 	mine := inst.ContainerInstanceArn

@@ -101,6 +101,7 @@ func (ca *testCA) client() *http.Client {
 // certificate, unless the operator turned verification off with -k.
 func TestE2ETLS(t *testing.T) {
 	requireTools(t, "docker", "aws")
+	t.Parallel()
 	cp := startControlPlaneWith(t, newTestCA(t))
 	cp.createCluster(t, "tls")
 

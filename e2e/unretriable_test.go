@@ -13,6 +13,7 @@ import (
 // which cluster.
 func TestE2EUnknownClusterIsTerminal(t *testing.T) {
 	requireTools(t, "docker", "aws")
+	t.Parallel()
 	cp := startControlPlane(t)
 	a := newAgent(t, cp, "no-such-cluster")
 	a.start(t)
@@ -32,6 +33,7 @@ func TestE2EUnknownClusterIsTerminal(t *testing.T) {
 // disconnected.
 func TestE2EDeregisteredInstance(t *testing.T) {
 	requireTools(t, "docker", "aws")
+	t.Parallel()
 	cp := startControlPlane(t)
 	cp.createCluster(t, "dereg")
 	a := newAgent(t, cp, "dereg")

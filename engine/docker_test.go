@@ -71,9 +71,12 @@ func TestTaskOnDocker(t *testing.T) {
 		Volumes: []wire.Volume{wireScratchVolume("scratch")},
 		Containers: []wire.Container{
 			{Name: "web", Image: testImage, Essential: true, Memory: 32, Links: []string{"db:database"},
-				Command:      []string{"sh", "-c", "trap 'exit 143' TERM; httpd -f -p 8080 & wait"},
-				PortMappings: []wire.PortMapping{{ContainerPort: 8080}},
-				MountPoints:  []wire.MountPoint{wireMount("scratch", "/data")}},
+				Command: []string{"sh", "-c", "trap 'exit 143' TERM; httpd -f -p 8080 & wait"},
+				// Under init the shell dies of SIGTERM (143) even if the stop
+				// comes before its trap is set, as it can on a busy host.
+				LinuxParameters: &wire.LinuxParameters{InitProcessEnabled: new(true)},
+				PortMappings:    []wire.PortMapping{{ContainerPort: 8080}},
+				MountPoints:     []wire.MountPoint{wireMount("scratch", "/data")}},
 			{Name: "db", Image: testImage, Memory: 32, Command: runCmd},
 		}}
 	require.NoError(t, e.AddTask(t.Context(), task))

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/open-ecs/ecs-agent/internal/logging"
+	"github.com/open-ecs/ecs-agent/internal/wsconn"
 	"github.com/open-ecs/ecs-agent/tcs/wire"
 )
 
@@ -19,7 +20,7 @@ type MetricsSource interface {
 // publisher sends one connection's publish rounds.
 type publisher struct {
 	s      *Session
-	c      *conn
+	c      *wsconn.Conn
 	signer wire.Signer
 }
 
@@ -62,11 +63,11 @@ func (p *publisher) round(ctx context.Context) {
 func (p *publisher) send(ctx context.Context, msg wire.Message) bool {
 	frame, err := p.signer.EncodeFrame(ctx, msg, p.s.now())
 	if err == nil {
-		err = p.c.send(ctx, frame)
+		err = p.c.Send(ctx, frame)
 	}
 	if err != nil {
 		p.s.log.Warn("could not publish to TCS", logging.KeyMessageType, msg.ShapeName(), logging.KeyError, err)
-		return !errors.Is(err, errNotConnected) && ctx.Err() == nil
+		return !errors.Is(err, wsconn.ErrClosed) && ctx.Err() == nil
 	}
 	return true
 }

@@ -9,13 +9,18 @@ import (
 
 	"github.com/open-ecs/ecs-agent/internal/backoff"
 	"github.com/open-ecs/ecs-agent/internal/logging"
+	"github.com/open-ecs/ecs-agent/internal/wsconn"
 	"github.com/open-ecs/ecs-agent/tcs/wire"
 )
 
+// outQueue bounds frames waiting for the writer: one publish round of 100
+// tasks is 10 metrics, 10 health and one status frame.
+const outQueue = 32
+
 // serve runs one connection until it ends and returns why.
-func (s *Session) serve(ctx context.Context, ws wsConn, signer wire.Signer) error {
-	c := newConn(ws, 2*s.o.HeartbeatTimeout+s.o.HeartbeatJitter)
-	defer c.teardown()
+func (s *Session) serve(ctx context.Context, ws wsconn.Socket, signer wire.Signer) error {
+	c := wsconn.New(ws, 2*s.o.HeartbeatTimeout+s.o.HeartbeatJitter, outQueue)
+	defer c.Teardown()
 
 	idle := time.NewTimer(backoff.Jittered(s.o.HeartbeatTimeout, s.o.HeartbeatJitter))
 	defer idle.Stop()
@@ -29,29 +34,29 @@ func (s *Session) serve(ctx context.Context, ws wsConn, signer wire.Signer) erro
 	for {
 		select {
 		case <-ctx.Done():
-			_ = c.closeGracefully(websocket.CloseNormalClosure, "agent shutting down")
+			_ = c.CloseGracefully(websocket.CloseNormalClosure, "agent shutting down")
 			return ctx.Err()
 		case <-s.dereg:
-			_ = c.closeGracefully(websocket.CloseNormalClosure, "container instance deregistered")
+			_ = c.CloseGracefully(websocket.CloseNormalClosure, "container instance deregistered")
 			return errDeregistered
 		case <-idle.C:
 			s.log.Warn("TCS connection has had no heartbeat or ack for too long; closing")
-			_ = c.closeGracefully(websocket.CloseNormalClosure, "no activity")
+			_ = c.CloseGracefully(websocket.CloseNormalClosure, "no activity")
 			return errIdleTimeout
 		case <-lifetime.C:
 			s.log.Info("TCS connection reached its maximum lifetime; reconnecting")
-			_ = c.closeGracefully(websocket.CloseNormalClosure, ConnectionExpiredReason)
+			_ = c.CloseGracefully(websocket.CloseNormalClosure, ConnectionExpiredReason)
 			return nil
-		case err := <-c.readErr:
+		case err := <-c.ReadErr():
 			return fmt.Errorf("read TCS: %w", err)
 		case <-publish.C:
 			p.round(ctx)
-		case frame := <-c.in:
+		case frame := <-c.In():
 			switch s.handle(frame) {
 			case alive:
 				idle.Reset(backoff.Jittered(s.o.HeartbeatTimeout, s.o.HeartbeatJitter))
 			case stopSession:
-				_ = c.closeGracefully(websocket.CloseNormalClosure, "telemetry session stopped")
+				_ = c.CloseGracefully(websocket.CloseNormalClosure, "telemetry session stopped")
 				return errStopped
 			}
 		}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/open-ecs/ecs-agent/internal/backoff"
 	"github.com/open-ecs/ecs-agent/internal/logging"
+	"github.com/open-ecs/ecs-agent/internal/wsconn"
 	"github.com/open-ecs/ecs-agent/tcs/wire"
 )
 
@@ -59,7 +60,6 @@ const (
 )
 
 var (
-	errNotConnected = errors.New("tcs: not connected")
 	errIdleTimeout  = errors.New("tcs: connection had no heartbeat or ack for too long")
 	errStopped      = errors.New("tcs: TCS stopped the telemetry session")
 	errDeregistered = errors.New("tcs: the container instance was deregistered")
@@ -95,7 +95,7 @@ type Session struct {
 	o   Options
 	log *slog.Logger
 
-	dial       dialFunc
+	dial       wsconn.DialFunc
 	now        func() time.Time
 	deregWait  time.Duration
 	dereg      chan struct{} // Deregistered's signal, buffered 1
@@ -131,7 +131,7 @@ func NewSession(o Options) *Session {
 	return &Session{
 		o:          o,
 		log:        logger.With(logging.KeyComponent, "tcs", logging.KeyContainerInstance, o.ContainerInstanceARN),
-		dial:       gorillaDialer(o.TLSConfig),
+		dial:       wsconn.NewDialer(o.TLSConfig, maxInbound),
 		now:        time.Now,
 		deregWait:  deregisteredWait,
 		dereg:      make(chan struct{}, 1),
@@ -222,7 +222,7 @@ func (s *Session) connectOnce(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	ws, err := s.dial(ctx, wsScheme(u), header)
+	ws, err := s.dial(ctx, wsconn.WebsocketURL(u), header)
 	if err != nil {
 		return 0, classifyDialError(err)
 	}
@@ -240,13 +240,13 @@ func (s *Session) connectOnce(ctx context.Context) (time.Duration, error) {
 
 // classifyDialError names the exception of a rejected handshake.
 func classifyDialError(err error) error {
-	var hs *handshakeError
+	var hs *wsconn.HandshakeError
 	if !errors.As(err, &hs) {
 		return fmt.Errorf("dial TCS: %w", err)
 	}
-	exc, decErr := wire.DecodeHandshakeError(hs.body)
+	exc, decErr := wire.DecodeHandshakeError(hs.Body)
 	if decErr != nil {
 		return fmt.Errorf("dial TCS: %w", err)
 	}
-	return fmt.Errorf("dial TCS: HTTP %d: %w", hs.status, exc)
+	return fmt.Errorf("dial TCS: HTTP %d: %w", hs.Status, exc)
 }

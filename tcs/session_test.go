@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/open-ecs/ecs-agent/engine"
+	"github.com/open-ecs/ecs-agent/internal/wsconn"
 	"github.com/open-ecs/ecs-agent/tcs/wire"
 )
 
@@ -133,7 +134,7 @@ func TestIdleTimeout(t *testing.T) {
 		assert.Len(t, f.dials(), 1, "heartbeats keep the connection")
 
 		cancel() // the server goes quiet
-		time.Sleep(45*time.Second + closeGrace + time.Second)
+		time.Sleep(45*time.Second + wsconn.CloseGrace + time.Second)
 		synctest.Wait()
 		require.Len(t, f.dials(), 2, "no heartbeat for the heartbeat timeout: closed and redialled")
 		require.NoError(t, stop())
@@ -278,7 +279,7 @@ func TestDeregisteredWaitsAnHour(t *testing.T) {
 
 func TestHandshakeRejected(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFakeTCS(&handshakeError{status: 400, body: wire.EncodeHandshakeError("BadRequestException", "no")})
+		f := newFakeTCS(&wsconn.HandshakeError{Status: 400, Body: wire.EncodeHandshakeError("BadRequestException", "no")})
 		stop := running(t, newTestSession(f, nil))
 		<-f.accepted
 		d := f.dials()
@@ -286,7 +287,7 @@ func TestHandshakeRejected(t *testing.T) {
 		assert.GreaterOrEqual(t, d[1].at.Sub(d[0].at), DefaultBackoffMin)
 		require.NoError(t, stop())
 
-		err := classifyDialError(&handshakeError{status: 400, body: wire.EncodeHandshakeError("BadRequestException", "no")})
+		err := classifyDialError(&wsconn.HandshakeError{Status: 400, Body: wire.EncodeHandshakeError("BadRequestException", "no")})
 		var br *wire.BadRequestException
 		require.True(t, errors.As(err, &br))
 	})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/open-ecs/ecs-agent/internal/fuzzbound"
+	"github.com/open-ecs/ecs-agent/internal/wsframe"
 )
 
 // decodeBound is what decoding one frame may allocate. The real frames of
@@ -36,7 +37,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		var env envelope
+		var env wsframe.Envelope
 		if json.Unmarshal(frame, &env) != nil {
 			t.Fatal("Decode accepted a frame that is not a JSON envelope")
 		}

@@ -64,6 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 0, "ACS and TCS heartbeat interval (0 = 30s)")
 	fs.DurationVar(&o.MaxConnectionLifetime, "max-connection-lifetime", 0, "ACS and TCS session lifetime before the server closes it (0 = 30m)")
+	fs.DurationVar(&o.ServiceInterval, "service-interval", 0, "how often every service is reconciled besides the events that wake the service scheduler (0 = 5s)")
 	fs.StringVar(&o.STSEndpoint, "sts-endpoint", "", "issue task role credentials (taskRoleArn, executionRoleArn) with STS AssumeRole "+
 		"at this URL, signed with the control plane's own AWS credentials (the SDK's default chain); excludes -roles")
 	fs.StringVar(&o.RolesFile, "roles", "", "issue task role credentials from this JSON file of static keys per role ARN: "+

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 
 	"github.com/open-ecs/ecs-agent/acs/wire"
 	"github.com/open-ecs/ecs-agent/controlplane/authz"
+	"github.com/open-ecs/ecs-agent/controlplane/wsserver"
 	"github.com/open-ecs/ecs-agent/internal/logging"
 )
 
@@ -43,9 +43,9 @@ const (
 
 // Errors a Registry returns from CheckInstance; each becomes its ACS exception.
 var (
-	ErrInvalidCluster   = errors.New("invalid cluster")
-	ErrInvalidInstance  = errors.New("invalid container instance")
-	ErrInactiveInstance = errors.New("inactive container instance")
+	ErrInvalidCluster   = wsserver.ErrInvalidCluster
+	ErrInvalidInstance  = wsserver.ErrInvalidInstance
+	ErrInactiveInstance = wsserver.ErrInactiveInstance
 
 	// ErrNotConnected is returned by Send when the instance has no live session.
 	ErrNotConnected = errors.New("acsserver: container instance not connected")
@@ -115,12 +115,9 @@ type Server struct {
 
 	// regMu orders session registration with the SetAgentConnected calls it
 	// causes, so that a reconnect overlapping the old session never leaves the
-	// registry saying "disconnected". It is taken before mu.
-	regMu sync.Mutex
-
-	mu       sync.Mutex
-	sessions map[string][]*session // by instance ARN, oldest first
-	closed   bool
+	// registry saying "disconnected".
+	regMu    sync.Mutex
+	sessions wsserver.Sessions[*session]
 
 	// onAck is a test hook called for each heartbeat ack.
 	onAck func(containerInstanceARN, messageID string)
@@ -148,25 +145,24 @@ func New(o Options) *Server {
 		o:        o,
 		log:      logger.With(logging.KeyComponent, "acsserver"),
 		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 32768},
-		sessions: make(map[string][]*session),
 	}
 }
 
 // ServeHTTP handles GET /ws?clusterArn=..&containerInstanceArn=..&...
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		reject(w, http.StatusMethodNotAllowed, "BadRequestException", "ACS accepts only GET")
+		wsserver.Reject(w, http.StatusMethodNotAllowed, "BadRequestException", "ACS accepts only GET")
 		return
 	}
 	q := r.URL.Query()
 	cluster, arn := q.Get("clusterArn"), q.Get("containerInstanceArn")
 	if cluster == "" || arn == "" {
-		reject(w, http.StatusBadRequest, "BadRequestException", "clusterArn and containerInstanceArn are required")
+		wsserver.Reject(w, http.StatusBadRequest, "BadRequestException", "clusterArn and containerInstanceArn are required")
 		return
 	}
 	log := s.log.With(logging.KeyContainerInstance, arn, logging.KeyCluster, cluster)
-	if s.isClosed() {
-		reject(w, http.StatusServiceUnavailable, "ServerException", "ACS is shutting down")
+	if s.sessions.Closed() {
+		wsserver.Reject(w, http.StatusServiceUnavailable, "ServerException", "ACS is shutting down")
 		return
 	}
 	principal := authz.Principal{ARN: "unauthenticated", Role: authz.RoleAdmin}
@@ -179,29 +175,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				code = coded.ErrorCode()
 			}
 			log.Info("ACS handshake not authenticated", logging.KeyError, err)
-			reject(w, http.StatusForbidden, code, err.Error())
+			wsserver.Reject(w, http.StatusForbidden, code, err.Error())
 			return
 		}
 	}
 	log = log.With(logging.KeyAccessKeyID, principal.AccessKeyID)
 	if err := s.o.Registry.CheckInstance(r.Context(), principal, cluster, arn); err != nil {
-		var denied *authz.DeniedError
-		if errors.As(err, &denied) {
-			log.Warn("ACS handshake denied", logging.KeyReason, denied.Reason)
-			reject(w, http.StatusForbidden, denied.ErrorCode(), denied.ErrorMessage())
-			return
-		}
-		log.Info("ACS handshake rejected", logging.KeyError, err)
-		switch {
-		case errors.Is(err, ErrInvalidCluster):
-			reject(w, http.StatusBadRequest, "InvalidClusterException", "Invalid cluster")
-		case errors.Is(err, ErrInvalidInstance):
-			reject(w, http.StatusBadRequest, "InvalidInstanceException", "Invalid instance")
-		case errors.Is(err, ErrInactiveInstance):
-			reject(w, http.StatusBadRequest, "InactiveInstanceException", "Container instance is inactive")
-		default:
-			reject(w, http.StatusInternalServerError, "ServerException", "Internal server error")
-		}
+		wsserver.RejectInstance(w, log, "ACS", err)
 		return
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
@@ -221,7 +201,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info("agent connected to ACS",
 		logging.KeyVersion, q.Get("agentVersion"), "agentHash", q.Get("agentHash"),
-		logging.KeyDockerVersion, q.Get("dockerVersion"), "sendCredentials", q.Get("sendCredentials"))
+		logging.KeyDockerVersion, q.Get("dockerVersion"), logging.KeyResendRoles, q.Get("sendCredentials"))
 	v := VersionInfo{AgentVersion: q.Get("agentVersion"), AgentHash: q.Get("agentHash"), DockerVersion: q.Get("dockerVersion")}
 	if v != (VersionInfo{}) && s.o.RecordVersionInfo != nil {
 		if err := s.o.RecordVersionInfo(r.Context(), arn, v); err != nil {
@@ -240,53 +220,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.Info("agent disconnected from ACS", logging.KeyReason, reason)
 }
 
-func reject(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(wire.EncodeHandshakeError(code, message))
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
 // register adds sess and marks the instance connected if it is the first
 // session. It reports false if the server is closed.
 func (s *Server) register(ctx context.Context, sess *session) bool {
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return false
-	}
-	s.sessions[sess.arn] = append(s.sessions[sess.arn], sess)
-	first := len(s.sessions[sess.arn]) == 1
-	s.mu.Unlock()
+	first, ok := s.sessions.Add(sess.arn, sess)
 	if first {
 		if err := s.o.Registry.SetAgentConnected(ctx, sess.arn, true); err != nil {
 			sess.log.Warn("could not record the agent as connected", logging.KeyError, err)
 		}
 	}
-	return true
+	return ok
 }
 
 // unregister removes sess and marks the instance disconnected when it was the last.
 func (s *Server) unregister(sess *session) {
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
-	s.mu.Lock()
-	list := slices.DeleteFunc(s.sessions[sess.arn], func(x *session) bool { return x == sess })
-	last := len(list) == 0
-	if last {
-		delete(s.sessions, sess.arn)
-	} else {
-		s.sessions[sess.arn] = list
-	}
-	s.mu.Unlock()
-	if last {
+	if s.sessions.Remove(sess.arn, sess) {
 		ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
 		defer cancel()
 		if err := s.o.Registry.SetAgentConnected(ctx, sess.arn, false); err != nil {
@@ -296,21 +248,12 @@ func (s *Server) unregister(sess *session) {
 }
 
 // Sessions counts the live sessions of every instance.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, list := range s.sessions {
-		n += len(list)
-	}
-	return n
-}
+func (s *Server) Sessions() int { return s.sessions.Count() }
 
 // Connected reports whether the instance has at least one live session.
 func (s *Server) Connected(containerInstanceARN string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions[containerInstanceARN]) > 0
+	_, ok := s.sessions.Newest(containerInstanceARN)
+	return ok
 }
 
 // Send queues msg (a wire shape, e.g. *wire.PayloadMessage) on the instance's
@@ -322,14 +265,8 @@ func (s *Server) Send(containerInstanceARN string, msg any) error {
 	if err != nil {
 		return fmt.Errorf("send to %s: %w", containerInstanceARN, err)
 	}
-	s.mu.Lock()
-	list := s.sessions[containerInstanceARN]
-	var sess *session
-	if len(list) > 0 {
-		sess = list[len(list)-1]
-	}
-	s.mu.Unlock()
-	if sess == nil {
+	sess, ok := s.sessions.Newest(containerInstanceARN)
+	if !ok {
 		return fmt.Errorf("send to %s: %w", containerInstanceARN, ErrNotConnected)
 	}
 	return sess.send(frame)
@@ -338,10 +275,7 @@ func (s *Server) Send(containerInstanceARN string, msg any) error {
 // Disconnect closes the instance's sessions (normal close), for example after
 // it was deregistered: the agent reconnects and is then told it is inactive.
 func (s *Server) Disconnect(containerInstanceARN string) {
-	s.mu.Lock()
-	list := slices.Clone(s.sessions[containerInstanceARN])
-	s.mu.Unlock()
-	for _, sess := range list {
+	for _, sess := range s.sessions.Of(containerInstanceARN) {
 		sess.requestClose(websocket.CloseNormalClosure, "container instance disconnected by the control plane")
 	}
 }
@@ -349,13 +283,7 @@ func (s *Server) Disconnect(containerInstanceARN string) {
 // Close closes every session with "going away", refuses new ones and waits
 // until the sessions have ended.
 func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	var all []*session
-	for _, list := range s.sessions {
-		all = append(all, list...)
-	}
-	s.mu.Unlock()
+	all := s.sessions.Close()
 	for _, sess := range all {
 		sess.requestClose(websocket.CloseGoingAway, "server shutting down")
 	}

@@ -122,16 +122,12 @@ func TestOverlappingSessionsStayConnected(t *testing.T) {
 	await(t, "first session", func() bool { return srv.Connected(testARN) })
 	second := rawDial(t, hs, testARN)
 	await(t, "second session", func() bool {
-		srv.mu.Lock()
-		defer srv.mu.Unlock()
-		return len(srv.sessions[testARN]) == 2
+		return len(srv.sessions.Of(testARN)) == 2
 	})
 
 	require.NoError(t, first.Close())
 	await(t, "first session gone", func() bool {
-		srv.mu.Lock()
-		defer srv.mu.Unlock()
-		return len(srv.sessions[testARN]) == 1
+		return len(srv.sessions.Of(testARN)) == 1
 	})
 	assert.True(t, srv.Connected(testARN))
 	assert.Equal(t, []bool{true}, reg.connectedCalls())

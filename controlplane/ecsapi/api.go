@@ -81,6 +81,9 @@ type Options struct {
 	// endpoint, a roles file); "" means nowhere, and a task with a
 	// taskRoleArn or executionRoleArn is not placed.
 	RoleSource string
+	// OnServicesChanged is called after a service was created, updated or
+	// deleted, to wake the service scheduler. Optional.
+	OnServicesChanged func()
 }
 
 // opFunc handles one operation. body is the raw JSON input.
@@ -119,7 +122,7 @@ func New(o Options) *API {
 		"UpdateContainerInstancesState": a.updateContainerInstancesState,
 		"DiscoverPollEndpoint":          a.discoverPollEndpoint,
 	}
-	for _, more := range []map[string]opFunc{a.taskDefinitionOps(), a.taskOps(), a.tagOps(), a.attributeOps()} {
+	for _, more := range []map[string]opFunc{a.taskDefinitionOps(), a.taskOps(), a.tagOps(), a.attributeOps(), a.serviceOps()} {
 		for name, op := range more {
 			a.ops[name] = op
 		}
@@ -263,6 +266,10 @@ func decode(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil
 	}
+	if extra := unsupportedMembers(body, v); len(extra) > 0 {
+		return invalidParam("%s %s not supported by this control plane: remove %s from the request.",
+			strings.Join(extra, ", "), pluralIs(len(extra)), pluralIt(len(extra)))
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
@@ -271,6 +278,20 @@ func decode(body []byte, v any) error {
 		return clientErr(CodeSerialization, "The request body is not valid JSON.")
 	}
 	return nil
+}
+
+func pluralIs(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+func pluralIt(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
 }
 
 func (a *API) now() time.Time { return a.o.Now().UTC() }

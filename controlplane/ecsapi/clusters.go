@@ -184,6 +184,9 @@ func (a *API) deleteCluster(_ context.Context, _ *http.Request, body []byte) (an
 		if live > 0 {
 			return clusterOut{}, clientErr(CodeClusterContainsInstances, msgClusterContainsInstances)
 		}
+		if n, err := activeServiceCount(tx, c.Name); err != nil || n > 0 {
+			return clusterOut{}, cmpErr(err, clientErr(CodeClusterContainsServices, msgClusterContainsServices))
+		}
 		c.Status = store.StatusInactive
 		return putCluster(tx, c)
 	})
@@ -259,6 +262,9 @@ func (a *API) describeClusters(_ context.Context, _ *http.Request, body []byte) 
 			}
 			out := clusterView(c, live, inc)
 			if out.RunningTasksCount, out.PendingTasksCount, err = taskCounts(tx, c.Name); err != nil {
+				return clusterOut{}, nil, err
+			}
+			if out.ActiveServicesCount, err = activeServiceCount(tx, c.Name); err != nil {
 				return clusterOut{}, nil, err
 			}
 			return out, nil, nil

@@ -61,6 +61,11 @@ var apiOps = []apiOp{
 	opOf("ListTasks", (*ecs.Client).ListTasks),
 	opOf("SubmitTaskStateChange", (*ecs.Client).SubmitTaskStateChange),
 	opOf("SubmitContainerStateChange", (*ecs.Client).SubmitContainerStateChange),
+	opOf("CreateService", (*ecs.Client).CreateService),
+	opOf("DescribeServices", (*ecs.Client).DescribeServices),
+	opOf("ListServices", (*ecs.Client).ListServices),
+	opOf("UpdateService", (*ecs.Client).UpdateService),
+	opOf("DeleteService", (*ecs.Client).DeleteService),
 }
 
 // maxCalls bounds the requests of one fuzz input.

@@ -41,7 +41,8 @@ var apiBound = fuzzbound.Bound{Fixed: 2 << 20, PerByte: 256}
 // wireCodes are the error codes the API may answer.
 var wireCodes = []string{ecsapi.CodeClientException, ecsapi.CodeInvalidParameter, ecsapi.CodeClusterNotFound,
 	ecsapi.CodeClusterContainsInstances, ecsapi.CodeUnknownOperation, ecsapi.CodeSerialization,
-	ecsapi.CodeConflict, ecsapi.CodeRequestTimeout}
+	ecsapi.CodeConflict, ecsapi.CodeRequestTimeout,
+	ecsapi.CodeServiceNotFound, ecsapi.CodeServiceNotActive, ecsapi.CodeClusterContainsServices}
 
 // FuzzAPI sends typed ECS requests, up to four per input, through the AWS
 // SDK's own serializer to the API, on a copy of a control plane that has a

@@ -2,6 +2,7 @@ package ecsapi
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"net/http"
 	"time"
@@ -46,6 +47,13 @@ type taskChangeIn struct {
 	PullStartedAt      *float64            `json:"pullStartedAt"`
 	PullStoppedAt      *float64            `json:"pullStoppedAt"`
 	ExecutionStoppedAt *float64            `json:"executionStoppedAt"`
+	// A report is a fact, not a request: refusing it would leave the
+	// task's status unrecorded while the agent retries forever. ENI
+	// attachments (awsvpc) and managed agents (ECS Exec) are features this
+	// control plane never asks an agent for, so their reports are read
+	// and dropped.
+	Attachments   json.RawMessage `json:"attachments"`
+	ManagedAgents json.RawMessage `json:"managedAgents"`
 }
 
 type containerChangeInput struct {
@@ -175,8 +183,8 @@ func (a *API) advanceTask(t *store.Task, status, reason string) {
 		// The task stopped on its own; there is nothing left to run.
 		t.DesiredStatus = store.TaskStopped
 	}
-	if t.StopCode == store.StopCodeUserInitiated {
-		return // StopTask's reason stands
+	if t.StopCode == store.StopCodeUserInitiated || t.StopCode == store.StopCodeServiceScheduler {
+		return // StopTask's or the service scheduler's reason stands
 	}
 	switch {
 	case essentialExited(t):

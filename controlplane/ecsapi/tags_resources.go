@@ -131,13 +131,21 @@ func (a *API) taggedTaskDefinition(tx store.Tx, id string) (tagged, error) {
 	}}, nil
 }
 
-// taggedService refuses until services are stored in this control plane:
-// no service ARN can name anything yet, and the answer says so.
 func (a *API) taggedService(tx store.Tx, id string) (tagged, error) {
-	if _, _, err := a.clusterAndID(tx, "service", id); err != nil {
+	c, name, err := a.clusterAndID(tx, "service", id)
+	if err != nil {
 		return tagged{}, err
 	}
-	return tagged{}, clientErr(CodeResourceNotFound, "Service %s was not found: this control plane stores no services yet.", a.arnPrefix()+"service/"+id)
+	svc, found, err := a.lookupService(tx, c.Name, name)
+	if err != nil || !found || svc.Status == store.ServiceInactive {
+		return tagged{}, cmpErr(err, errNoResource)
+	}
+	// New tasks propagate the service's tags from now on (SERVICE);
+	// running ones keep theirs, as in ECS.
+	return tagged{tags: svc.Tags, save: func(tags []store.Tag) error {
+		svc.Tags = tags
+		return putOrInternal(tx.PutService(svc), "write service")
+	}}, nil
 }
 
 func refuseCapacityProviders(store.Tx, string) (tagged, error) {

@@ -53,8 +53,12 @@ func taggables(t *testing.T, f *fixture) (map[string]string, func(kind string) m
 	run, err := f.ecs.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("tagged"), TaskDefinition: aws.String("tagged"), Tags: created})
 	require.NoError(t, err)
 	require.Len(t, run.Tasks, 1)
+	svc, err := f.ecs.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("tagged"), ServiceName: aws.String("web"),
+		TaskDefinition: aws.String("tagged"), DesiredCount: aws.Int32(0), Tags: created})
+	require.NoError(t, err)
 
 	arns := map[string]string{
+		"service":            aws.ToString(svc.Service.ServiceArn),
 		"cluster":            "arn:aws:ecs:us-east-1:123456789012:cluster/tagged",
 		"container-instance": instance,
 		"task-definition":    aws.ToString(td.TaskDefinition.TaskDefinitionArn),
@@ -76,6 +80,11 @@ func taggables(t *testing.T, f *fixture) (map[string]string, func(kind string) m
 				Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
 			require.NoError(t, err)
 			return tagMap(d.Tags)
+		case "service":
+			d, err := f.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("tagged"), Services: []string{"web"},
+				Include: []types.ServiceField{types.ServiceFieldTags}})
+			require.NoError(t, err)
+			return tagMap(d.Services[0].Tags)
 		}
 		return tagMap(describeTask(t, f, "tagged", arns["task"]).Tags)
 	}
@@ -133,7 +142,7 @@ func TestTagErrors(t *testing.T) {
 		{"a task of a missing cluster", prefix + "task/nope/0123", []types.Tag{tag("a", "b")}, CodeClusterNotFound, nil},
 		{"a missing task", prefix + "task/tagged/0123", []types.Tag{tag("a", "b")}, CodeResourceNotFound, []string{prefix + "task/tagged/0123"}},
 		{"a missing revision", prefix + "task-definition/tagged:9", []types.Tag{tag("a", "b")}, CodeResourceNotFound, nil},
-		{"a service, which nothing stores yet", prefix + "service/tagged/web", []types.Tag{tag("a", "b")}, CodeResourceNotFound, []string{"Service " + prefix + "service/tagged/web was not found", "stores no services yet"}},
+		{"a missing service", prefix + "service/tagged/api", []types.Tag{tag("a", "b")}, CodeResourceNotFound, []string{prefix + "service/tagged/api"}},
 		{"a service ARN without its cluster", prefix + "service/web", []types.Tag{tag("a", "b")}, CodeInvalidParameter, []string{"service/<cluster>/<name>"}},
 		{"an aws: key", task, []types.Tag{tag("AWS:ecs:clusterName", "x")}, CodeInvalidParameter, []string{"tags[0]", "aws: prefix is reserved"}},
 		{"an aws: value", task, []types.Tag{tag("k", "aws:x")}, CodeInvalidParameter, []string{"aws: prefix is reserved"}},

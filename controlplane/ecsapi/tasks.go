@@ -67,8 +67,8 @@ func (in *launchInput) validate() error {
 	if len(in.Group) > maxGroupLength {
 		return invalidParam("group can have at most %d characters.", maxGroupLength)
 	}
-	if in.LaunchType != "" && in.LaunchType != "EC2" {
-		return invalidParam("launchType %s is not supported: this control plane runs EC2 tasks only.", in.LaunchType)
+	if in.LaunchType != "" && in.LaunchType != launchTypeEC2 && in.LaunchType != launchTypeExternal {
+		return invalidParam("launchType %s is not supported: use EC2, or EXTERNAL for instances registered with ECS_EXTERNAL=true.", in.LaunchType)
 	}
 	if err := validateTags(in.Tags); err != nil {
 		return err
@@ -103,6 +103,10 @@ func (a *API) prepare(tx store.Tx, in launchInput) (*launch, error) {
 	}
 	if td.Status != store.StatusActive {
 		return nil, clientErr(CodeClientException, "TaskDefinition %s is inactive (status %s): run an ACTIVE revision.", td.ARN, td.Status)
+	}
+	if lt := (&launch{in: in}).launchType(); len(td.RequiresCompatibilities) > 0 && !slices.Contains(td.RequiresCompatibilities, lt) {
+		return nil, invalidParam("Task definition %s does not support launch type %s: its requiresCompatibilities are %s.",
+			td.ARN, lt, strings.Join(td.RequiresCompatibilities, ", "))
 	}
 	resolved, err := payload.Resolve(td, in.Overrides)
 	if errors.Is(err, payload.ErrInvalidOverride) {
@@ -142,7 +146,7 @@ func (a *API) newTask(l *launch, ci store.ContainerInstance) store.Task {
 		Version:              1,
 		Connectivity:         "CONNECTED",
 		ConnectivityAt:       &now,
-		LaunchType:           "EC2",
+		LaunchType:           l.launchType(),
 		AvailabilityZone:     attributeValue(ci.Attributes, "ecs.availability-zone"),
 		Tags:                 l.tags,
 		CreatedAt:            now,
@@ -254,40 +258,13 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		if err != nil {
 			return internal("list tasks", err)
 		}
-		constraints := in.PlacementConstraints
-		for _, pc := range l.td.PlacementConstraints {
-			constraints = append(constraints, scheduler.Constraint{Type: pc.Type, Expression: pc.Expression})
-		}
-		res, err := scheduler.Place(placementInstances(instances, tasks), scheduler.Request{
-			Count:       count,
-			Need:        l.schedulerNeed(),
-			Strategies:  in.PlacementStrategy,
-			Constraints: constraints,
-		})
+		var more []failure
+		created, more, err = a.placeTasks(tx, l, count, in.PlacementStrategy, in.PlacementConstraints,
+			placementInstances(instances, tasks), instances)
 		if err != nil {
-			return placementErr(err)
+			return err
 		}
-		// A task that would be placed, but whose roles nothing can issue
-		// credentials for, is not started (after placement, so that an
-		// instance without the role attribute still says ATTRIBUTE).
-		if why := a.roleRefusal(l); why != "" && len(res.Placements) > 0 {
-			res.Placements = nil
-			failures = append(failures, failure{ARN: l.td.ARN, Reason: why})
-		}
-		byARN := map[string]store.ContainerInstance{}
-		for _, ci := range instances {
-			byARN[ci.ARN] = ci
-		}
-		for _, arn := range res.Placements {
-			t := a.newTask(l, byARN[arn])
-			if err := tx.PutTask(t); err != nil {
-				return internal("write task", err)
-			}
-			created = append(created, t)
-		}
-		for _, f := range res.Failures {
-			failures = append(failures, failure{ARN: f.ARN, Reason: f.Reason})
-		}
+		failures = append(failures, more...)
 		return a.recordRunTask(tx, l.cluster.Name, in.ClientToken, fp, created, failures)
 	})
 	if err != nil {
@@ -299,6 +276,52 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		return taskList(created, failures), nil
 	}
 	return a.launched(created, failures), nil
+}
+
+// placeTasks places count tasks of l on candidates with the scheduler and
+// writes them PENDING: the one placement path of RunTask and of the
+// service scheduler. The task definition's constraints are added to
+// constraints; instances are the container instances the candidates
+// stand for.
+func (a *API) placeTasks(tx store.Tx, l *launch, count int, strategies []scheduler.Strategy, constraints []scheduler.Constraint,
+	candidates []scheduler.Instance, instances []store.ContainerInstance) ([]store.Task, []failure, error) {
+	constraints = slices.Clone(constraints)
+	for _, pc := range l.td.PlacementConstraints {
+		constraints = append(constraints, scheduler.Constraint{Type: pc.Type, Expression: pc.Expression})
+	}
+	res, err := scheduler.Place(candidates, scheduler.Request{
+		Count:       count,
+		Need:        l.schedulerNeed(),
+		Strategies:  strategies,
+		Constraints: constraints,
+	})
+	if err != nil {
+		return nil, nil, placementErr(err)
+	}
+	var failures []failure
+	// A task that would be placed, but whose roles nothing can issue
+	// credentials for, is not started (after placement, so that an
+	// instance without the role attribute still says ATTRIBUTE).
+	if why := a.roleRefusal(l); why != "" && len(res.Placements) > 0 {
+		res.Placements = nil
+		failures = append(failures, failure{ARN: l.td.ARN, Reason: why})
+	}
+	byARN := map[string]store.ContainerInstance{}
+	for _, ci := range instances {
+		byARN[ci.ARN] = ci
+	}
+	var created []store.Task
+	for _, arn := range res.Placements {
+		t := a.newTask(l, byARN[arn])
+		if err := tx.PutTask(t); err != nil {
+			return nil, nil, internal("write task", err)
+		}
+		created = append(created, t)
+	}
+	for _, f := range res.Failures {
+		failures = append(failures, failure{ARN: f.ARN, Reason: f.Reason})
+	}
+	return created, failures, nil
 }
 
 // placementErr turns the scheduler's validation error into the
@@ -468,31 +491,4 @@ func (a *API) stopTask(_ context.Context, _ *http.Request, body []byte) (any, er
 		a.log.Info("task stop requested", logging.KeyTask, t.ARN, logging.KeyReason, t.StoppedReason)
 	}
 	return map[string]any{"task": taskView(t, true)}, nil
-}
-
-// schedulerNeed is what the scheduler must find room for: the task's
-// resources, its group (for distinctInstance and spread) and the
-// attributes an instance needs to run it. Those are the ones stored at
-// registration plus the ones of the task as it will run, overrides
-// applied: an override (a taskRoleArn, say) can ask for a feature the
-// definition does not use.
-func (l *launch) schedulerNeed() scheduler.Need {
-	n := scheduler.Need{Resources: l.need, Group: l.group}
-	seen := map[string]bool{}
-	for _, a := range slices.Concat(l.td.RequiresAttributes, requiredAttributes(l.resolved)) {
-		key := a.Name + "=" + ptrValue(a.Value)
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		n.Attributes = append(n.Attributes, scheduler.RequiredAttribute{Name: a.Name, Value: a.Value})
-	}
-	return n
-}
-
-func ptrValue(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

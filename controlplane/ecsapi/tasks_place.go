@@ -1,6 +1,7 @@
 package ecsapi
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/open-ecs/ecs-agent/controlplane/payload"
@@ -215,4 +216,55 @@ func (a *API) refuseWithTasks(tx store.Tx, ci store.ContainerInstance) error {
 		return invalidParam("Found running tasks on the instance: stop them first, or deregister with force to orphan them.")
 	}
 	return nil
+}
+
+// Launch types. FARGATE has no instances to run on here.
+const (
+	launchTypeEC2      = "EC2"
+	launchTypeExternal = "EXTERNAL"
+)
+
+// launchType is the task's launch type: EC2 unless the request says
+// EXTERNAL (ECS's default without a capacity provider strategy).
+func (l *launch) launchType() string {
+	if l.in.LaunchType == launchTypeExternal {
+		return launchTypeExternal
+	}
+	return launchTypeEC2
+}
+
+// schedulerNeed is what the scheduler must find room for: the task's
+// resources, its group (for distinctInstance and spread) and the
+// attributes an instance needs to run it. Those are the ones stored at
+// registration plus the ones of the task as it will run, overrides
+// applied: an override (a taskRoleArn, say) can ask for a feature the
+// definition does not use.
+func (l *launch) schedulerNeed() scheduler.Need {
+	n := scheduler.Need{Resources: l.need, Group: l.group, External: l.launchType() == launchTypeExternal}
+	seen := map[string]bool{}
+	for _, a := range slices.Concat(l.td.RequiresAttributes, requiredAttributes(l.resolved)) {
+		key := a.Name + "=" + ptrValue(a.Value)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		n.Attributes = append(n.Attributes, scheduler.RequiredAttribute{Name: a.Name, Value: a.Value})
+	}
+	return n
+}
+
+func ptrValue(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// serviceLaunchType is the launch type of svc's tasks; services stored
+// before EXTERNAL existed hold EC2.
+func serviceLaunchType(svc store.Service) string {
+	if svc.LaunchType == launchTypeExternal {
+		return launchTypeExternal
+	}
+	return launchTypeEC2
 }

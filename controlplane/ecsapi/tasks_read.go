@@ -194,7 +194,7 @@ func (a *API) listTasks(_ context.Context, _ *http.Request, body []byte) (any, e
 	if !slices.Contains([]string{store.TaskRunning, store.TaskPending, store.TaskStopped}, desired) {
 		return nil, invalidParam("desiredStatus must be RUNNING, PENDING or STOPPED, not %s.", desired)
 	}
-	if in.LaunchType != "" && in.LaunchType != "EC2" {
+	if in.LaunchType != "" && in.LaunchType != launchTypeEC2 && in.LaunchType != launchTypeExternal {
 		// Nothing else runs here, so nothing matches.
 		return map[string]any{"taskArns": []string{}}, nil
 	}
@@ -216,6 +216,12 @@ func (a *API) listTasks(_ context.Context, _ *http.Request, body []byte) (any, e
 			}
 			instanceARN = ci.ARN
 		}
+		if in.ServiceName != "" {
+			// A service ARN names the same service as its name.
+			if name, ok := a.serviceName(c.Name, in.ServiceName); ok {
+				in.ServiceName = name
+			}
+		}
 		ids, arns, err = listedTasks(tx, c.Name, desired, instanceARN, in)
 		return err
 	})
@@ -223,6 +229,15 @@ func (a *API) listTasks(_ context.Context, _ *http.Request, body []byte) (any, e
 		return nil, err
 	}
 	return listPage(ids, in.listInput, "taskArns", func(id string) string { return arns[id] })
+}
+
+// taskLaunchType is t's launch type; records written before EXTERNAL
+// existed hold EC2.
+func taskLaunchType(t store.Task) string {
+	if t.LaunchType == "" {
+		return launchTypeEC2
+	}
+	return t.LaunchType
 }
 
 // listedTasks returns the sorted IDs of the cluster's tasks that ListTasks
@@ -235,7 +250,7 @@ func listedTasks(tx store.Tx, cluster, desired, instanceARN string, in listTasks
 		return nil, nil, internal("list tasks", err)
 	}
 	arns := map[string]string{}
-	filtered := instanceARN != "" || in.Family != "" || in.StartedBy != ""
+	filtered := instanceARN != "" || in.Family != "" || in.StartedBy != "" || in.LaunchType != "" || in.ServiceName != ""
 	read := ids
 	if !filtered {
 		if read, _, err = paginate(ids, in.NextToken, in.MaxResults); err != nil {
@@ -250,7 +265,9 @@ func listedTasks(tx store.Tx, cluster, desired, instanceARN string, in listTasks
 		}
 		if (instanceARN != "" && t.ContainerInstanceARN != instanceARN) ||
 			(in.Family != "" && t.Family != in.Family) ||
-			(in.StartedBy != "" && t.StartedBy != in.StartedBy) {
+			(in.StartedBy != "" && t.StartedBy != in.StartedBy) ||
+			(in.LaunchType != "" && taskLaunchType(t) != in.LaunchType) ||
+			(in.ServiceName != "" && t.Group != serviceGroup(in.ServiceName)) {
 			continue
 		}
 		matching = append(matching, id)

@@ -39,9 +39,14 @@ func fingerprint(in runTaskInput) string {
 			in.Overrides = compact.Bytes()
 		}
 	}
+	return fingerprintOf(in)
+}
+
+// fingerprintOf hashes a request's JSON form.
+func fingerprintOf(in any) string {
 	raw, err := json.Marshal(in)
 	if err != nil {
-		// Every field of runTaskInput marshals; keep going without a match.
+		// Every field of the inputs marshals; keep going without a match.
 		raw = []byte(err.Error())
 	}
 	sum := sha256.Sum256(raw)

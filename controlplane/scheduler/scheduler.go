@@ -85,7 +85,14 @@ type Need struct {
 	// must be an attribute of the instance, with the same value when one
 	// is given (nil value: any).
 	Attributes []RequiredAttribute
+	// External is true for a task of launch type EXTERNAL. As in ECS, such
+	// a task runs only on an instance registered as external (attribute
+	// AttrExternal), and an EC2 task never runs on one.
+	External bool
 }
+
+// AttrExternal is the attribute an ECS Anywhere agent registers with.
+const AttrExternal = "ecs.capability.external"
 
 // RequiredAttribute is one entry of a task definition's requiresAttributes.
 type RequiredAttribute struct {
@@ -211,6 +218,8 @@ func (c *candidate) check(n Need, distinct bool) string {
 		return ReasonAgent
 	case !c.hasAttributes(n.Attributes):
 		return ReasonAttribute
+	case c.isExternal() != n.External:
+		return ReasonAttribute
 	case !c.memberOf:
 		return ReasonMemberOf
 	case distinct && c.Groups[n.Group] > 0:
@@ -227,6 +236,11 @@ func (c *candidate) check(n Need, distinct bool) string {
 		return ReasonPortsUDP
 	}
 	return ""
+}
+
+func (c *candidate) isExternal() bool {
+	_, ok := c.Attributes[AttrExternal]
+	return ok
 }
 
 // hasAttributes reports whether the instance has every required attribute.

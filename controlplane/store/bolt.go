@@ -22,7 +22,7 @@ var (
 // missing record bucket holds no records, which is the truth. Derived buckets (the task indexes) are different: only a
 // migration may create them, because an empty index over existing records
 // would lie.
-var recordBuckets = [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bucketTasks, bucketClientTokens, bucketTaskDefFamilies}
+var recordBuckets = [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bucketTasks, bucketClientTokens, bucketTaskDefFamilies, bucketServices}
 
 // Bolt is the bbolt-backed Store.
 type Bolt struct {

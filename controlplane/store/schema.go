@@ -73,6 +73,10 @@ var migrations = []migration{
 		name:  "index task definitions whose deletion is in progress",
 		apply: buildTaskDefinitionDeletingIndex,
 	},
+	{
+		name:  "keep ECS services, their deployments and events",
+		apply: createServicesBucket,
+	},
 }
 
 // schemaVersion reads the file's version: 0 for a version-0 file (or one

@@ -8,6 +8,7 @@
 //	tasks:               <cluster name>/<id>   -> Task
 //	client-tokens:       <operation>/<scope>/<token> -> ClientToken (tokens.go)
 //	task-definition-families: <family> -> TaskDefinitionFamily (taskdef_delete.go)
+//	services:            <cluster name>/<service name> -> Service (service.go)
 //
 // and, next to the tasks, secondary indexes whose keys alone carry the
 // answer (values are empty), written in the same transaction as the task
@@ -102,6 +103,7 @@ type Tx interface {
 
 	TaskDefinitionDeletionTx
 	ClientTokenTx
+	ServiceTx
 }
 
 // Store runs transactions. fn's error aborts an Update and is returned.

@@ -233,8 +233,9 @@ func (p *Pruner) FinishTaskDefinitionDeletions(ctx context.Context) (int, error)
 }
 
 // taskDefinitionsInUse returns the revisions of every task that is not
-// STOPPED, in every cluster: the live-task index makes this proportional
-// to the work running now.
+// STOPPED, in every cluster (the live-task index makes this proportional
+// to the work running now), and those of every deployment of a service
+// that is not INACTIVE: its scheduler may start tasks of them at any time.
 func taskDefinitionsInUse(tx Tx) (map[TaskDefinitionKey]bool, error) {
 	clusters, err := tx.Clusters()
 	if err != nil {
@@ -248,6 +249,18 @@ func taskDefinitionsInUse(tx Tx) (map[TaskDefinitionKey]bool, error) {
 		}
 		for _, t := range tasks {
 			inUse[TaskDefinitionKey{Family: t.Family, Revision: t.Revision}] = true
+		}
+	}
+	services, err := tx.Services("")
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range services {
+		if s.Status == ServiceInactive {
+			continue
+		}
+		for _, d := range s.Deployments {
+			inUse[TaskDefinitionKey{Family: d.Family, Revision: d.Revision}] = true
 		}
 	}
 	return inUse, nil

@@ -41,8 +41,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,8 +48,8 @@ import (
 
 	"github.com/open-ecs/ecs-agent/controlplane/authz"
 	"github.com/open-ecs/ecs-agent/controlplane/telemetry"
+	"github.com/open-ecs/ecs-agent/controlplane/wsserver"
 	"github.com/open-ecs/ecs-agent/internal/logging"
-	"github.com/open-ecs/ecs-agent/tcs/wire"
 )
 
 // Defaults for zero Options values.
@@ -68,9 +66,9 @@ const (
 
 // Errors a Registry returns from CheckInstance; each becomes its exception.
 var (
-	ErrInvalidCluster   = errors.New("invalid cluster")
-	ErrInvalidInstance  = errors.New("invalid container instance")
-	ErrInactiveInstance = errors.New("inactive container instance")
+	ErrInvalidCluster   = wsserver.ErrInvalidCluster
+	ErrInvalidInstance  = wsserver.ErrInvalidInstance
+	ErrInactiveInstance = wsserver.ErrInactiveInstance
 )
 
 // Task is what the server needs to know about a task an agent reports on.
@@ -139,9 +137,7 @@ type Server struct {
 
 	accepted, refused, dropped atomic.Uint64
 
-	mu       sync.Mutex
-	sessions map[string][]*session // by instance ARN, oldest first
-	closed   bool
+	sessions wsserver.Sessions[*session]
 }
 
 // New returns a Server; it serves nothing until mounted.
@@ -166,25 +162,24 @@ func New(o Options) *Server {
 		o:        o,
 		log:      logger.With(logging.KeyComponent, "tcsserver"),
 		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096},
-		sessions: make(map[string][]*session),
 	}
 }
 
 // ServeHTTP handles GET <base>/tcs/ws?agentHash=..&agentVersion=..&cluster=..&containerInstance=..&dockerVersion=..
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		reject(w, http.StatusMethodNotAllowed, "BadRequestException", "TCS accepts only GET (a websocket upgrade)")
+		wsserver.Reject(w, http.StatusMethodNotAllowed, "BadRequestException", "TCS accepts only GET (a websocket upgrade)")
 		return
 	}
 	q := r.URL.Query()
 	cluster, arn := q.Get("cluster"), q.Get("containerInstance")
 	if cluster == "" || arn == "" {
-		reject(w, http.StatusBadRequest, "BadRequestException", "cluster and containerInstance are required")
+		wsserver.Reject(w, http.StatusBadRequest, "BadRequestException", "cluster and containerInstance are required")
 		return
 	}
 	log := s.log.With(logging.KeyContainerInstance, arn, logging.KeyCluster, cluster)
-	if s.isClosed() {
-		reject(w, http.StatusServiceUnavailable, "ServerException", "TCS is shutting down")
+	if s.sessions.Closed() {
+		wsserver.Reject(w, http.StatusServiceUnavailable, "ServerException", "TCS is shutting down")
 		return
 	}
 	principal := authz.Principal{ARN: "unauthenticated", Role: authz.RoleAdmin}
@@ -200,7 +195,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				code, msg = coded.ErrorCode(), coded.ErrorMessage()
 			}
 			log.Info("TCS handshake not authenticated", logging.KeyError, err)
-			reject(w, http.StatusForbidden, code, msg)
+			wsserver.Reject(w, http.StatusForbidden, code, msg)
 			return
 		}
 	}
@@ -219,7 +214,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		arn: arn, cluster: cluster, principal: principal, host: r.Host,
 		url: &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery},
 	}, log)
-	if !s.register(sess) {
+	if _, ok := s.sessions.Add(sess.arn, sess); !ok {
 		_ = ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 		_ = ws.Close()
@@ -229,81 +224,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log.Info("agent connected to TCS", logging.KeyVersion, q.Get("agentVersion"), "agentHash", q.Get("agentHash"),
 		logging.KeyDockerVersion, q.Get("dockerVersion"))
 	reason := sess.run()
-	s.unregister(sess)
+	s.sessions.Remove(sess.arn, sess)
 	close(sess.done)
 	log.Info("agent disconnected from TCS", logging.KeyReason, reason)
 }
 
 // checkInstance answers the handshake when the registry refuses it.
 func (s *Server) checkInstance(w http.ResponseWriter, r *http.Request, log *slog.Logger, p authz.Principal, cluster, arn string) bool {
-	err := s.o.Registry.CheckInstance(r.Context(), p, cluster, arn)
-	if err == nil {
-		return true
-	}
-	var denied *authz.DeniedError
-	if errors.As(err, &denied) {
-		log.Warn("TCS handshake denied", logging.KeyReason, denied.Reason)
-		reject(w, http.StatusForbidden, denied.ErrorCode(), denied.ErrorMessage())
+	if err := s.o.Registry.CheckInstance(r.Context(), p, cluster, arn); err != nil {
+		wsserver.RejectInstance(w, log, "TCS", err)
 		return false
 	}
-	log.Info("TCS handshake rejected", logging.KeyError, err)
-	switch {
-	case errors.Is(err, ErrInvalidCluster):
-		reject(w, http.StatusBadRequest, "InvalidClusterException", "Invalid cluster")
-	case errors.Is(err, ErrInvalidInstance):
-		reject(w, http.StatusBadRequest, "InvalidInstanceException", "Invalid instance")
-	case errors.Is(err, ErrInactiveInstance):
-		reject(w, http.StatusBadRequest, "InactiveInstanceException", "Container instance is inactive")
-	default:
-		reject(w, http.StatusInternalServerError, "ServerException", "Internal server error")
-	}
-	return false
-}
-
-// reject answers a refused upgrade with an unframed {"<code>": message}, as ACS does.
-func reject(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(wire.EncodeHandshakeError(code, message))
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-func (s *Server) register(sess *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.sessions[sess.arn] = append(s.sessions[sess.arn], sess)
 	return true
 }
 
-func (s *Server) unregister(sess *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	list := slices.DeleteFunc(s.sessions[sess.arn], func(x *session) bool { return x == sess })
-	if len(list) == 0 {
-		delete(s.sessions, sess.arn)
-	} else {
-		s.sessions[sess.arn] = list
-	}
-}
-
 // Sessions counts the live sessions of every instance.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, list := range s.sessions {
-		n += len(list)
-	}
-	return n
-}
+func (s *Server) Sessions() int { return s.sessions.Count() }
 
 // Stats returns the frame counters.
 func (s *Server) Stats() Stats {
@@ -313,10 +249,7 @@ func (s *Server) Stats() Stats {
 // Disconnect closes the instance's sessions (normal close), for example after
 // it was deregistered.
 func (s *Server) Disconnect(containerInstanceARN string) {
-	s.mu.Lock()
-	list := slices.Clone(s.sessions[containerInstanceARN])
-	s.mu.Unlock()
-	for _, sess := range list {
+	for _, sess := range s.sessions.Of(containerInstanceARN) {
 		sess.requestClose(websocket.CloseNormalClosure, "container instance disconnected by the control plane")
 	}
 }
@@ -324,13 +257,7 @@ func (s *Server) Disconnect(containerInstanceARN string) {
 // Close closes every session with "going away", refuses new ones and waits
 // until the sessions have ended.
 func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	var all []*session
-	for _, list := range s.sessions {
-		all = append(all, list...)
-	}
-	s.mu.Unlock()
+	all := s.sessions.Close()
 	for _, sess := range all {
 		sess.requestClose(websocket.CloseGoingAway, "server shutting down")
 	}

@@ -43,7 +43,10 @@ const (
 	KeyLimit         = "limit"
 	KeyVersion       = "version"
 	KeyDockerVersion = "dockerVersion"
-	KeyPID           = "pid"
+	// KeyResendRoles logs an ACS handshake's sendCredentials flag: a key
+	// holding "credentials" would be redacted, and the flag is no secret.
+	KeyResendRoles = "resendRoles"
+	KeyPID         = "pid"
 	// KeyCallerTask is the task a request to the task metadata endpoint
 	// came from, when its source address tells.
 	KeyCallerTask = "callerTask"

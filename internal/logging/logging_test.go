@@ -88,7 +88,7 @@ func TestIsSecretKey(t *testing.T) {
 		"password", "Authorization", "ECS_ENGINE_AUTH_DATA", "auth_data", "credentials", "privateKey"} {
 		assert.True(t, IsSecretKey(k), k)
 	}
-	for _, k := range []string{"cluster", "task", "error", "ECS_ENGINE_AUTH_TYPE", "credentialProfile", "endpoint"} {
+	for _, k := range []string{"cluster", "task", "error", "ECS_ENGINE_AUTH_TYPE", "credentialProfile", "endpoint", KeyResendRoles} {
 		assert.False(t, IsSecretKey(k), k)
 	}
 }

@@ -79,6 +79,9 @@ func (o Options) agentContents(configFile string) files.Contents {
 		o.dir("/var/cache/ecs", 0o755),
 		o.file(o.ImageTar, AgentImageTar, 0o644),
 		o.file(filepath.Join(root, "LICENSE"), "/usr/share/doc/"+AgentPackage+"/copyright", 0o644),
+		// ecs.config's comments point here for the list of settings.
+		o.file(filepath.Join(root, "docs/configuration.md"), "/usr/share/doc/"+AgentPackage+"/configuration.md", 0o644),
+		o.file(filepath.Join(root, "docs/deploy-init.md"), "/usr/share/doc/"+AgentPackage+"/deploy-init.md", 0o644),
 	}
 }
 
@@ -89,6 +92,8 @@ func (o Options) controlPlaneContents() files.Contents {
 		// The API credentials file goes here (see docs/operating.md).
 		o.dir("/etc/ecs-controlplane", 0o700),
 		o.file(filepath.Join(o.Root, "LICENSE"), "/usr/share/doc/"+ControlPlanePackage+"/copyright", 0o644),
+		// The unit's comment points here for the credentials file.
+		o.file(filepath.Join(o.Root, "docs/operating.md"), "/usr/share/doc/"+ControlPlanePackage+"/operating.md", 0o644),
 	}
 }
 

@@ -1,161 +1,54 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/open-ecs/ecs-agent/internal/wsframe/wsframetest"
 )
 
 var timestampType = reflect.TypeFor[Timestamp]()
 
 // fill sets every field reachable from v to a non-zero value so that a round
-// trip exercises every json tag.
+// trip exercises every json tag; a Timestamp gets a time of millisecond
+// precision, which is what it carries.
 func fill(v reflect.Value, depth int) {
-	if v.Type() == timestampType {
+	wsframetest.Fill(v, depth, func(v reflect.Value, depth int) bool {
+		if v.Type() != timestampType {
+			return false
+		}
 		v.Set(reflect.ValueOf(At(time.UnixMilli(1704164645123 + int64(depth)).UTC())))
-		return
-	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		fill(v.Elem(), depth)
-	case reflect.Struct:
-		for i := range v.NumField() {
-			fill(v.Field(i), depth+1)
-		}
-	case reflect.String:
-		v.SetString(fmt.Sprintf("s%d", depth))
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Int, reflect.Int64:
-		v.SetInt(int64(7 + depth))
-	case reflect.Float64:
-		v.SetFloat(0.25)
-	case reflect.Slice:
-		s := reflect.MakeSlice(v.Type(), 2, 2)
-		for i := range 2 {
-			fill(s.Index(i), depth+1)
-		}
-		v.Set(s)
-	default:
-		panic("fill: unhandled kind " + v.Kind().String())
-	}
+		return true
+	})
 }
 
-func TestRoundTripEveryShape(t *testing.T) {
-	names := ShapeNames()
-	sort.Strings(names)
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			msg, err := New(name)
-			require.NoError(t, err)
-			fill(reflect.ValueOf(msg).Elem(), 0)
+// codec is this package's functions for the shared wire checks.
+var codec = wsframetest.Codec{New: New, ShapeNames: ShapeNames, Encode: Encode, Decode: Decode, Fill: fill}
 
-			frame, err := Encode(msg)
-			require.NoError(t, err)
-			var env map[string]json.RawMessage
-			require.NoError(t, json.Unmarshal(frame, &env))
-			assert.JSONEq(t, `"`+name+`"`, string(env["type"]))
+func TestRoundTripEveryShape(t *testing.T) { wsframetest.RoundTripEveryShape(t, codec) }
 
-			got, err := Decode(frame)
-			require.NoError(t, err)
-			assert.Equal(t, msg, got)
-			byValue, err := Encode(reflect.ValueOf(msg).Elem().Interface())
-			require.NoError(t, err)
-			assert.Equal(t, frame, byValue)
-		})
-	}
-}
-
-// modelPath finds the TCS model: $TCS_MODEL, else shared/protocol/tcs-api-2.json
-// in this package's directory or any directory above it (the protocol
-// documents live beside the checkout, or beside a directory of worktrees).
-// Without it the tests that compare against it skip, except under CI=true,
-// where a missing model is a failure.
-func modelPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TCS_MODEL"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("TCS_MODEL=%s: %v", p, err)
-		}
-		return p
-	}
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		p := filepath.Join(dir, "shared", "protocol", "tcs-api-2.json")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	msg := "the TCS model tcs-api-2.json is not in shared/protocol beside the checkout; set TCS_MODEL to check types_gen.go against it"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+// modelPath finds the TCS model (wsframetest.ModelPath): without it the
+// tests that compare against it skip, except under CI=true.
+func modelPath(t *testing.T) string { return wsframetest.ModelPath(t, "TCS", "tcs-api-2.json") }
 
 func TestEveryModelShapeHasAType(t *testing.T) {
-	raw, err := os.ReadFile(modelPath(t))
-	require.NoError(t, err)
-	var m struct {
-		Shapes map[string]struct {
-			Type      string `json:"type"`
-			Exception bool   `json:"exception"`
-		} `json:"shapes"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &m))
-	n := 0
-	for name, s := range m.Shapes {
-		if s.Type != "structure" {
-			continue
-		}
-		n++
-		msg, err := New(name)
-		require.NoError(t, err, name)
-		assert.Equal(t, name, msg.ShapeName())
-		if s.Exception {
-			_, isErr := msg.(Exception)
-			assert.True(t, isErr, "%s should implement Exception", name)
-		}
-	}
-	assert.Len(t, ShapeNames(), n)
+	wsframetest.EveryModelShapeHasAType(t, modelPath(t), codec)
 }
 
 func TestGeneratedFileIsCurrent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the generator")
 	}
-	model := modelPath(t)
-	out := filepath.Join(t.TempDir(), "types_gen.go")
 	// The options are those of the go:generate line in wire.go.
-	cmd := exec.Command("go", "run", "../../internal/wiregen", "-model", model, "-out", out,
+	wsframetest.GeneratedFileIsCurrent(t, modelPath(t), "tcs/wire",
 		"-service", "TCS", "-pointer", "HeartbeatMessage.healthy",
 		"-always-send", "CWStatsSet,UDoubleCWStatsSet,ULongStatsSet,RestartStatsSet,MetricsMetadata,HealthMetadata")
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Run())
-	want, err := os.ReadFile(out)
-	require.NoError(t, err)
-	have, err := os.ReadFile("types_gen.go")
-	require.NoError(t, err)
-	assert.True(t, bytes.Equal(want, have), "types_gen.go is stale: run go generate ./tcs/wire")
 }
 
 // A stats set of an idle container has a minimum, maximum and sum of 0; they

@@ -1,0 +1,386 @@
+package ecsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/open-ecs/ecs-agent/controlplane/payload"
+	"github.com/open-ecs/ecs-agent/controlplane/scheduler"
+	"github.com/open-ecs/ecs-agent/controlplane/services"
+	"github.com/open-ecs/ecs-agent/controlplane/store"
+	"github.com/open-ecs/ecs-agent/controlplane/telemetry"
+	"github.com/open-ecs/ecs-agent/internal/logging"
+)
+
+// placementEventInterval rate-limits "was unable to place a task" events of
+// one service, as ECS does, so that a service that cannot place keeps one
+// current event rather than a flood.
+const placementEventInterval = time.Minute
+
+// runningSettleTime is how long a task without health checks must have
+// been RUNNING to count as healthy (see serviceTaskHealth).
+const runningSettleTime = 3 * time.Second
+
+// defaultServiceStrategies is ECS's placement strategy for a REPLICA
+// service created without one: spread over availability zones, then over
+// instances.
+var defaultServiceStrategies = []scheduler.Strategy{
+	{Type: scheduler.StrategySpread, Field: "attribute:ecs.availability-zone"},
+	{Type: scheduler.StrategySpread, Field: "instanceId"},
+}
+
+// ReconcileServices is one round of the service scheduler: each service
+// that is not INACTIVE is reconciled in its own transaction, a cluster's
+// DAEMON services before its REPLICA ones, so that an instance that just
+// joined gets its DAEMON tasks first. The first error is returned after
+// every service had its turn.
+func (a *API) ReconcileServices(ctx context.Context) error {
+	var all []store.Service
+	err := a.o.Store.View(func(tx store.Tx) error {
+		var err error
+		all, err = tx.Services("")
+		return err
+	})
+	if err != nil {
+		return internal("list services", err)
+	}
+	slices.SortStableFunc(all, func(x, y store.Service) int {
+		if c := strings.Compare(x.Cluster, y.Cluster); c != 0 {
+			return c
+		}
+		return daemonRank(x) - daemonRank(y)
+	})
+	var first error
+	for _, s := range all {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if s.Status == store.ServiceInactive {
+			continue
+		}
+		if err := a.reconcileService(s.Cluster, s.Name); err != nil {
+			a.log.Error("service reconcile failed", logKeyService, s.ARN, logging.KeyError, err)
+			first = cmpErr(first, err)
+		}
+	}
+	return first
+}
+
+func daemonRank(s store.Service) int {
+	if s.SchedulingStrategy == store.SchedulingDaemon {
+		return 0
+	}
+	return 1
+}
+
+// reconcileService reads one service, its tasks and its cluster's
+// instances, lets services.Reconcile decide, and writes the decision:
+// stops, placed starts and the service, in one transaction.
+func (a *API) reconcileService(cluster, name string) error {
+	var stopped, started []string
+	err := a.o.Store.Update(func(tx store.Tx) error {
+		stopped, started = nil, nil
+		svc, err := tx.Service(cluster, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil || svc.Status == store.ServiceInactive {
+			return err
+		}
+		c, err := tx.Cluster(cluster)
+		if err != nil || c.Status != store.StatusActive {
+			return err
+		}
+		instances, err := tx.Instances(cluster)
+		if err != nil {
+			return internal("list container instances", err)
+		}
+		live, err := tx.LiveTasks(cluster, "")
+		if err != nil {
+			return internal("list tasks", err)
+		}
+		mine, err := serviceTasks(tx, svc, live, instances)
+		if err != nil {
+			return err
+		}
+		defs := &definitions{tx: tx}
+		health := map[string]services.Health{}
+		for _, t := range mine {
+			health[t.ID] = a.serviceTaskHealth(t, defs.of(t))
+		}
+		plan := services.Reconcile(services.Input{
+			Service: svc, Tasks: mine, Health: health, Instances: placementInstances(instances, live),
+			Now: a.now(), NewDeploymentID: newDeploymentID,
+		})
+		next := plan.Service
+		if stopped, err = a.applyStops(tx, &next, mine, plan.Stops); err != nil {
+			return err
+		}
+		for _, st := range plan.Starts {
+			ids, err := a.applyStart(tx, &next, c, st, instances, &live)
+			if err != nil {
+				return err
+			}
+			started = append(started, ids...)
+		}
+		if sameService(svc, next) {
+			return nil
+		}
+		return putOrInternal(tx.PutService(next), "write service")
+	})
+	if len(started)+len(stopped) > 0 {
+		a.log.Info("service reconciled", logKeyService, a.serviceARN(cluster, name),
+			"started", len(started), "stopped", len(stopped))
+	}
+	return err
+}
+
+// serviceTasks are the service's tasks that are not STOPPED, and those it
+// tracks that are (so that their stop is noticed). Tasks left on an
+// instance deregistered with force are orphans no agent will report on
+// again: they are left out, so the scheduler forgets them (without
+// counting a failure) and replaces them.
+func serviceTasks(tx store.Tx, svc store.Service, live []store.Task, instances []store.ContainerInstance) ([]store.Task, error) {
+	gone := map[string]bool{}
+	for _, ci := range instances {
+		if ci.Status == store.StatusInactive {
+			gone[ci.ARN] = true
+		}
+	}
+	group := serviceGroup(svc.Name)
+	var out []store.Task
+	seen := map[string]bool{}
+	for _, t := range live {
+		if t.Group != group {
+			continue
+		}
+		seen[t.ID] = true
+		if !gone[t.ContainerInstanceARN] {
+			out = append(out, t)
+		}
+	}
+	for _, st := range svc.Tasks {
+		if seen[st.ID] {
+			continue
+		}
+		t, err := tx.Task(svc.Cluster, st.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // pruned: Reconcile notices it as stopped
+		}
+		if err != nil {
+			return nil, internal("read task", err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// serviceTaskHealth is a task's health as the scheduler counts it: RUNNING
+// and, if an essential container has a health check, HEALTHY; without one,
+// RUNNING for runningSettleTime.
+func (a *API) serviceTaskHealth(t store.Task, def *store.TaskDefinition) services.Health {
+	if t.LastStatus != store.TaskRunning {
+		return services.HealthUnknown
+	}
+	if def == nil || !slices.ContainsFunc(def.ContainerDefinitions, func(c store.ContainerDefinition) bool {
+		return c.IsEssential() && c.HealthCheck != nil
+	}) {
+		// Without a health check, a task counts once it has kept running
+		// a little: a container that exits at once is often reported
+		// RUNNING for a moment, and must not complete a rollout (or let
+		// the old tasks go) in that moment.
+		if t.StartedAt != nil && a.now().Sub(*t.StartedAt) >= runningSettleTime {
+			return services.HealthHealthy
+		}
+		return services.HealthUnknown
+	}
+	out := taskView(t, false)
+	a.withHealth(&out, def)
+	switch out.HealthStatus {
+	case telemetry.Healthy:
+		return services.HealthHealthy
+	case telemetry.Unhealthy:
+		return services.HealthUnhealthy
+	}
+	return services.HealthUnknown
+}
+
+// applyStops asks the agents to stop the tasks, as StopTask does, with the
+// service scheduler's stop code.
+func (a *API) applyStops(tx store.Tx, svc *store.Service, tasks []store.Task, stops []services.Stop) ([]string, error) {
+	byID := map[string]store.Task{}
+	for _, t := range tasks {
+		byID[t.ID] = t
+	}
+	var ids []string
+	now := a.now()
+	for _, s := range stops {
+		t, ok := byID[s.TaskID]
+		if !ok || t.DesiredStatus == store.TaskStopped {
+			continue
+		}
+		t.DesiredStatus = store.TaskStopped
+		t.StoppingAt = &now
+		t.StopCode = store.StopCodeServiceScheduler
+		t.StoppedReason = s.Reason
+		t.Version++
+		if err := tx.PutTask(t); err != nil {
+			return nil, internal("write task", err)
+		}
+		ids = append(ids, t.ID)
+	}
+	if len(ids) > 0 {
+		a.addEvent(svc, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", svc.Name, len(ids), services.TaskList(ids)))
+	}
+	return ids, nil
+}
+
+// applyStart places a start with the same path as RunTask (placeTasks) and
+// records the tasks it started, or why it could not.
+func (a *API) applyStart(tx store.Tx, svc *store.Service, c store.Cluster, st services.Start,
+	instances []store.ContainerInstance, live *[]store.Task) ([]string, error) {
+	var dep *store.Deployment
+	for i := range svc.Deployments {
+		if svc.Deployments[i].ID == st.DeploymentID {
+			dep = &svc.Deployments[i]
+		}
+	}
+	if dep == nil {
+		return nil, nil
+	}
+	td, err := a.deployedTaskDefinition(tx, dep.TaskDefinitionARN)
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		a.placementEvent(svc, apiErr.Message)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l, err := a.serviceLaunch(*svc, c, td, dep.ID)
+	if errors.As(err, &apiErr) {
+		a.placementEvent(svc, apiErr.Message)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	candidates := placementInstances(instances, *live)
+	strategies := schedulerStrategies(svc.PlacementStrategy)
+	if st.Instance != "" {
+		candidates = slices.DeleteFunc(candidates, func(si scheduler.Instance) bool { return si.ARN != st.Instance })
+		strategies = nil
+	} else {
+		if candidates, err = a.reserveForDaemons(tx, c.Name, svc.Name, candidates); err != nil {
+			return nil, err
+		}
+		if len(strategies) == 0 {
+			strategies = defaultServiceStrategies
+		}
+	}
+	var constraints []scheduler.Constraint
+	for _, pc := range svc.PlacementConstraints {
+		constraints = append(constraints, scheduler.Constraint{Type: pc.Type, Expression: pc.Expression})
+	}
+	created, failures, err := a.placeTasks(tx, l, st.Count, strategies, constraints, candidates, instances)
+	if errors.As(err, &apiErr) {
+		a.placementEvent(svc, apiErr.Message)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, t := range created {
+		svc.Tasks = append(svc.Tasks, store.ServiceTask{ID: t.ID, DeploymentID: dep.ID})
+		*live = append(*live, t)
+		ids = append(ids, t.ID)
+	}
+	if len(ids) > 0 {
+		a.addEvent(svc, fmt.Sprintf("(service %s) has started %d tasks: %s.", svc.Name, len(ids), services.TaskList(ids)))
+	}
+	if len(created) < st.Count {
+		a.placementEvent(svc, placementFailureReason(failures, instances))
+	}
+	return ids, nil
+}
+
+// placementEvent writes ECS's "unable to place" event, at most once per
+// placementEventInterval.
+func (a *API) placementEvent(svc *store.Service, reason string) {
+	now := a.now()
+	if now.Sub(svc.LastPlacementEventAt) < placementEventInterval {
+		return
+	}
+	svc.LastPlacementEventAt = now
+	a.addEvent(svc, fmt.Sprintf("(service %s) was unable to place a task because no container instance met all of its requirements. Reason: %s",
+		svc.Name, reason))
+}
+
+// placementFailureReason words the scheduler's failures as ECS's events do.
+func placementFailureReason(failures []failure, instances []store.ContainerInstance) string {
+	if !slices.ContainsFunc(instances, func(ci store.ContainerInstance) bool { return ci.Status == store.StatusActive }) {
+		return msgNoInstances
+	}
+	if len(failures) == 0 {
+		return "No ACTIVE container instance could take the task."
+	}
+	f := failures[0]
+	closest := "The closest matching (container-instance " + f.ARN[strings.LastIndex(f.ARN, "/")+1:] + ")"
+	switch f.Reason {
+	case scheduler.ReasonCPU:
+		return closest + " has insufficient CPU units available."
+	case scheduler.ReasonMemory:
+		return closest + " has insufficient memory available."
+	case scheduler.ReasonPorts, scheduler.ReasonPortsUDP:
+		return closest + " is already using a port required by your task."
+	case scheduler.ReasonAttribute:
+		return closest + " is missing an attribute required by your task."
+	case scheduler.ReasonAgent:
+		return closest + " has no connected agent."
+	case scheduler.ReasonGPU:
+		return closest + " has insufficient GPUs available."
+	}
+	return closest + ": " + f.Reason
+}
+
+// serviceLaunch is what a deployment's task is launched as: the service's
+// startedBy (the deployment ID) and group, and its tags.
+func (a *API) serviceLaunch(svc store.Service, c store.Cluster, td store.TaskDefinition, deploymentID string) (*launch, error) {
+	managed := svc.EnableECSManagedTags
+	tt := taskTagging{PropagateTags: svc.PropagateTags, EnableECSManagedTags: &managed}
+	tags, err := tagsForTask(tt, c.Name, td, &taskService{Name: svc.Name, Tags: svc.Tags})
+	if err != nil {
+		return nil, err
+	}
+	resolved, err := payload.Resolve(td, nil)
+	if err != nil {
+		return nil, internal("resolve task definition", err)
+	}
+	group := serviceGroup(svc.Name)
+	return &launch{
+		in: launchInput{Cluster: c.Name, TaskDefinition: td.ARN, StartedBy: deploymentID, Group: group,
+			LaunchType: serviceLaunchType(svc)},
+		cluster: c, td: td, resolved: resolved, need: taskNeed(resolved), group: group, tags: tags,
+	}, nil
+}
+
+func schedulerStrategies(in []store.PlacementStrategy) []scheduler.Strategy {
+	var out []scheduler.Strategy
+	for _, s := range in {
+		out = append(out, scheduler.Strategy{Type: s.Type, Field: s.Field})
+	}
+	return out
+}
+
+// sameService reports whether a reconcile changed nothing worth a write.
+func sameService(x, y store.Service) bool {
+	a, errA := json.Marshal(x)
+	b, errB := json.Marshal(y)
+	return errA == nil && errB == nil && string(a) == string(b)
+}
