@@ -25,6 +25,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/open-ecs/ecs-agent/acs"
 	"github.com/open-ecs/ecs-agent/agent/credentials"
 	"github.com/open-ecs/ecs-agent/agent/introspection"
@@ -92,6 +94,10 @@ type Options struct {
 	// OnReady is called once registration is done, the task engine is ready
 	// and the ACS session has started.
 	OnReady func(Status)
+	// Credentials replace the SDK's default chain (environment, shared
+	// files, instance role) for the ECS API, ACS and TCS. Many agents in one
+	// process (agent/fleetsim) cannot each have their own environment.
+	Credentials aws.CredentialsProvider
 
 	// Test seams.
 	newTaskSystem  func(engineDeps) (taskSystem, error)
@@ -193,6 +199,9 @@ func run(ctx context.Context, cfg *config.Config, opts Options, baseLog *slog.Lo
 	awsCfg, err := newAWSConfig(ctx, ident.Region, imds.Endpoint(), cfg.AcceptInsecureCert)
 	if err != nil {
 		return err
+	}
+	if opts.Credentials != nil {
+		awsCfg.Credentials = opts.Credentials
 	}
 	if err := checkCredentials(ctx, awsCfg.Credentials, ident.InstanceID != ""); err != nil {
 		return err
