@@ -138,58 +138,55 @@ func answered(attr store.Attribute, ci *store.ContainerInstance) store.Attribute
 // putAttributes sets custom attributes on container instances: a new name
 // is added, an existing one gets the new value.
 func (a *API) putAttributes(_ context.Context, _ *http.Request, body []byte) (any, error) {
-	var in attributesInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	if err := in.validate(); err != nil {
-		return nil, err
-	}
-	out := make([]store.Attribute, 0, len(in.Attributes))
-	err := a.o.Store.Update(func(tx store.Tx) error {
-		out = out[:0]
-		c, err := a.activeCluster(tx, in.Cluster)
-		if err != nil {
-			return err
-		}
-		ts, ids, err := a.resolveTargets(tx, c.Name, in.Attributes)
-		if err != nil {
-			return err
-		}
-		for i, attr := range in.Attributes {
-			ci := ts.byID[ids[i]]
-			set := store.Attribute{Name: attr.Name, Value: attr.Value}
-			ci.Attributes = mergeByKey(ci.Attributes, []store.Attribute{set}, attributeName)
-			out = append(out, answered(attr, ci))
-		}
-		for _, id := range ts.order {
-			ci := ts.byID[id]
-			n := 0
-			for _, attr := range ci.Attributes {
-				if customAttribute(attr.Name) {
-					n++
-				}
-			}
-			if n > maxCustomAttributes {
-				return clientErr(CodeAttributeLimitExceeded, "Container instance %s would have %d custom attributes; at most %d are allowed. Remove some with DeleteAttributes first.",
-					ci.ARN, n, maxCustomAttributes)
+	return a.changeAttributes(body, "attribute set", func(_ int, attr store.Attribute, ci *store.ContainerInstance) error {
+		set := store.Attribute{Name: attr.Name, Value: attr.Value}
+		ci.Attributes = mergeByKey(ci.Attributes, []store.Attribute{set}, attributeName)
+		return nil
+	}, checkCustomAttributeLimit)
+}
+
+// checkCustomAttributeLimit refuses a change that leaves an instance with
+// more custom attributes than ECS allows.
+func checkCustomAttributeLimit(ts attributeTargets) error {
+	for _, id := range ts.order {
+		ci := ts.byID[id]
+		n := 0
+		for _, attr := range ci.Attributes {
+			if customAttribute(attr.Name) {
+				n++
 			}
 		}
-		return a.writeTargets(tx, ts)
-	})
-	if err != nil {
-		return nil, err
+		if n > maxCustomAttributes {
+			return clientErr(CodeAttributeLimitExceeded, "Container instance %s would have %d custom attributes; at most %d are allowed. Remove some with DeleteAttributes first.",
+				ci.ARN, n, maxCustomAttributes)
+		}
 	}
-	for _, attr := range out {
-		a.log.Info("attribute set", logging.KeyContainerInstance, attr.TargetID, logging.KeyKey, attr.Name)
-	}
-	return map[string]any{"attributes": out}, nil
+	return nil
 }
 
 // deleteAttributes removes custom attributes from container instances. A
 // value, when given, must be the attribute's: it names what is deleted. An
 // attribute the instance does not have is no error.
 func (a *API) deleteAttributes(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	return a.changeAttributes(body, "attribute deleted", func(i int, attr store.Attribute, ci *store.ContainerInstance) error {
+		j := slices.IndexFunc(ci.Attributes, func(x store.Attribute) bool { return x.Name == attr.Name })
+		if j >= 0 && attr.Value != nil && ptrValue(ci.Attributes[j].Value) != *attr.Value {
+			return invalidParam("attributes[%d]: container instance %s has %s = %q, not %q; leave value out to delete the attribute by name.",
+				i, ci.ARN, attr.Name, ptrValue(ci.Attributes[j].Value), *attr.Value)
+		}
+		if j >= 0 {
+			ci.Attributes = slices.Delete(ci.Attributes, j, j+1)
+		}
+		return nil
+	}, nil)
+}
+
+// changeAttributes is PutAttributes and DeleteAttributes: it applies
+// change to each requested attribute's instance, then check (if any) to
+// all of them, writes them in one transaction and answers with the
+// attributes, logging each as what.
+func (a *API) changeAttributes(body []byte, what string, change func(int, store.Attribute, *store.ContainerInstance) error,
+	check func(attributeTargets) error) (any, error) {
 	var in attributesInput
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -210,15 +207,15 @@ func (a *API) deleteAttributes(_ context.Context, _ *http.Request, body []byte) 
 		}
 		for i, attr := range in.Attributes {
 			ci := ts.byID[ids[i]]
-			j := slices.IndexFunc(ci.Attributes, func(x store.Attribute) bool { return x.Name == attr.Name })
-			if j >= 0 && attr.Value != nil && ptrValue(ci.Attributes[j].Value) != *attr.Value {
-				return invalidParam("attributes[%d]: container instance %s has %s = %q, not %q; leave value out to delete the attribute by name.",
-					i, ci.ARN, attr.Name, ptrValue(ci.Attributes[j].Value), *attr.Value)
-			}
-			if j >= 0 {
-				ci.Attributes = slices.Delete(ci.Attributes, j, j+1)
+			if err := change(i, attr, ci); err != nil {
+				return err
 			}
 			out = append(out, answered(attr, ci))
+		}
+		if check != nil {
+			if err := check(ts); err != nil {
+				return err
+			}
 		}
 		return a.writeTargets(tx, ts)
 	})
@@ -226,7 +223,7 @@ func (a *API) deleteAttributes(_ context.Context, _ *http.Request, body []byte) 
 		return nil, err
 	}
 	for _, attr := range out {
-		a.log.Info("attribute deleted", logging.KeyContainerInstance, attr.TargetID, logging.KeyKey, attr.Name)
+		a.log.Info(what, logging.KeyContainerInstance, attr.TargetID, logging.KeyKey, attr.Name)
 	}
 	return map[string]any{"attributes": out}, nil
 }

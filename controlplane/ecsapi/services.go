@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/open-ecs/ecs-agent/controlplane/scheduler"
@@ -326,13 +325,9 @@ func (a *API) createService(ctx context.Context, _ *http.Request, body []byte) (
 		if in.DesiredCount != nil {
 			desired = *in.DesiredCount
 		}
-		launchType := launchTypeEC2
-		if in.LaunchType == launchTypeExternal {
-			launchType = launchTypeExternal
-		}
-		if len(td.RequiresCompatibilities) > 0 && !slices.Contains(td.RequiresCompatibilities, launchType) {
-			return invalidParam("Task definition %s does not support launch type %s: its requiresCompatibilities are %s.",
-				td.ARN, launchType, strings.Join(td.RequiresCompatibilities, ", "))
+		launchType := normalLaunchType(in.LaunchType)
+		if err := checkCompatibility(td, launchType); err != nil {
+			return err
 		}
 		// The task's tags are checked now, so that a service whose tasks
 		// could never be tagged is refused rather than never started.

@@ -38,11 +38,8 @@ type operationModel struct {
 // stops being acted on is a visible change, and a member the model gains
 // is refused until someone decides otherwise.
 func TestEveryRequestMemberIsDecodedOrRefused(t *testing.T) {
-	loadECSModel(t) // skips or fails when the model is missing
 	var m operationModel
-	raw, err := os.ReadFile(modelPath(t))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &m))
+	require.NoError(t, json.Unmarshal(readECSModel(t), &m))
 
 	f := newFixture(t)
 	var refused []string
@@ -112,19 +109,4 @@ func sampleValue(m operationModel, target string) any {
 		return map[string]any{"x": "x"}
 	}
 	return "x"
-}
-
-// modelPath is where loadECSModel found the model.
-func modelPath(t *testing.T) string {
-	for _, p := range []string{os.Getenv("ECS_MODEL"), "../../../shared/protocol/ecs-2014-11-13.smithy.json",
-		"/work/shared/protocol/ecs-2014-11-13.smithy.json"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no ECS model")
-	return ""
 }

@@ -32,24 +32,29 @@ const smithyNS = "com.amazonaws.ecs#"
 // CI=true, where it fails.
 func loadECSModel(t *testing.T) smithyModel {
 	t.Helper()
+	var m smithyModel
+	require.NoError(t, json.Unmarshal(readECSModel(t), &m))
+	return m
+}
+
+// readECSModel returns the bytes of the ECS model, found as loadECSModel
+// says.
+func readECSModel(t *testing.T) []byte {
+	t.Helper()
 	for _, p := range []string{os.Getenv("ECS_MODEL"), "../../../shared/protocol/ecs-2014-11-13.smithy.json",
 		"/work/shared/protocol/ecs-2014-11-13.smithy.json"} {
 		if p == "" {
 			continue
 		}
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			continue
+		if raw, err := os.ReadFile(p); err == nil {
+			return raw
 		}
-		var m smithyModel
-		require.NoError(t, json.Unmarshal(raw, &m))
-		return m
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatal("the ECS model ecs-2014-11-13.smithy.json is missing; set ECS_MODEL")
 	}
 	t.Skip("the ECS model ecs-2014-11-13.smithy.json is not available; set ECS_MODEL")
-	return smithyModel{}
+	return nil
 }
 
 // members returns a shape's members and the structure each holds ("X",

@@ -104,9 +104,8 @@ func (a *API) prepare(tx store.Tx, in launchInput) (*launch, error) {
 	if td.Status != store.StatusActive {
 		return nil, clientErr(CodeClientException, "TaskDefinition %s is inactive (status %s): run an ACTIVE revision.", td.ARN, td.Status)
 	}
-	if lt := (&launch{in: in}).launchType(); len(td.RequiresCompatibilities) > 0 && !slices.Contains(td.RequiresCompatibilities, lt) {
-		return nil, invalidParam("Task definition %s does not support launch type %s: its requiresCompatibilities are %s.",
-			td.ARN, lt, strings.Join(td.RequiresCompatibilities, ", "))
+	if err := checkCompatibility(td, normalLaunchType(in.LaunchType)); err != nil {
+		return nil, err
 	}
 	resolved, err := payload.Resolve(td, in.Overrides)
 	if errors.Is(err, payload.ErrInvalidOverride) {

@@ -3,6 +3,7 @@ package ecsapi
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/open-ecs/ecs-agent/controlplane/payload"
 	"github.com/open-ecs/ecs-agent/controlplane/scheduler"
@@ -224,13 +225,26 @@ const (
 	launchTypeExternal = "EXTERNAL"
 )
 
-// launchType is the task's launch type: EC2 unless the request says
-// EXTERNAL (ECS's default without a capacity provider strategy).
-func (l *launch) launchType() string {
-	if l.in.LaunchType == launchTypeExternal {
+// launchType is the task's launch type.
+func (l *launch) launchType() string { return normalLaunchType(l.in.LaunchType) }
+
+// normalLaunchType is a request's launch type as stored: EC2 unless it
+// says EXTERNAL (ECS's default without a capacity provider strategy).
+func normalLaunchType(requested string) string {
+	if requested == launchTypeExternal {
 		return launchTypeExternal
 	}
 	return launchTypeEC2
+}
+
+// checkCompatibility refuses to launch td as launchType when its
+// requiresCompatibilities leave that type out.
+func checkCompatibility(td store.TaskDefinition, launchType string) error {
+	if len(td.RequiresCompatibilities) > 0 && !slices.Contains(td.RequiresCompatibilities, launchType) {
+		return invalidParam("Task definition %s does not support launch type %s: its requiresCompatibilities are %s.",
+			td.ARN, launchType, strings.Join(td.RequiresCompatibilities, ", "))
+	}
+	return nil
 }
 
 // schedulerNeed is what the scheduler must find room for: the task's
@@ -262,9 +276,4 @@ func ptrValue(s *string) string {
 
 // serviceLaunchType is the launch type of svc's tasks; services stored
 // before EXTERNAL existed hold EC2.
-func serviceLaunchType(svc store.Service) string {
-	if svc.LaunchType == launchTypeExternal {
-		return launchTypeExternal
-	}
-	return launchTypeEC2
-}
+func serviceLaunchType(svc store.Service) string { return normalLaunchType(svc.LaunchType) }

@@ -231,15 +231,6 @@ func (a *API) listTasks(_ context.Context, _ *http.Request, body []byte) (any, e
 	return listPage(ids, in.listInput, "taskArns", func(id string) string { return arns[id] })
 }
 
-// taskLaunchType is t's launch type; records written before EXTERNAL
-// existed hold EC2.
-func taskLaunchType(t store.Task) string {
-	if t.LaunchType == "" {
-		return launchTypeEC2
-	}
-	return t.LaunchType
-}
-
 // listedTasks returns the sorted IDs of the cluster's tasks that ListTasks
 // in matches, and the ARNs of those it will answer with. The desired-status
 // index gives the candidates; the records are read only to apply the other
@@ -266,7 +257,7 @@ func listedTasks(tx store.Tx, cluster, desired, instanceARN string, in listTasks
 		if (instanceARN != "" && t.ContainerInstanceARN != instanceARN) ||
 			(in.Family != "" && t.Family != in.Family) ||
 			(in.StartedBy != "" && t.StartedBy != in.StartedBy) ||
-			(in.LaunchType != "" && taskLaunchType(t) != in.LaunchType) ||
+			(in.LaunchType != "" && normalLaunchType(t.LaunchType) != in.LaunchType) ||
 			(in.ServiceName != "" && t.Group != serviceGroup(in.ServiceName)) {
 			continue
 		}
