@@ -26,8 +26,13 @@ var recordBuckets = [][]byte{bucketClusters, bucketInstances, bucketTaskDefs, bu
 
 // Bolt is the bbolt-backed Store.
 type Bolt struct {
-	db   *bolt.DB
-	path string
+	db     *bolt.DB
+	path   string
+	caches *decodeCaches
+}
+
+func newBolt(db *bolt.DB, path string) *Bolt {
+	return &Bolt{db: db, path: path, caches: newDecodeCaches()}
 }
 
 var _ Store = (*Bolt)(nil)
@@ -37,18 +42,21 @@ func (b *Bolt) Path() string { return b.path }
 
 // View implements Store.
 func (b *Bolt) View(fn func(Tx) error) error {
-	return b.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return b.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx, b.caches}) })
 }
 
 // Update implements Store.
 func (b *Bolt) Update(fn func(Tx) error) error {
-	return b.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return b.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx, b.caches}) })
 }
 
 // Close implements Store.
 func (b *Bolt) Close() error { return b.db.Close() }
 
-type boltTx struct{ tx *bolt.Tx }
+type boltTx struct {
+	tx     *bolt.Tx
+	caches *decodeCaches
+}
 
 func instanceKey(cluster, id string) []byte { return []byte(cluster + "/" + id) }
 
@@ -103,7 +111,7 @@ func (t boltTx) Clusters() ([]Cluster, error) {
 }
 
 func (t boltTx) Instance(cluster, id string) (ContainerInstance, error) {
-	return get[ContainerInstance](t.tx, bucketInstances, instanceKey(cluster, id))
+	return getCached(t, t.caches.instances, bucketInstances, instanceKey(cluster, id))
 }
 
 func (t boltTx) PutInstance(ci ContainerInstance) error {
@@ -115,7 +123,7 @@ func (t boltTx) Instances(cluster string) ([]ContainerInstance, error) {
 	if cluster != "" {
 		prefix = []byte(cluster + "/")
 	}
-	return list[ContainerInstance](t.tx, bucketInstances, prefix)
+	return listCached(t, t.caches.instances, bucketInstances, prefix)
 }
 
 // taskDefKey zero-pads the revision so that key order is revision order.

@@ -69,7 +69,7 @@ func open(path string, o Options, steps []migration) (*Bolt, error) {
 	if err != nil {
 		return nil, classifyOpenError(path, err)
 	}
-	b := &Bolt{db: db, path: path}
+	b := newBolt(db, path)
 	if err := migrate(b, steps, o.Logger); err != nil {
 		db.Close()
 		return nil, err
@@ -202,7 +202,7 @@ func create(path string, o Options, steps []migration) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
-	err = migrate(&Bolt{db: db, path: path}, steps, slog.New(slog.DiscardHandler))
+	err = migrate(newBolt(db, path), steps, slog.New(slog.DiscardHandler))
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}

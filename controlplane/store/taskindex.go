@@ -89,12 +89,12 @@ func timeKey(t time.Time) string {
 func taskKey(cluster, id string) []byte { return []byte(cluster + "/" + id) }
 
 func (t boltTx) Task(cluster, id string) (Task, error) {
-	return get[Task](t.tx, bucketTasks, taskKey(cluster, id))
+	return getCached(t, t.caches.tasks, bucketTasks, taskKey(cluster, id))
 }
 
 func (t boltTx) PutTask(task Task) error {
 	key := taskKey(task.Cluster, task.ID)
-	old, err := get[Task](t.tx, bucketTasks, key)
+	old, err := getCached(t, t.caches.tasks, bucketTasks, key)
 	found := err == nil
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
@@ -127,7 +127,7 @@ func (t boltTx) PutTask(task Task) error {
 
 func (t boltTx) DeleteTask(cluster, id string) error {
 	key := taskKey(cluster, id)
-	old, err := get[Task](t.tx, bucketTasks, key)
+	old, err := getCached(t, t.caches.tasks, bucketTasks, key)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
@@ -141,6 +141,7 @@ func (t boltTx) DeleteTask(cluster, id string) error {
 			}
 		}
 	}
+	t.caches.tasks.forget(key)
 	return t.tx.Bucket(bucketTasks).Delete(key)
 }
 

@@ -1,0 +1,123 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sync"
+)
+
+// decodeCache remembers the decoded form of the records read most often,
+// container instances and tasks, keyed by their bucket key and checked
+// against their bytes. Placement reads every instance and live task of a
+// cluster inside the write transaction on every RunTask and every service
+// round; decoding their JSON was most of that work (about 45 µs for an
+// instance that carries its attributes), while comparing the stored bytes
+// with the remembered ones and copying the remembered value costs a few
+// microseconds.
+//
+// Because an entry is used only when the bytes are equal, the cache can
+// never answer with anything but what decoding those bytes would give: it
+// needs no invalidation, and it is right in every transaction, committed,
+// rolled back or concurrent. Each answer is a deep copy (clone), so a
+// caller may change what it got, as Tx promises.
+type decodeCache[T any] struct {
+	clone func(T) T
+	limit int
+
+	mu      sync.Mutex
+	entries map[string]decoded[T]
+}
+
+type decoded[T any] struct {
+	raw   []byte
+	value T
+}
+
+func newDecodeCache[T any](limit int, clone func(T) T) *decodeCache[T] {
+	return &decodeCache[T]{clone: clone, limit: limit, entries: map[string]decoded[T]{}}
+}
+
+// decode returns what json.Unmarshal of raw gives, from the cache when the
+// record under key still has these bytes.
+func (c *decodeCache[T]) decode(bucket, key, raw []byte) (T, error) {
+	c.mu.Lock()
+	e, ok := c.entries[string(key)]
+	c.mu.Unlock()
+	if ok && bytes.Equal(e.raw, raw) {
+		return c.clone(e.value), nil
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("decode %s/%s: %w", bucket, key, err)
+	}
+	c.mu.Lock()
+	if len(c.entries) >= c.limit {
+		// Forget an arbitrary half: the records read again soon come
+		// back at the cost of one decode each.
+		n := 0
+		for k := range c.entries {
+			if n >= c.limit/2 {
+				break
+			}
+			delete(c.entries, k)
+			n++
+		}
+	}
+	// bbolt's bytes live only as long as the transaction: keep a copy.
+	c.entries[string(key)] = decoded[T]{raw: bytes.Clone(raw), value: c.clone(v)}
+	c.mu.Unlock()
+	return v, nil
+}
+
+// forget drops key's entry, for a record deleted or no longer read often.
+func (c *decodeCache[T]) forget(key []byte) {
+	c.mu.Lock()
+	delete(c.entries, string(key))
+	c.mu.Unlock()
+}
+
+// Cache sizes: every instance of a large fleet, and the live tasks of a
+// busy one, with room for the tasks read by DescribeTasks. An instance
+// entry is about 6 KiB (its bytes and its decoded form), a task's 3 KiB.
+const (
+	instanceCacheLimit = 10_000
+	taskCacheLimit     = 20_000
+)
+
+// decodeCaches are a Bolt's caches.
+type decodeCaches struct {
+	instances *decodeCache[ContainerInstance]
+	tasks     *decodeCache[Task]
+}
+
+func newDecodeCaches() *decodeCaches {
+	return &decodeCaches{
+		instances: newDecodeCache(instanceCacheLimit, ContainerInstance.Clone),
+		tasks:     newDecodeCache(taskCacheLimit, Task.Clone),
+	}
+}
+
+// getCached is get for a bucket with a decode cache.
+func getCached[T any](tx boltTx, c *decodeCache[T], bucket, key []byte) (T, error) {
+	raw := tx.tx.Bucket(bucket).Get(key)
+	if raw == nil {
+		var zero T
+		return zero, ErrNotFound
+	}
+	return c.decode(bucket, key, raw)
+}
+
+// listCached is list for a bucket with a decode cache.
+func listCached[T any](tx boltTx, c *decodeCache[T], bucket, prefix []byte) ([]T, error) {
+	var out []T
+	cur := tx.tx.Bucket(bucket).Cursor()
+	for k, raw := cur.Seek(prefix); k != nil && hasPrefix(k, prefix); k, raw = cur.Next() {
+		v, err := c.decode(bucket, k, raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
