@@ -44,11 +44,21 @@ func (t Task) Clone() Task {
 	return out
 }
 
+// cloneAttributes copies the values into one array rather than one
+// allocation each: an instance carries dozens of attributes.
 func cloneAttributes(as []Attribute) []Attribute {
-	return cloneEach(as, func(a Attribute) Attribute {
-		a.Value = clonePtr(a.Value)
-		return a
-	})
+	if as == nil {
+		return nil
+	}
+	out := slices.Clone(as)
+	values := make([]string, len(as))
+	for i, a := range as {
+		if a.Value != nil {
+			values[i] = *a.Value
+			out[i].Value = &values[i]
+		}
+	}
+	return out
 }
 
 // cloneEach copies s element by element through f; nil stays nil.
