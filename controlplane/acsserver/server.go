@@ -142,9 +142,12 @@ func New(o Options) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		o:        o,
-		log:      logger.With(logging.KeyComponent, "acsserver"),
-		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 32768},
+		o:   o,
+		log: logger.With(logging.KeyComponent, "acsserver"),
+		// Write buffers come from a pool while a frame is written, rather
+		// than one per session for its lifetime: a fleet keeps thousands of
+		// sessions open that write a frame now and then.
+		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 32768, WriteBufferPool: &sync.Pool{}},
 	}
 }
 

@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -159,9 +160,12 @@ func New(o Options) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		o:        o,
-		log:      logger.With(logging.KeyComponent, "tcsserver"),
-		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096},
+		o:   o,
+		log: logger.With(logging.KeyComponent, "tcsserver"),
+		// Write buffers come from a pool while a frame is written, rather
+		// than one per session for its lifetime: a fleet keeps thousands of
+		// sessions open that write a frame now and then.
+		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{}},
 	}
 }
 
