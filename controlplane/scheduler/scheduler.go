@@ -144,6 +144,9 @@ type candidate struct {
 	Instance
 	memberOf bool // every memberOf constraint holds
 	tie      uint64
+	// spread holds, for each strategy of the request, the instance's
+	// value of its field when it is a spread (see spreadValue).
+	spread []string
 }
 
 // Place places req.Count tasks on instances. It returns an error only for
@@ -175,7 +178,12 @@ func Place(instances []Instance, req Request) (Result, error) {
 		if !inst.Active {
 			continue
 		}
-		c := &candidate{Instance: cloneInstance(inst), memberOf: true}
+		c := &candidate{Instance: cloneInstance(inst), memberOf: true, spread: make([]string, len(req.Strategies))}
+		for i, st := range req.Strategies {
+			if st.Type == StrategySpread {
+				c.spread[i] = spreadValue(c.Instance, st.Field)
+			}
+		}
 		for _, e := range exprs {
 			if !e.Match(c.Instance) {
 				c.memberOf = false
@@ -185,6 +193,7 @@ func Place(instances []Instance, req Request) (Result, error) {
 		cands = append(cands, c)
 	}
 
+	totals := spreadTotals(cands, req)
 	var res Result
 	for range req.Count {
 		var fits []*candidate
@@ -204,8 +213,13 @@ func Place(instances []Instance, req Request) (Result, error) {
 		for _, c := range fits {
 			c.tie = r.Uint64()
 		}
-		best := slices.MinFunc(fits, func(a, b *candidate) int { return compare(a, b, cands, req) })
+		best := slices.MinFunc(fits, func(a, b *candidate) int { return compare(a, b, totals, req) })
 		best.take(req.Need)
+		for i, m := range totals {
+			if m != nil {
+				m[best.spread[i]]++ // take added one task of the group
+			}
+		}
 		res.Placements = append(res.Placements, best.ARN)
 	}
 	return res, nil
@@ -277,14 +291,14 @@ func (c *candidate) take(n Need) {
 // compare orders two fitting candidates by the strategies in turn; the
 // random tie-breaker decides what they leave equal, which makes "random"
 // the default and the last word of every strategy list.
-func compare(a, b *candidate, all []*candidate, req Request) int {
-	for _, s := range req.Strategies {
+func compare(a, b *candidate, totals []map[string]int, req Request) int {
+	for i, s := range req.Strategies {
 		var d int
 		switch s.Type {
 		case StrategySpread:
 			// Fewer tasks of the group on instances sharing the field's
 			// value first.
-			d = cmp.Compare(spreadCount(a, s.Field, all, req.Need.Group), spreadCount(b, s.Field, all, req.Need.Group))
+			d = cmp.Compare(totals[i][a.spread[i]], totals[i][b.spread[i]])
 		case StrategyBinpack:
 			// Least remaining of the resource first: fill instances up.
 			d = cmp.Compare(remaining(a, s.Field), remaining(b, s.Field))
@@ -316,15 +330,24 @@ func spreadValue(inst Instance, field string) string {
 	return inst.Attributes[name]
 }
 
-func spreadCount(c *candidate, field string, all []*candidate, group string) int {
-	v := spreadValue(c.Instance, field)
-	n := 0
-	for _, o := range all {
-		if spreadValue(o.Instance, field) == v {
-			n += o.Groups[group]
+// spreadTotals counts, for each spread strategy of req, the group's tasks
+// on every candidate by the candidate's value of the strategy's field:
+// once per placement, so that comparing two candidates is two lookups
+// rather than a pass over the cluster (which made placing a service's
+// tasks on a large fleet quadratic in its size).
+func spreadTotals(cands []*candidate, req Request) []map[string]int {
+	totals := make([]map[string]int, len(req.Strategies))
+	for i, s := range req.Strategies {
+		if s.Type != StrategySpread {
+			continue
 		}
+		m := map[string]int{}
+		for _, c := range cands {
+			m[c.spread[i]] += c.Groups[req.Need.Group]
+		}
+		totals[i] = m
 	}
-	return n
+	return totals
 }
 
 func cloneInstance(in Instance) Instance {
