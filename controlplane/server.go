@@ -114,6 +114,10 @@ type Options struct {
 	// MetricsListen, when set, serves GET /metrics on this address alone
 	// instead of on Listen.
 	MetricsListen string
+	// Profiling serves Go's pprof profiles under /debug/pprof/ on
+	// MetricsListen (which it needs: the API listener has no room for
+	// unauthenticated debugging).
+	Profiling bool
 	// RedeliverInterval is how often unacknowledged tasks are sent to their
 	// agents again; 0 = delivery.DefaultRedeliverInterval.
 	RedeliverInterval time.Duration
@@ -182,6 +186,9 @@ func New(o Options) (*Server, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("advertise URL %q: want http(s)://host[:port]", o.AdvertiseURL)
 		}
+	}
+	if o.Profiling && o.MetricsListen == "" {
+		return nil, fmt.Errorf("profiling needs its own address: set -metrics-listen too")
 	}
 	if o.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(o.MetricsListen); err != nil {
@@ -446,7 +453,7 @@ func (s *Server) serveMetrics() (stop func(), err error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := s.metrics.Serve(ctx, ln); err != nil {
+		if err := s.metrics.Serve(ctx, ln, s.o.Profiling); err != nil {
 			s.log.Error("metrics server stopped", logging.KeyError, err)
 		}
 	}()

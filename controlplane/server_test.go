@@ -290,10 +290,11 @@ func TestNewNeedsCredentials(t *testing.T) {
 func TestNewValidatesOptions(t *testing.T) {
 	creds := authz.Keyring{testKey: {SecretAccessKey: testSecret}}
 	for name, o := range map[string]Options{
-		"account":   {DataDir: t.TempDir(), Credentials: creds, AccountID: "12"},
-		"data dir":  {Credentials: creds},
-		"advertise": {DataDir: t.TempDir(), Credentials: creds, AdvertiseURL: "ftp://x"},
-		"tls half":  {DataDir: t.TempDir(), Credentials: creds, TLSCert: "cert.pem"},
+		"account":                   {DataDir: t.TempDir(), Credentials: creds, AccountID: "12"},
+		"data dir":                  {Credentials: creds},
+		"advertise":                 {DataDir: t.TempDir(), Credentials: creds, AdvertiseURL: "ftp://x"},
+		"tls half":                  {DataDir: t.TempDir(), Credentials: creds, TLSCert: "cert.pem"},
+		"pprof on the API listener": {DataDir: t.TempDir(), Credentials: creds, Profiling: true},
 	} {
 		_, err := New(o)
 		assert.Error(t, err, name)

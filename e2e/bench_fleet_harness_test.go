@@ -39,6 +39,9 @@ func newFleetBench(b *testing.B) *fleetBench {
 	// the production interval, or heartbeats would be most of the cost.
 	cp := startControlPlaneWith(b, nil, func(cp *controlPlane) {
 		cp.args = append(cp.args, "-heartbeat-interval", acsserver.DefaultHeartbeatInterval.String())
+		// E2E_BENCH_CP_ARGS adds flags, as "-metrics-listen 127.0.0.1:6060
+		// -pprof" to profile the control plane during a run.
+		cp.args = append(cp.args, strings.Fields(os.Getenv("E2E_BENCH_CP_ARGS"))...)
 	})
 	api := newECSAPI(cp)
 	api = ecs.New(api.Options(), func(o *ecs.Options) {

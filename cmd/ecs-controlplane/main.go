@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"and, without -metrics-listen, Prometheus metrics (GET /metrics) on")
 	fs.StringVar(&o.MetricsListen, "metrics-listen", "", "serve Prometheus metrics (GET /metrics, plain HTTP, unauthenticated) on this address "+
 		"instead of on -listen")
+	fs.BoolVar(&o.Profiling, "pprof", false, "also serve Go's pprof profiles (GET /debug/pprof/) on -metrics-listen, which it needs")
 	fs.StringVar(&o.DataDir, "data-dir", "/var/lib/ecs-controlplane", "directory of the state database (controlplane.db)")
 	fs.StringVar(&o.Region, "region", controlplane.DefaultRegion, "region requests must be signed for and ARNs carry")
 	fs.StringVar(&o.AccountID, "account-id", controlplane.DefaultAccountID, "12-digit account ID in ARNs")

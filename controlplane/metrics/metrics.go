@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -172,9 +173,16 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Serve serves GET /metrics alone on ln until ctx ends (then nil).
-func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
+func (m *Metrics) Serve(ctx context.Context, ln net.Listener, profiling bool) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	if profiling {
+		// Go's profiles, for an operator who asked for them: they show
+		// where the control plane spends its CPU under a real fleet.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
