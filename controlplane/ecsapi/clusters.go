@@ -71,7 +71,7 @@ func liveInstanceCount(tx store.Tx, cluster string) (int, error) {
 // taskCounts counts a cluster's tasks by last status, as DescribeClusters
 // reports them.
 func taskCounts(tx store.Tx, cluster string) (running, pending int, err error) {
-	tasks, err := tx.LiveTasks(cluster, "")
+	tasks, err := tx.LiveTaskSummaries(cluster, "")
 	if err != nil {
 		return 0, 0, internal("list tasks", err)
 	}

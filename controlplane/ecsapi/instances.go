@@ -253,7 +253,7 @@ func filterInstances(tx store.Tx, cluster string, instances []store.ContainerIns
 		}
 		return out, nil
 	}
-	tasks, err := tx.LiveTasks(cluster, "")
+	tasks, err := tx.LiveTaskSummaries(cluster, "")
 	if err != nil {
 		return nil, internal("list tasks", err)
 	}

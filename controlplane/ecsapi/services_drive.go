@@ -100,7 +100,7 @@ func (a *API) reconcileService(cluster, name string) error {
 		if err != nil {
 			return internal("list container instances", err)
 		}
-		live, err := tx.LiveTasks(cluster, "")
+		live, err := tx.LiveTaskSummaries(cluster, "")
 		if err != nil {
 			return internal("list tasks", err)
 		}
@@ -145,7 +145,7 @@ func (a *API) reconcileService(cluster, name string) error {
 // instance deregistered with force are orphans no agent will report on
 // again: they are left out, so the scheduler forgets them (without
 // counting a failure) and replaces them.
-func serviceTasks(tx store.Tx, svc store.Service, live []store.Task, instances []store.ContainerInstance) ([]store.Task, error) {
+func serviceTasks(tx store.Tx, svc store.Service, live []store.LiveTask, instances []store.ContainerInstance) ([]store.Task, error) {
 	gone := map[string]bool{}
 	for _, ci := range instances {
 		if ci.Status == store.StatusInactive {
@@ -155,14 +155,19 @@ func serviceTasks(tx store.Tx, svc store.Service, live []store.Task, instances [
 	group := serviceGroup(svc.Name)
 	var out []store.Task
 	seen := map[string]bool{}
-	for _, t := range live {
-		if t.Group != group {
+	for _, lt := range live {
+		if lt.Group != group {
 			continue
 		}
-		seen[t.ID] = true
-		if !gone[t.ContainerInstanceARN] {
-			out = append(out, t)
+		seen[lt.ID] = true
+		if gone[lt.ContainerInstanceARN] {
+			continue
 		}
+		t, err := tx.Task(svc.Cluster, lt.ID)
+		if err != nil {
+			return nil, internal("read task", err)
+		}
+		out = append(out, t)
 	}
 	for _, st := range svc.Tasks {
 		if seen[st.ID] {
@@ -243,7 +248,7 @@ func (a *API) applyStops(tx store.Tx, svc *store.Service, tasks []store.Task, st
 // applyStart places a start with the same path as RunTask (placeTasks) and
 // records the tasks it started, or why it could not.
 func (a *API) applyStart(tx store.Tx, svc *store.Service, c store.Cluster, st services.Start,
-	instances []store.ContainerInstance, live *[]store.Task) ([]string, error) {
+	instances []store.ContainerInstance, live *[]store.LiveTask) ([]string, error) {
 	var dep *store.Deployment
 	for i := range svc.Deployments {
 		if svc.Deployments[i].ID == st.DeploymentID {
@@ -298,7 +303,7 @@ func (a *API) applyStart(tx store.Tx, svc *store.Service, c store.Cluster, st se
 	var ids []string
 	for _, t := range created {
 		svc.Tasks = append(svc.Tasks, store.ServiceTask{ID: t.ID, DeploymentID: dep.ID})
-		*live = append(*live, t)
+		*live = append(*live, t.Live())
 		ids = append(ids, t.ID)
 	}
 	if len(ids) > 0 {

@@ -75,7 +75,7 @@ type serviceEventOut struct {
 // serviceView is the ECS shape of s. live, when not nil, are the service's
 // tasks that are not STOPPED: the counts then show them as they are now
 // rather than as the scheduler last saw them.
-func (a *API) serviceView(s store.Service, live []store.Task, withTags bool) serviceOut {
+func (a *API) serviceView(s store.Service, live []store.LiveTask, withTags bool) serviceOut {
 	out := serviceOut{
 		ServiceArn: s.ARN, ServiceName: s.Name, ClusterArn: s.ClusterARN, Status: s.Status,
 		DesiredCount: s.DesiredCount, LaunchType: s.LaunchType, TaskDefinition: s.TaskDefinitionARN,
@@ -169,12 +169,12 @@ func (a *API) activeService(tx store.Tx, cluster, ref string) (store.Service, er
 
 // liveServiceTasks returns the cluster's tasks that are not STOPPED by
 // service name.
-func liveServiceTasks(tx store.Tx, cluster string) (map[string][]store.Task, error) {
-	tasks, err := tx.LiveTasks(cluster, "")
+func liveServiceTasks(tx store.Tx, cluster string) (map[string][]store.LiveTask, error) {
+	tasks, err := tx.LiveTaskSummaries(cluster, "")
 	if err != nil {
 		return nil, internal("list tasks", err)
 	}
-	out := map[string][]store.Task{}
+	out := map[string][]store.LiveTask{}
 	for _, t := range tasks {
 		if name, ok := strings.CutPrefix(t.Group, "service:"); ok {
 			out[name] = append(out[name], t)

@@ -253,7 +253,7 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 			return invalidParam(msgNoInstances)
 		}
 		// Only tasks that hold resources matter: stopped ones are history.
-		tasks, err := tx.LiveTasks(l.cluster.Name, "")
+		tasks, err := tx.LiveTaskSummaries(l.cluster.Name, "")
 		if err != nil {
 			return internal("list tasks", err)
 		}
@@ -395,7 +395,7 @@ func (a *API) startTask(_ context.Context, _ *http.Request, body []byte) (any, e
 				continue
 			}
 			// Tasks written for earlier instances of this request count.
-			tasks, err := tx.LiveTasks(l.cluster.Name, ci.ARN)
+			tasks, err := tx.LiveTaskSummaries(l.cluster.Name, ci.ARN)
 			if err != nil {
 				return internal("list tasks", err)
 			}

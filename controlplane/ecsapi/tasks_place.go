@@ -65,7 +65,7 @@ func deref(p *int) int {
 // placementInstances turns a cluster's instances and tasks into the
 // scheduler's candidates: what each registered, what its tasks that are
 // not STOPPED hold, and the facts the cluster query language reads.
-func placementInstances(instances []store.ContainerInstance, tasks []store.Task) []scheduler.Instance {
+func placementInstances(instances []store.ContainerInstance, tasks []store.LiveTask) []scheduler.Instance {
 	used := map[string]*scheduler.Instance{}
 	out := make([]scheduler.Instance, 0, len(instances))
 	for _, ci := range instances {
@@ -94,7 +94,7 @@ func placementInstances(instances []store.ContainerInstance, tasks []store.Task)
 	}
 	for _, t := range tasks {
 		si := used[t.ContainerInstanceARN]
-		if si == nil || !t.Holds() {
+		if si == nil || t.LastStatus == store.TaskStopped {
 			continue
 		}
 		si.Used.CPU += t.Reserved.CPU
@@ -138,11 +138,11 @@ func parsePorts(ss []string) []int {
 
 // remainingResources is registered minus what the instance's tasks that
 // are not STOPPED hold, in the ECS Resource shape.
-func remainingResources(registered []store.Resource, tasks []store.Task) []store.Resource {
+func remainingResources(registered []store.Resource, tasks []store.LiveTask) []store.Resource {
 	var cpu, mem int
 	var tcp, udp []int
 	for _, t := range tasks {
-		if !t.Holds() {
+		if t.LastStatus == store.TaskStopped {
 			continue
 		}
 		cpu += t.Reserved.CPU
@@ -179,12 +179,12 @@ func appendPorts(set []string, ports []int) []string {
 
 // tasksByInstance groups a cluster's tasks that are not STOPPED by
 // container instance ARN: the only ones an instance's view counts.
-func tasksByInstance(tx store.Tx, cluster string) (map[string][]store.Task, error) {
-	tasks, err := tx.LiveTasks(cluster, "")
+func tasksByInstance(tx store.Tx, cluster string) (map[string][]store.LiveTask, error) {
+	tasks, err := tx.LiveTaskSummaries(cluster, "")
 	if err != nil {
 		return nil, internal("list tasks", err)
 	}
-	out := map[string][]store.Task{}
+	out := map[string][]store.LiveTask{}
 	for _, t := range tasks {
 		out[t.ContainerInstanceARN] = append(out[t.ContainerInstanceARN], t)
 	}
@@ -193,7 +193,7 @@ func tasksByInstance(tx store.Tx, cluster string) (map[string][]store.Task, erro
 
 // withTasks fills in what an instance's tasks change in its view: the
 // remaining resources and the running and pending counts.
-func withTasks(out instanceOut, registered []store.Resource, tasks []store.Task) instanceOut {
+func withTasks(out instanceOut, registered []store.Resource, tasks []store.LiveTask) instanceOut {
 	out.RemainingResources = remainingResources(registered, tasks)
 	for _, t := range tasks {
 		switch t.LastStatus {

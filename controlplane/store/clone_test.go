@@ -2,6 +2,8 @@ package store
 
 import (
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -97,6 +99,55 @@ func TestCloneSharesNothing(t *testing.T) {
 	check("ContainerInstance", &ci, func() any { return ci.Clone() })
 	var task Task
 	check("Task", &task, func() any { return task.Clone() })
+	var lt LiveTask
+	check("LiveTask", &lt, func() any { return lt.Clone() })
+}
+
+// TestLiveTaskSummariesMatchLiveTasks: the summaries are the live tasks'
+// Live(), in the same order, read once decoded and once from the cache.
+func TestLiveTaskSummariesMatchLiveTasks(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Update(func(tx Tx) error {
+		for i, status := range []string{TaskPending, TaskRunning, TaskStopped, TaskRunning} {
+			task := Task{ID: fmt.Sprint("t", i), Cluster: "c", ContainerInstanceARN: fmt.Sprint("ci", i%2),
+				LastStatus: status, DesiredStatus: TaskRunning, Group: "service:web", StartedBy: "ecs-svc/1",
+				Reserved: Reservation{CPU: 2, MemoryMiB: 16, PortsTCP: []int{8000 + i}}}
+			if err := tx.PutTask(task); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, instance := range []string{"", "ci1", "", "ci1"} {
+		err = s.View(func(tx Tx) error {
+			full, err := tx.LiveTasks("c", instance)
+			if err != nil {
+				return err
+			}
+			got, err := tx.LiveTaskSummaries("c", instance)
+			if err != nil {
+				return err
+			}
+			var want []LiveTask
+			for _, task := range full {
+				want = append(want, task.Live())
+			}
+			if !reflect.DeepEqual(got, want) || len(got) == 0 {
+				t.Errorf("instance %q: summaries %+v, want %+v", instance, got, want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestDecodeCacheAnswersWhatDecodingGives: a hit is used only for the

@@ -89,12 +89,14 @@ const (
 type decodeCaches struct {
 	instances *decodeCache[ContainerInstance]
 	tasks     *decodeCache[Task]
+	liveTasks *decodeCache[LiveTask] // the same records as tasks, decoded in part
 }
 
 func newDecodeCaches() *decodeCaches {
 	return &decodeCaches{
 		instances: newDecodeCache(instanceCacheLimit, ContainerInstance.Clone),
 		tasks:     newDecodeCache(taskCacheLimit, Task.Clone),
+		liveTasks: newDecodeCache(liveTaskCacheLimit, LiveTask.Clone),
 	}
 }
 

@@ -90,6 +90,8 @@ type Tx interface {
 	// instanceARN is set, else of the whole cluster; sorted by instance
 	// ARN, then ID.
 	LiveTasks(cluster, instanceARN string) ([]Task, error)
+	// LiveTaskSummaries is LiveTasks reading only what a LiveTask holds.
+	LiveTaskSummaries(cluster, instanceARN string) ([]LiveTask, error)
 	// TaskIDsByDesired returns the sorted IDs of a cluster's tasks whose
 	// desired status is desired, without reading the tasks.
 	TaskIDsByDesired(cluster, desired string) ([]string, error)

@@ -142,6 +142,7 @@ func (t boltTx) DeleteTask(cluster, id string) error {
 		}
 	}
 	t.caches.tasks.forget(key)
+	t.caches.liveTasks.forget(key)
 	return t.tx.Bucket(bucketTasks).Delete(key)
 }
 
