@@ -34,11 +34,16 @@ var defaultServiceStrategies = []scheduler.Strategy{
 	{Type: scheduler.StrategySpread, Field: "instanceId"},
 }
 
-// ReconcileServices is one round of the service scheduler: each service
-// that is not INACTIVE is reconciled in its own transaction, a cluster's
-// DAEMON services before its REPLICA ones, so that an instance that just
-// joined gets its DAEMON tasks first. The first error is returned after
-// every service had its turn.
+// ReconcileServices is one round of the service scheduler. It first reads
+// each cluster once, in a read transaction, and asks services.Reconcile
+// what each of its services would do; only the services with something
+// to do (tasks to start or stop, or a change to record) are then
+// reconciled in their own write transaction, which reads and decides
+// again. A steady service thus costs no write, and the write lock that
+// RunTask and the agents' reports wait for is held only for real work.
+// A cluster's DAEMON services go before its REPLICA ones, so that an
+// instance that just joined gets its DAEMON tasks first. The first error
+// is returned after every service had its turn.
 func (a *API) ReconcileServices(ctx context.Context) error {
 	var all []store.Service
 	err := a.o.Store.View(func(tx store.Tx) error {
@@ -55,6 +60,8 @@ func (a *API) ReconcileServices(ctx context.Context) error {
 		}
 		return daemonRank(x) - daemonRank(y)
 	})
+	busy := map[string]bool{}
+	checked := map[string]bool{}
 	var first error
 	for _, s := range all {
 		if ctx.Err() != nil {
@@ -63,12 +70,81 @@ func (a *API) ReconcileServices(ctx context.Context) error {
 		if s.Status == store.ServiceInactive {
 			continue
 		}
+		if !checked[s.Cluster] {
+			checked[s.Cluster] = true
+			if err := a.busyServices(s.Cluster, busy); err != nil {
+				a.log.Error("service check failed", "cluster", s.Cluster, logging.KeyError, err)
+				first = cmpErr(first, err)
+				continue
+			}
+		}
+		if !busy[s.ARN] {
+			continue
+		}
 		if err := a.reconcileService(s.Cluster, s.Name); err != nil {
 			a.log.Error("service reconcile failed", logKeyService, s.ARN, logging.KeyError, err)
 			first = cmpErr(first, err)
 		}
 	}
 	return first
+}
+
+// busyServices marks, by ARN, the services of cluster that have something
+// to do, as reconcileService would decide it now.
+func (a *API) busyServices(cluster string, busy map[string]bool) error {
+	return a.o.Store.View(func(tx store.Tx) error {
+		c, err := tx.Cluster(cluster)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil || c.Status != store.StatusActive {
+			return err
+		}
+		all, err := tx.Services(cluster)
+		if err != nil {
+			return internal("list services", err)
+		}
+		instances, err := tx.Instances(cluster)
+		if err != nil {
+			return internal("list container instances", err)
+		}
+		live, err := tx.LiveTaskSummaries(cluster, "")
+		if err != nil {
+			return internal("list tasks", err)
+		}
+		candidates := placementInstances(instances, live)
+		for _, svc := range all {
+			if svc.Status == store.ServiceInactive {
+				continue
+			}
+			plan, _, err := a.planService(tx, svc, instances, live, candidates)
+			if err != nil {
+				return err
+			}
+			busy[svc.ARN] = len(plan.Starts)+len(plan.Stops) > 0 || !sameService(svc, plan.Service)
+		}
+		return nil
+	})
+}
+
+// planService is services.Reconcile's decision for svc, and the service's
+// tasks it was made on.
+func (a *API) planService(tx store.Tx, svc store.Service, instances []store.ContainerInstance,
+	live []store.LiveTask, candidates []scheduler.Instance) (services.Plan, []store.Task, error) {
+	mine, err := serviceTasks(tx, svc, live, instances)
+	if err != nil {
+		return services.Plan{}, nil, err
+	}
+	defs := &definitions{tx: tx}
+	health := map[string]services.Health{}
+	for _, t := range mine {
+		health[t.ID] = a.serviceTaskHealth(t, defs.of(t))
+	}
+	plan := services.Reconcile(services.Input{
+		Service: svc, Tasks: mine, Health: health, Instances: candidates,
+		Now: a.now(), NewDeploymentID: newDeploymentID,
+	})
+	return plan, mine, nil
 }
 
 func daemonRank(s store.Service) int {
@@ -104,19 +180,10 @@ func (a *API) reconcileService(cluster, name string) error {
 		if err != nil {
 			return internal("list tasks", err)
 		}
-		mine, err := serviceTasks(tx, svc, live, instances)
+		plan, mine, err := a.planService(tx, svc, instances, live, placementInstances(instances, live))
 		if err != nil {
 			return err
 		}
-		defs := &definitions{tx: tx}
-		health := map[string]services.Health{}
-		for _, t := range mine {
-			health[t.ID] = a.serviceTaskHealth(t, defs.of(t))
-		}
-		plan := services.Reconcile(services.Input{
-			Service: svc, Tasks: mine, Health: health, Instances: placementInstances(instances, live),
-			Now: a.now(), NewDeploymentID: newDeploymentID,
-		})
 		next := plan.Service
 		if stopped, err = a.applyStops(tx, &next, mine, plan.Stops); err != nil {
 			return err
