@@ -171,3 +171,41 @@ func (fb *fleetBench) connected(ctx context.Context) int {
 	}
 	return n
 }
+
+// serverP99 reads, from the control plane's latency histogram in a
+// /metrics scrape, the bound of the first bucket that holds 99 % of the
+// operation's requests: the latency the control plane itself measured,
+// without the time the request spent in the benchmark's own process
+// (which runs the whole fleet on the same two vCPUs).
+func serverP99(b *testing.B, scrape, operation string) float64 {
+	b.Helper()
+	prefix := `ecs_controlplane_api_request_duration_seconds_bucket{operation="` + operation + `",le="`
+	type bucket struct{ le, n float64 }
+	var buckets []bucket
+	for _, line := range strings.Split(scrape, "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		le, count, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			b.Fatalf("/metrics: malformed bucket %q", line)
+		}
+		bound, err1 := strconv.ParseFloat(le, 64)
+		n, err2 := strconv.ParseFloat(strings.TrimSpace(count), 64)
+		if err1 != nil || err2 != nil {
+			b.Fatalf("/metrics: malformed bucket %q", line)
+		}
+		buckets = append(buckets, bucket{bound, n})
+	}
+	if len(buckets) == 0 {
+		b.Fatalf("/metrics has no latency for %s", operation)
+	}
+	total := buckets[len(buckets)-1].n // le="+Inf"
+	for _, bk := range buckets {
+		if bk.n >= 0.99*total {
+			return bk.le
+		}
+	}
+	return buckets[len(buckets)-1].le
+}

@@ -80,6 +80,7 @@ func (fb *fleetBench) services(size int) {
 	rolled, rolledCPU := time.Since(began), cpuSeconds(cpuTicks(b, pid)-cpu0)
 	runs := runTasks()
 	rss, hwm := procStatusKB(b, pid, "VmRSS"), procStatusKB(b, pid, "VmHWM")
+	scrape := scrapeControlPlane(b, fb.cp)
 
 	b.ReportMetric(steady.Seconds(), "services-steady-s")
 	b.ReportMetric(rolled.Seconds(), "services-rolled-s")
@@ -89,6 +90,8 @@ func (fb *fleetBench) services(size int) {
 	b.ReportMetric(ms(percentile(describes, 99)), "DescribeServices-p99-ms")
 	b.ReportMetric(ms(percentile(runs, 50)), "RunTask-p50-ms")
 	b.ReportMetric(ms(percentile(runs, 99)), "RunTask-p99-ms")
+	b.ReportMetric(ms(time.Duration(serverP99(b, scrape, "DescribeServices")*float64(time.Second))), "DescribeServices-server-p99-bucket-ms")
+	b.ReportMetric(ms(time.Duration(serverP99(b, scrape, "RunTask")*float64(time.Second))), "RunTask-server-p99-bucket-ms")
 	b.ReportMetric(float64(rss)/1024, "RSS-MiB")
 	b.ReportMetric(float64(hwm)/1024, "peak-RSS-MiB")
 	b.ReportMetric(loadAverage(b), "host-load1")

@@ -23,6 +23,8 @@ import (
 // caller may change what it got, as Tx promises.
 type decodeCache[T any] struct {
 	clone func(T) T
+	// keep says whether a value is worth remembering (nil: all are).
+	keep  func(T) bool
 	limit int
 
 	mu      sync.Mutex
@@ -50,6 +52,10 @@ func (c *decodeCache[T]) decode(bucket, key, raw []byte) (T, error) {
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return v, fmt.Errorf("decode %s/%s: %w", bucket, key, err)
+	}
+	if c.keep != nil && !c.keep(v) {
+		c.forget(key)
+		return v, nil
 	}
 	c.mu.Lock()
 	if len(c.entries) >= c.limit {
@@ -95,9 +101,18 @@ type decodeCaches struct {
 func newDecodeCaches() *decodeCaches {
 	return &decodeCaches{
 		instances: newDecodeCache(instanceCacheLimit, ContainerInstance.Clone),
-		tasks:     newDecodeCache(taskCacheLimit, Task.Clone),
-		liveTasks: newDecodeCache(liveTaskCacheLimit, LiveTask.Clone),
+		tasks:     keeping(newDecodeCache(taskCacheLimit, Task.Clone), func(t Task) bool { return t.Holds() }),
+		liveTasks: keeping(newDecodeCache(liveTaskCacheLimit, LiveTask.Clone), func(t LiveTask) bool { return t.LastStatus != TaskStopped }),
 	}
+}
+
+// keeping makes c remember only the values keep accepts. The caches keep
+// tasks that are not STOPPED, the ones placement reads again and again: a
+// stopped task is history, read now and then by DescribeTasks, and would
+// only fill the cache.
+func keeping[T any](c *decodeCache[T], keep func(T) bool) *decodeCache[T] {
+	c.keep = keep
+	return c
 }
 
 // getCached is get for a bucket with a decode cache.

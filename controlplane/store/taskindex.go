@@ -102,6 +102,11 @@ func (t boltTx) PutTask(task Task) error {
 	if err := put(t.tx, bucketTasks, key, task); err != nil {
 		return err
 	}
+	if !task.Holds() {
+		// The caches keep live tasks only (decodecache.go).
+		t.caches.tasks.forget(key)
+		t.caches.liveTasks.forget(key)
+	}
 	for _, idx := range taskIndexes {
 		b := t.tx.Bucket(idx.bucket)
 		newKey := idx.key(task)
