@@ -1,7 +1,7 @@
 package stats
 
 import (
-	"time"
+	"math"
 
 	"github.com/open-ecs/ecs-agent/engine/runtime"
 	"github.com/open-ecs/ecs-agent/tcs/wire"
@@ -10,25 +10,40 @@ import (
 const bytesInMiB = 1 << 20
 
 // point is what one sample adds to a container's series: values derived
-// from it and the sample before it.
+// from it and the sample before it, in no more bits than the stats sets
+// need (72 bytes, where float64s, full counters and a time.Time took 136:
+// 100 containers keep 8,000 points).
 type point struct {
-	read time.Time
+	// rxBytes, txBytes, diskRead, diskWrite are byte counter increases since
+	// the previous sample; a counter that went back (the container
+	// restarted, its cgroup is new) counts from zero.
+	rxBytes, txBytes, diskRead, diskWrite uint64
+	// packets are the other network counters' increases, in the order of
+	// the packet* constants, saturated at MaxUint32 (4 billion packets in
+	// one interval is far beyond any link).
+	packets [6]uint32
 	// cpuPercent is 100 × CPU time used / wall time elapsed between the two
 	// samples: 100 is one full CPU, and a container busy on 4 CPUs reaches
 	// 400. That is the incumbent's definition (reference §6), which TCS and
 	// ECS's CPUUtilization expect; Docker CLI's percentage of the whole host
-	// would shrink with the host's size.
-	cpuPercent float64
+	// would shrink with the host's size. A float32's 7 digits are more than
+	// CloudWatch shows.
+	cpuPercent float32
 	// memoryMiB is the working set in whole MiB, as the incumbent sends it.
-	memoryMiB float64
-	// net, diskRead, diskWrite are counter increases since the previous
-	// sample; a counter that went back (the container restarted, its cgroup
-	// is new) counts from zero.
-	net                 runtime.NetworkStats
-	diskRead, diskWrite uint64
-	// rxPerSec, txPerSec are bytes a second over the interval.
-	rxPerSec, txPerSec float64
+	memoryMiB uint32
+	// elapsedMs is the interval, for the byte rates.
+	elapsedMs uint32
 }
+
+// Indexes of point.packets.
+const (
+	packetsRx = iota
+	errorsRx
+	droppedRx
+	packetsTx
+	errorsTx
+	droppedTx
+)
 
 // newPoint derives the point of cur from the sample before it. ok is false
 // when cur is not newer than prev.
@@ -37,27 +52,34 @@ func newPoint(prev, cur runtime.ContainerStats) (point, bool) {
 	if elapsed <= 0 {
 		return point{}, false
 	}
-	secs := elapsed.Seconds()
-	p := point{
-		read:       cur.Read,
-		cpuPercent: 100 * float64(delta(prev.CPUUsage, cur.CPUUsage)) / float64(elapsed.Nanoseconds()),
-		memoryMiB:  float64(cur.MemoryUsage / bytesInMiB),
-		net: runtime.NetworkStats{
-			RxBytes:   delta(prev.Network.RxBytes, cur.Network.RxBytes),
-			RxPackets: delta(prev.Network.RxPackets, cur.Network.RxPackets),
-			RxErrors:  delta(prev.Network.RxErrors, cur.Network.RxErrors),
-			RxDropped: delta(prev.Network.RxDropped, cur.Network.RxDropped),
-			TxBytes:   delta(prev.Network.TxBytes, cur.Network.TxBytes),
-			TxPackets: delta(prev.Network.TxPackets, cur.Network.TxPackets),
-			TxErrors:  delta(prev.Network.TxErrors, cur.Network.TxErrors),
-			TxDropped: delta(prev.Network.TxDropped, cur.Network.TxDropped),
-		},
+	pn, cn := prev.Network, cur.Network
+	return point{
+		rxBytes:   delta(pn.RxBytes, cn.RxBytes),
+		txBytes:   delta(pn.TxBytes, cn.TxBytes),
 		diskRead:  delta(prev.DiskReadBytes, cur.DiskReadBytes),
 		diskWrite: delta(prev.DiskWriteBytes, cur.DiskWriteBytes),
-	}
-	p.rxPerSec = float64(p.net.RxBytes) / secs
-	p.txPerSec = float64(p.net.TxBytes) / secs
-	return p, true
+		packets: [6]uint32{
+			packetsRx: delta32(pn.RxPackets, cn.RxPackets),
+			errorsRx:  delta32(pn.RxErrors, cn.RxErrors),
+			droppedRx: delta32(pn.RxDropped, cn.RxDropped),
+			packetsTx: delta32(pn.TxPackets, cn.TxPackets),
+			errorsTx:  delta32(pn.TxErrors, cn.TxErrors),
+			droppedTx: delta32(pn.TxDropped, cn.TxDropped),
+		},
+		cpuPercent: float32(100 * float64(delta(prev.CPUUsage, cur.CPUUsage)) / float64(elapsed.Nanoseconds())),
+		memoryMiB:  uint32(min(cur.MemoryUsage/bytesInMiB, math.MaxUint32)),
+		elapsedMs:  uint32(min(max(elapsed.Milliseconds(), 1), math.MaxUint32)),
+	}, true
+}
+
+// perSec is a byte count's rate over the point's interval.
+func (p point) perSec(bytes uint64) float64 {
+	return float64(bytes) / (float64(p.elapsedMs) / 1000)
+}
+
+// delta32 is delta saturated to 32 bits.
+func delta32(prev, cur uint64) uint32 {
+	return uint32(min(delta(prev, cur), math.MaxUint32))
 }
 
 // delta is the increase of a cumulative counter; a counter that went back
@@ -136,19 +158,19 @@ func (s *series) metric(restartCount int) (wire.ContainerMetric, bool) {
 	}
 	s.unsent = 0
 	m := wire.ContainerMetric{
-		CPUStatsSet:    cwSet(pts, func(p point) float64 { return p.cpuPercent }),
-		MemoryStatsSet: cwSet(pts, func(p point) float64 { return p.memoryMiB }),
+		CPUStatsSet:    cwSet(pts, func(p point) float64 { return float64(p.cpuPercent) }),
+		MemoryStatsSet: cwSet(pts, func(p point) float64 { return float64(p.memoryMiB) }),
 		NetworkStatsSet: &wire.NetworkStatsSet{
-			RxBytes:          ulongSet(pts, func(p point) uint64 { return p.net.RxBytes }),
-			RxPackets:        ulongSet(pts, func(p point) uint64 { return p.net.RxPackets }),
-			RxErrors:         ulongSet(pts, func(p point) uint64 { return p.net.RxErrors }),
-			RxDropped:        ulongSet(pts, func(p point) uint64 { return p.net.RxDropped }),
-			TxBytes:          ulongSet(pts, func(p point) uint64 { return p.net.TxBytes }),
-			TxPackets:        ulongSet(pts, func(p point) uint64 { return p.net.TxPackets }),
-			TxErrors:         ulongSet(pts, func(p point) uint64 { return p.net.TxErrors }),
-			TxDropped:        ulongSet(pts, func(p point) uint64 { return p.net.TxDropped }),
-			RxBytesPerSecond: udoubleSet(pts, func(p point) float64 { return p.rxPerSec }),
-			TxBytesPerSecond: udoubleSet(pts, func(p point) float64 { return p.txPerSec }),
+			RxBytes:          ulongSet(pts, func(p point) uint64 { return p.rxBytes }),
+			RxPackets:        packetSet(pts, packetsRx),
+			RxErrors:         packetSet(pts, errorsRx),
+			RxDropped:        packetSet(pts, droppedRx),
+			TxBytes:          ulongSet(pts, func(p point) uint64 { return p.txBytes }),
+			TxPackets:        packetSet(pts, packetsTx),
+			TxErrors:         packetSet(pts, errorsTx),
+			TxDropped:        packetSet(pts, droppedTx),
+			RxBytesPerSecond: udoubleSet(pts, func(p point) float64 { return p.perSec(p.rxBytes) }),
+			TxBytesPerSecond: udoubleSet(pts, func(p point) float64 { return p.perSec(p.txBytes) }),
 		},
 		StorageStatsSet: &wire.StorageStatsSet{
 			ReadSizeBytes:  ulongSet(pts, func(p point) uint64 { return p.diskRead }),
@@ -204,6 +226,11 @@ func ulongSet(pts []point, value func(point) uint64) *wire.ULongStatsSet {
 		set.Sum, set.OverflowSum = maxLong, maxLong
 	}
 	return set
+}
+
+// packetSet is ulongSet over one of point.packets.
+func packetSet(pts []point, i int) *wire.ULongStatsSet {
+	return ulongSet(pts, func(p point) uint64 { return uint64(p.packets[i]) })
 }
 
 const maxLong = int64(^uint64(0) >> 1)

@@ -1,8 +1,10 @@
 package stats
 
 import (
+	"math"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,13 +86,13 @@ func TestStatsSetsOverUnsentPoints(t *testing.T) {
 func TestSeriesIsBounded(t *testing.T) {
 	s := newSeries(4)
 	for i := range 20 {
-		s.add(sample(float64(i), uint64(i)*10, 1<<20, 0, 0, 0, 0))
+		s.add(sample(float64(i), uint64(i)*10, uint64(i)<<20, 0, 0, 0, 0))
 	}
 	assert.Equal(t, 4, s.n)
 	pts := s.unsentPoints()
 	require.Len(t, pts, 4, "never more than the capacity, however long nobody publishes")
-	assert.Equal(t, t0.Add(16*time.Second), pts[0].read, "the newest points are kept")
-	assert.Equal(t, t0.Add(19*time.Second), pts[3].read)
+	assert.Equal(t, uint32(16), pts[0].memoryMiB, "the newest points are kept")
+	assert.Equal(t, uint32(19), pts[3].memoryMiB)
 }
 
 func TestSeriesDropsStaleAndResetCounters(t *testing.T) {
@@ -119,6 +121,20 @@ func TestRestartCountsSinceLastPublish(t *testing.T) {
 	s.add(sample(3, 0, 1<<20, 0, 0, 0, 0))
 	m, _ = s.metric(3)
 	assert.Equal(t, &wire.RestartStatsSet{RestartCount: 1}, m.RestartStatsSet)
+}
+
+func TestPointIsSmall(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(point{}), uintptr(72), "8,000 points for 100 containers")
+}
+
+// Packet counters saturate rather than wrap.
+func TestPointSaturates(t *testing.T) {
+	prev := sample(0, 0, 1<<20, 0, 0, 0, 0)
+	cur := sample(1, 0, 1<<20, 0, 0, 0, 0)
+	cur.Network.RxPackets = 1 << 40
+	p, ok := newPoint(prev, cur)
+	require.True(t, ok)
+	assert.Equal(t, uint32(math.MaxUint32), p.packets[packetsRx])
 }
 
 func TestULongSetOverflow(t *testing.T) {
