@@ -108,6 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Warn("configuration: "+w.Message, logging.KeyKey, w.Key, logging.KeySource, w.Source)
 	}
 
+	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	err = agent.Run(ctx, cfg, agent.Options{Logger: log})

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -129,4 +130,16 @@ func TestInsecureFlagTakesAValue(t *testing.T) {
 	assert.Equal(t, []string{"-k=true", "-config", "f"}, joinBoolValues([]string{"-k", "true", "-config", "f"}, "k"))
 	assert.Equal(t, []string{"-config", "true"}, joinBoolValues([]string{"-config", "true"}, "k"), "only the named flags take a separate value")
 	assert.Equal(t, []string{"--", "-k", "true"}, joinBoolValues([]string{"--", "-k", "true"}, "k"))
+}
+
+func TestTuneGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	tuneGC(func(string) string { return "" })
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GOGC unset: GC percent %d, want %d", got, defaultGCPercent)
+	}
+	tuneGC(func(k string) string { return map[string]string{"GOGC": "100"}[k] })
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC=100 in the environment: GC percent %d, want it left alone", got)
+	}
 }
