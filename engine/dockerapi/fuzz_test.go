@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -204,3 +205,44 @@ func stubClient(t *testing.T, answer func(*http.Request) (int, []byte)) *Client 
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// FuzzStatsFrom feeds one stats sample to statsFrom, as StreamStats and
+// StatsOnce do for every sample Docker sends. Whenever the fast path
+// (scanStats) answers, encoding/json (decodeStats) must give the same
+// stats; statsFrom never allocates much beyond what encoding/json needs.
+// The seeds are Docker's own samples (cgroup v1 from Docker 20.10 on this
+// project's test host, cgroup v2 shaped as Docker 24 sends it) and the
+// cases the fast path hands over.
+func FuzzStatsFrom(f *testing.F) {
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fuzzbound.Check(t, statsBound, len(raw), func() { _, _ = statsFrom(raw) })
+		fast, ok := scanStats(raw)
+		if !ok {
+			return
+		}
+		want, err := decodeStats(raw)
+		if err != nil {
+			t.Fatalf("the fast path read %+v where encoding/json refuses: %v", fast, err)
+		}
+		assertSameStats(t, want, fast)
+	})
+}
+
+// statsBound is what decoding one sample may allocate: nothing on the fast
+// path; encoding/json's own decode of statsJSON otherwise.
+var statsBound = fuzzbound.Bound{Fixed: 16 << 10, PerByte: 16}
+
+// assertSameStats fails unless got equals want, times by instant and zone
+// offset (two decodes of one offset make two equal zones, not one).
+func assertSameStats(t *testing.T, want, got runtime.ContainerStats) {
+	t.Helper()
+	_, wantOffset := want.Read.Zone()
+	_, gotOffset := got.Read.Zone()
+	if !want.Read.Equal(got.Read) || wantOffset != gotOffset {
+		t.Fatalf("read: fast path %v, encoding/json %v", got.Read, want.Read)
+	}
+	want.Read, got.Read = time.Time{}, time.Time{}
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("fast path %+v\nencoding/json %+v", got, want)
+	}
+}

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-
 	"github.com/open-ecs/ecs-agent/engine/runtime"
 )
 
@@ -123,14 +121,39 @@ type statsJSON struct {
 			InactiveFile      *uint64 `json:"inactive_file"`       // cgroup v2
 		} `json:"stats"`
 	} `json:"memory_stats"`
-	Networks   map[string]container.NetworkStats `json:"networks"`
+	Networks   map[string]networkJSON `json:"networks"`
 	BlkioStats struct {
-		IoServiceBytesRecursive []container.BlkioStatEntry `json:"io_service_bytes_recursive"`
+		IoServiceBytesRecursive []struct {
+			Op    string `json:"op"`
+			Value uint64 `json:"value"`
+		} `json:"io_service_bytes_recursive"`
 	} `json:"blkio_stats"`
 }
 
+// networkJSON is the part of one interface's counters the agent reads.
+type networkJSON struct {
+	RxBytes   uint64 `json:"rx_bytes"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxErrors  uint64 `json:"rx_errors"`
+	RxDropped uint64 `json:"rx_dropped"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxErrors  uint64 `json:"tx_errors"`
+	TxDropped uint64 `json:"tx_dropped"`
+}
+
 // statsFrom converts one Docker stats JSON object, keeping it as Raw.
+// scanStats answers for Docker's samples; encoding/json decides the rest.
 func statsFrom(raw json.RawMessage) (runtime.ContainerStats, error) {
+	if s, ok := scanStats(raw); ok {
+		return s, nil
+	}
+	return decodeStats(raw)
+}
+
+// decodeStats is statsFrom by encoding/json: the reference scanStats is
+// fuzzed against.
+func decodeStats(raw json.RawMessage) (runtime.ContainerStats, error) {
 	var r statsJSON
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return runtime.ContainerStats{}, fmt.Errorf("decode sample: %w", err)
