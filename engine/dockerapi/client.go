@@ -34,6 +34,7 @@ type VersionInfo struct {
 // Client talks to one Docker engine. It is safe for concurrent use.
 type Client struct {
 	c        *client.Client
+	stream   *client.Client // for the stats streams: a connection per request (newStreamClient)
 	endpoint string
 }
 
@@ -52,7 +53,11 @@ func New(endpoint string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client for %s: %w", endpoint, err)
 	}
-	return &Client{c: c, endpoint: endpoint}, nil
+	stream, err := newStreamClient(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("docker client for %s: %w", endpoint, err)
+	}
+	return &Client{c: c, stream: stream, endpoint: endpoint}, nil
 }
 
 // Endpoint returns the engine address the client uses.
@@ -76,7 +81,7 @@ func (c *Client) Version(ctx context.Context) (VersionInfo, error) {
 }
 
 // Close releases the client's idle connections.
-func (c *Client) Close() error { return c.c.Close() }
+func (c *Client) Close() error { return errors.Join(c.c.Close(), c.stream.Close()) }
 
 // CheckMinAPIVersion returns an ErrAPITooOld-wrapped error when the engine
 // cannot speak MinAPIVersion.

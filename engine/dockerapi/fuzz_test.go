@@ -199,7 +199,7 @@ func stubClient(t *testing.T, answer func(*http.Request) (int, []byte)) *Client 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Client{c: dc, endpoint: "tcp://docker.fuzz:2375"}
+	return &Client{c: dc, stream: dc, endpoint: "tcp://docker.fuzz:2375"}
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -1,13 +1,13 @@
 package dockerapi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,10 +21,10 @@ var _ runtime.Stats = (*Client)(nil)
 // sample a second) until ctx ends or the stream breaks, calling fn with each
 // sample. Samples with no read time (Docker's placeholder for a container
 // that is not running) are skipped. Docker writes one JSON object per line;
-// reading lines into one reused buffer, instead of running a json.Decoder
-// over the stream, spares a scan of every sample and its allocations.
+// the stream is read by lines into one reused buffer (no json.Decoder, no
+// bufio.Reader of its own), on a connection of its own (newStreamClient).
 func (c *Client) StreamStats(ctx context.Context, id string, fn func(runtime.ContainerStats)) error {
-	resp, err := c.c.ContainerStats(ctx, id, true)
+	resp, err := c.stream.ContainerStats(ctx, id, true)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -32,10 +32,9 @@ func (c *Client) StreamStats(ctx context.Context, id string, fn func(runtime.Con
 		return fmt.Errorf("docker stats %s: %w", id, classify(err, false))
 	}
 	defer resp.Body.Close()
-	br := bufio.NewReaderSize(resp.Body, statsReadBuffer)
-	var raw []byte
+	lines := lineReader{r: resp.Body, buf: make([]byte, 0, statsLineBuffer)}
 	for {
-		raw, err = readLine(br, raw[:0])
+		raw, err := lines.next()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -61,22 +60,49 @@ func (c *Client) StreamStats(ctx context.Context, id string, fn func(runtime.Con
 	}
 }
 
-// statsReadBuffer holds a typical sample (2–4 KB); longer lines are read
-// in pieces.
-const statsReadBuffer = 4096
+// statsLineBuffer holds a typical sample (2–4 KB); longer lines grow it,
+// up to maxStatsLine.
+const (
+	statsLineBuffer = 4096
+	maxStatsLine    = 1 << 20
+)
 
-// readLine appends the next line of br, without its newline, to buf.
-func readLine(br *bufio.Reader, buf []byte) ([]byte, error) {
+// lineReader splits a stream into lines in one buffer. Docker writes a
+// sample per chunk, so a read usually ends exactly at a newline and
+// nothing is ever moved.
+type lineReader struct {
+	r     io.Reader
+	buf   []byte // buf[start:] is read and not yet returned
+	start int
+}
+
+// next returns the next line without its newline, valid until the next
+// call. A stream that ends mid-line returns io.ErrUnexpectedEOF, one that
+// ends between lines io.EOF.
+func (l *lineReader) next() ([]byte, error) {
 	for {
-		chunk, err := br.ReadSlice('\n')
-		buf = append(buf, chunk...)
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case err != nil:
-			return buf, err
+		if i := bytes.IndexByte(l.buf[l.start:], '\n'); i >= 0 {
+			line := l.buf[l.start : l.start+i]
+			l.start += i + 1
+			return line, nil
 		}
-		return buf[:len(buf)-1], nil
+		// Keep the partial line at the front, with room to read.
+		n := copy(l.buf, l.buf[l.start:])
+		l.buf, l.start = l.buf[:n], 0
+		if n >= maxStatsLine {
+			return nil, fmt.Errorf("a sample longer than %d bytes", maxStatsLine)
+		}
+		if n == cap(l.buf) {
+			l.buf = slices.Grow(l.buf, n)
+		}
+		m, err := l.r.Read(l.buf[n:cap(l.buf)])
+		l.buf = l.buf[:n+m]
+		if err != nil && m == 0 {
+			if errors.Is(err, io.EOF) && n > 0 {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 }
 

@@ -1,7 +1,6 @@
 package dockerapi
 
 import (
-	"bufio"
 	"io"
 	"strings"
 	"testing"
@@ -69,20 +68,43 @@ func BenchmarkStatsFrom(b *testing.B) {
 	}
 }
 
-func TestReadLine(t *testing.T) {
-	long := strings.Repeat("x", 3*statsReadBuffer)
-	br := bufio.NewReaderSize(strings.NewReader("{\"a\":1}\n"+long+"\n\npartial"), statsReadBuffer)
-	var buf []byte
-	var err error
-	buf, err = readLine(br, buf[:0])
+// TestLineReader splits a stream read in pieces of every size into lines,
+// including one longer than the buffer.
+func TestLineReader(t *testing.T) {
+	long := strings.Repeat("x", 3*statsLineBuffer)
+	stream := "{\"a\":1}\n" + long + "\n\n"
+	for _, piece := range []int{1, 7, statsLineBuffer, len(stream)} {
+		lines := lineReader{r: &chunkReader{s: stream + "partial", n: piece}, buf: make([]byte, 0, 16)}
+		for _, want := range []string{`{"a":1}`, long, ""} {
+			got, err := lines.next()
+			require.NoError(t, err)
+			require.Equal(t, want, string(got), "pieces of %d", piece)
+		}
+		_, err := lines.next()
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "a stream cut mid-line is an error, not a sample")
+	}
+	lines := lineReader{r: strings.NewReader("a\n"), buf: make([]byte, 0, 16)}
+	_, err := lines.next()
 	require.NoError(t, err)
-	assert.Equal(t, `{"a":1}`, string(buf))
-	buf, err = readLine(br, buf[:0])
-	require.NoError(t, err)
-	assert.Equal(t, long, string(buf), "a line longer than the buffer is read whole")
-	buf, err = readLine(br, buf[:0])
-	require.NoError(t, err)
-	assert.Empty(t, buf)
-	_, err = readLine(br, buf[:0])
-	require.ErrorIs(t, err, io.EOF, "a stream cut mid-line is an error, not a sample")
+	_, err = lines.next()
+	require.ErrorIs(t, err, io.EOF, "a stream that ends between lines")
+
+	lines = lineReader{r: strings.NewReader(strings.Repeat("x", maxStatsLine+1)), buf: make([]byte, 0, statsLineBuffer)}
+	_, err = lines.next()
+	require.ErrorContains(t, err, "longer than", "a line without end does not grow without bound")
+}
+
+// chunkReader returns s in reads of at most n bytes.
+type chunkReader struct {
+	s string
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.s == "" {
+		return 0, io.EOF
+	}
+	k := copy(p, c.s[:min(c.n, len(c.s))])
+	c.s = c.s[k:]
+	return k, nil
 }
