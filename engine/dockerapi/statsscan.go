@@ -2,6 +2,7 @@ package dockerapi
 
 import (
 	"bytes"
+	"slices"
 	"time"
 
 	"github.com/open-ecs/ecs-agent/engine/runtime"
@@ -277,38 +278,22 @@ func (s *statsScanner) networks(sum *runtime.NetworkStats) bool {
 		names[n] = name
 		n++
 		var c runtime.NetworkStats
+		counters := networkCounters(&c)
 		if !s.object(networkFields, func(field string) bool {
-			switch field {
-			case "rx_bytes":
-				return s.uint(&c.RxBytes, 64)
-			case "rx_packets":
-				return s.uint(&c.RxPackets, 64)
-			case "rx_errors":
-				return s.uint(&c.RxErrors, 64)
-			case "rx_dropped":
-				return s.uint(&c.RxDropped, 64)
-			case "tx_bytes":
-				return s.uint(&c.TxBytes, 64)
-			case "tx_packets":
-				return s.uint(&c.TxPackets, 64)
-			case "tx_errors":
-				return s.uint(&c.TxErrors, 64)
-			default: // tx_dropped
-				return s.uint(&c.TxDropped, 64)
-			}
+			return s.uint(counters[slices.Index(networkFields, field)], 64)
 		}) {
 			return false
 		}
-		sum.RxBytes += c.RxBytes
-		sum.RxPackets += c.RxPackets
-		sum.RxErrors += c.RxErrors
-		sum.RxDropped += c.RxDropped
-		sum.TxBytes += c.TxBytes
-		sum.TxPackets += c.TxPackets
-		sum.TxErrors += c.TxErrors
-		sum.TxDropped += c.TxDropped
+		for i, total := range networkCounters(sum) {
+			*total += *counters[i]
+		}
 		return true
 	})
+}
+
+// networkCounters returns n's counters in networkFields' order.
+func networkCounters(n *runtime.NetworkStats) [8]*uint64 {
+	return [8]*uint64{&n.RxBytes, &n.RxPackets, &n.RxErrors, &n.RxDropped, &n.TxBytes, &n.TxPackets, &n.TxErrors, &n.TxDropped}
 }
 
 // blkio adds the bytes read and written of every entry of
