@@ -195,7 +195,11 @@ func testLifecycle(t *testing.T, s *suite) {
 	assert.Equal(t, 3, c.ExitCode)
 	assert.False(t, c.StartedAt.IsZero())
 	assert.False(t, c.FinishedAt.IsZero())
-	assert.False(t, c.FinishedAt.Before(c.StartedAt), "finished %s before started %s", c.FinishedAt, c.StartedAt)
+	// Docker stamps StartedAt once containerd reports the start, and
+	// FinishedAt with containerd's own exit time: a process that exits at
+	// once can finish a few milliseconds "before" it started (2.3 ms seen
+	// with Docker 20.10). More than that would be a wrong field.
+	assert.False(t, c.FinishedAt.Before(c.StartedAt.Add(-time.Second)), "finished %s before started %s", c.FinishedAt, c.StartedAt)
 	assert.False(t, c.OOMKilled, "an ordinary exit is not an OOM kill")
 	assert.Empty(t, c.Error, "an ordinary exit is not an engine error")
 }
