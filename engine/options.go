@@ -49,7 +49,8 @@ type Options struct {
 	Now           func() time.Time
 
 	// RelistInterval is how often every task re-inspects its containers, to
-	// correct whatever the event stream missed. 0 means DefaultRelistInterval.
+	// correct whatever the event stream missed; the tasks' inspections are
+	// spread over the first half of it. 0 means DefaultRelistInterval.
 	RelistInterval time.Duration
 	// PortFree reports whether a host port can be bound; nil tries to listen
 	// on it. Tests replace it to make port choice deterministic.

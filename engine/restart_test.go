@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -196,6 +197,38 @@ func TestRelistCorrectsMissedEvents(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, StatusStopped, h.mustReport(task.ARN).Status)
 		h.rt.SetError("Events", nil)
+	})
+}
+
+// TestRelistSpreadsInspections: the periodic relist asks the tasks one by
+// one over half the interval, so that their Docker inspections do not all
+// land at once.
+func TestRelistSpreadsInspections(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.start()
+		const tasks = 4
+		var arns []string
+		for i := range tasks {
+			task := newTask(fmt.Sprint("spread-", i), "main")
+			h.add(task)
+			arns = append(arns, task.ARN)
+		}
+		synctest.Wait()
+		for _, arn := range arns {
+			require.Equal(t, StatusRunning, h.snap(arn).KnownStatus)
+		}
+		inspects := func() int { synctest.Wait(); return h.rt.Calls("InspectContainer") }
+		before := inspects()
+		time.Sleep(DefaultRelistInterval) // the tick
+		assert.Equal(t, before+1, inspects(), "the first task at the tick, alone")
+		gap := DefaultRelistInterval / 2 / tasks
+		for i := 2; i <= tasks; i++ {
+			time.Sleep(gap)
+			assert.Equal(t, before+i, inspects(), "one more task every %s", gap)
+		}
+		time.Sleep(DefaultRelistInterval / 2)
+		assert.Equal(t, before+tasks, inspects(), "each task once per relist")
 	})
 }
 
