@@ -104,13 +104,9 @@ func (a *API) busyServices(cluster string, busy map[string]bool) error {
 		if err != nil {
 			return internal("list services", err)
 		}
-		instances, err := tx.Instances(cluster)
+		instances, live, err := placementState(tx, cluster)
 		if err != nil {
-			return internal("list container instances", err)
-		}
-		live, err := tx.LiveTaskSummaries(cluster, "")
-		if err != nil {
-			return internal("list tasks", err)
+			return err
 		}
 		candidates := placementInstances(instances, live)
 		for _, svc := range all {
@@ -172,13 +168,9 @@ func (a *API) reconcileService(cluster, name string) error {
 		if err != nil || c.Status != store.StatusActive {
 			return err
 		}
-		instances, err := tx.Instances(cluster)
+		instances, live, err := placementState(tx, cluster)
 		if err != nil {
-			return internal("list container instances", err)
-		}
-		live, err := tx.LiveTaskSummaries(cluster, "")
-		if err != nil {
-			return internal("list tasks", err)
+			return err
 		}
 		plan, mine, err := a.planService(tx, svc, instances, live, placementInstances(instances, live))
 		if err != nil {

@@ -245,17 +245,12 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		if err != nil {
 			return err
 		}
-		instances, err := tx.Instances(l.cluster.Name)
+		instances, tasks, err := placementState(tx, l.cluster.Name)
 		if err != nil {
-			return internal("list container instances", err)
+			return err
 		}
 		if !slices.ContainsFunc(instances, func(ci store.ContainerInstance) bool { return ci.Status != store.StatusInactive }) {
 			return invalidParam(msgNoInstances)
-		}
-		// Only tasks that hold resources matter: stopped ones are history.
-		tasks, err := tx.LiveTaskSummaries(l.cluster.Name, "")
-		if err != nil {
-			return internal("list tasks", err)
 		}
 		var more []failure
 		created, more, err = a.placeTasks(tx, l, count, in.PlacementStrategy, in.PlacementConstraints,

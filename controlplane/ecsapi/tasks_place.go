@@ -62,6 +62,20 @@ func deref(p *int) int {
 	return *p
 }
 
+// placementState reads what placement decides on: the cluster's instances
+// and its tasks that are not STOPPED (stopped ones hold nothing).
+func placementState(tx store.Tx, cluster string) ([]store.ContainerInstance, []store.LiveTask, error) {
+	instances, err := tx.Instances(cluster)
+	if err != nil {
+		return nil, nil, internal("list container instances", err)
+	}
+	live, err := tx.LiveTaskSummaries(cluster, "")
+	if err != nil {
+		return nil, nil, internal("list tasks", err)
+	}
+	return instances, live, nil
+}
+
 // placementInstances turns a cluster's instances and tasks into the
 // scheduler's candidates: what each registered, what its tasks that are
 // not STOPPED hold, and the facts the cluster query language reads.
