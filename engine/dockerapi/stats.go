@@ -22,7 +22,8 @@ var _ runtime.Stats = (*Client)(nil)
 // sample. Samples with no read time (Docker's placeholder for a container
 // that is not running) are skipped. Docker writes one JSON object per line;
 // the stream is read by lines into one reused buffer (no json.Decoder, no
-// bufio.Reader of its own), on a connection of its own (newStreamClient).
+// bufio.Reader of its own), on a connection of its own (newStreamClient),
+// in bursts every StatsReadEvery (pacedConn).
 func (c *Client) StreamStats(ctx context.Context, id string, fn func(runtime.ContainerStats)) error {
 	resp, err := c.stream.ContainerStats(ctx, id, true)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/client"
 )
@@ -29,7 +30,7 @@ func newStreamClient(endpoint string) (*client.Client, error) {
 	if network != "unix" && network != "tcp" {
 		return nil, fmt.Errorf("docker endpoint %s: the stats streams dial unix or tcp only", endpoint)
 	}
-	rt := connPerRequest{network: network, addr: host.Host}
+	rt := connPerRequest{network: network, addr: host.Host, readEvery: StatsReadEvery}
 	return client.NewClientWithOpts(
 		client.WithHost(endpoint),
 		client.WithHTTPClient(&http.Client{Transport: rt}),
@@ -38,9 +39,11 @@ func newStreamClient(endpoint string) (*client.Client, error) {
 }
 
 // connPerRequest is an http.RoundTripper that dials network addr for each
-// request and never pools connections.
+// request and never pools connections. With readEvery set, the body of a
+// response of unknown length (a stream) is read in bursts (pacedConn).
 type connPerRequest struct {
 	network, addr string
+	readEvery     time.Duration
 }
 
 // streamReadBuffer is the buffer over each connection: Docker writes one
@@ -58,7 +61,15 @@ func (t connPerRequest) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() }) // unblocks a read in progress
-	resp, err := t.exchange(conn, req)
+	var paced *pacedConn
+	if t.readEvery > 0 {
+		if paced, err = newPacedConn(conn, func() bool { return sleepToBurst(ctx, t.readEvery) }); err != nil {
+			stop()
+			conn.Close()
+			return nil, err
+		}
+	}
+	resp, err := t.exchange(conn, paced, req)
 	if err != nil {
 		stop()
 		conn.Close()
@@ -71,12 +82,21 @@ func (t connPerRequest) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// exchange writes req on conn and reads the response's header.
-func (t connPerRequest) exchange(conn net.Conn, req *http.Request) (*http.Response, error) {
+// exchange writes req on conn and reads the response's header, through
+// paced when it is set; a stream's body is then read in bursts.
+func (t connPerRequest) exchange(conn net.Conn, paced *pacedConn, req *http.Request) (*http.Response, error) {
 	if err := req.Write(conn); err != nil {
 		return nil, err
 	}
-	return http.ReadResponse(bufio.NewReaderSize(conn, streamReadBuffer), req)
+	var r io.Reader = conn
+	if paced != nil {
+		r = paced
+	}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(r, streamReadBuffer), req)
+	if err == nil && paced != nil && resp.ContentLength < 0 {
+		paced.paced = true
+	}
+	return resp, err
 }
 
 // connBody is a response body that closes its connection when closed.

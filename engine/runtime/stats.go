@@ -11,8 +11,9 @@ import (
 // part of Runtime because the task engine never reads stats. engine/dockerapi
 // and engine/enginetest's fake implement it and pass RunStatsConformance.
 type Stats interface {
-	// StreamStats calls fn with a sample of container id about every second
-	// until ctx ends (nil) or the stream breaks (its error; ErrNotFound for
+	// StreamStats calls fn with each sample of container id (the engine
+	// takes one about every second; an adapter may deliver them in bursts,
+	// in order, as Docker's does every few seconds) until ctx ends (nil) or the stream breaks (its error; ErrNotFound for
 	// an unknown container). fn runs on the caller's goroutine, so a stream
 	// costs no goroutine of its own; the sample's Raw is only valid during
 	// the call (the stream reuses its buffer): copy what is kept.
