@@ -31,6 +31,8 @@ type Engine struct {
 	res   *hostResources
 	ports *portAllocator
 	sem   chan struct{} // bounds concurrent pulls, creates and starts
+	// relistSlots bounds the relist's inspections in flight (relistAll).
+	relistSlots chan struct{}
 
 	ready   chan struct{}
 	changed chan struct{}
@@ -64,16 +66,17 @@ func New(o Options) (*Engine, error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	return &Engine{
-		o:        o,
-		log:      o.Logger.With(logging.KeyComponent, "engine"),
-		res:      newHostResources(o.HostResources),
-		ports:    ports,
-		sem:      make(chan struct{}, maxConcurrentStarts(o.Config)),
-		ready:    make(chan struct{}),
-		changed:  make(chan struct{}, 1),
-		workers:  map[string]*worker{},
-		byDocker: map[string]*worker{},
-		pubs:     map[string]*published{},
+		o:           o,
+		log:         o.Logger.With(logging.KeyComponent, "engine"),
+		res:         newHostResources(o.HostResources),
+		ports:       ports,
+		sem:         make(chan struct{}, maxConcurrentStarts(o.Config)),
+		relistSlots: make(chan struct{}, relistConcurrency),
+		ready:       make(chan struct{}),
+		changed:     make(chan struct{}, 1),
+		workers:     map[string]*worker{},
+		byDocker:    map[string]*worker{},
+		pubs:        map[string]*published{},
 	}, nil
 }
 
@@ -134,7 +137,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.wg.Wait()
 			return nil
 		case <-tick.C:
-			e.relistAll(ctx, e.o.RelistInterval/2)
+			e.relistAll()
 		}
 	}
 }
@@ -310,32 +313,40 @@ func (e *Engine) Snapshot() []TaskSnapshot {
 	return out
 }
 
-// relistAll asks every task to re-inspect its containers, spreading the
-// asks evenly over the duration over (0: all at once). It returns early
-// when ctx ends.
+// relistAll asks every task to re-inspect its containers. The tasks
+// inspect on their own goroutines, relistConcurrency at a time (refresh):
+// the whole relist is one burst of Docker calls over the client's idle
+// connections.
 //
-// Why spread: each task inspects on its own goroutine, so 100 tasks asked
-// at once made 100 concurrent Docker calls, and the Docker client, which
-// keeps two idle connections, dialled 98 connections and closed them again
-// once a minute (about a fifth of the agent's CPU in a 20 s window that
-// caught it, measured with perf).
-func (e *Engine) relistAll(ctx context.Context, over time.Duration) {
+// Why neither all at once nor spread out: 100 concurrent calls made the
+// Docker client, which keeps two idle connections, dial 98 connections and
+// close them again every minute (a fifth of the agent's CPU in a perf
+// window that caught it); spread over half the interval, the calls woke
+// the agent 100 times a minute, as costly as the stats streams themselves
+// with 100 tasks (each wake-up, not the call, is the cost on a mostly idle
+// process).
+func (e *Engine) relistAll() {
 	e.mu.Lock()
 	ws := make([]*worker, 0, len(e.workers))
 	for _, w := range e.workers {
 		ws = append(ws, w)
 	}
 	e.mu.Unlock()
-	var gap time.Duration
-	if len(ws) > 1 {
-		gap = over / time.Duration(len(ws))
-	}
-	for i, w := range ws {
-		if i > 0 && gap > 0 && !backoff.Sleep(ctx, gap) {
-			return
-		}
+	for _, w := range ws {
 		w.inspect("", true)
 	}
+}
+
+// relistInspect is inspectContainer for a relist: it waits for one of the
+// relistConcurrency slots first.
+func (e *Engine) relistInspect(ctx context.Context, id string) (rt.Container, error) {
+	select {
+	case e.relistSlots <- struct{}{}:
+	case <-ctx.Done():
+		return rt.Container{}, ctx.Err()
+	}
+	defer func() { <-e.relistSlots }()
+	return e.inspectContainer(ctx, id)
 }
 
 // watchEvents forwards container events to the owning task until ctx ends,
@@ -352,7 +363,7 @@ func (e *Engine) watchEvents(ctx context.Context, evs <-chan rt.Event, errs <-ch
 			return
 		}
 		evs, errs = e.o.Runtime.Events(ctx)
-		e.relistAll(ctx, 0) // at once: events were missed
+		e.relistAll() // events were missed
 	}
 }
 

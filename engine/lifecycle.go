@@ -18,8 +18,16 @@ func (w *worker) refresh(ctx context.Context, ids map[string]bool, all bool) {
 		if c.DockerID == "" || w.inflight[c.Name] || c.KnownStatus == statusStopped || (!all && !ids[c.DockerID]) {
 			continue
 		}
-		info, err := w.e.inspectContainer(ctx, c.DockerID)
+		var info rt.Container
+		var err error
+		if all {
+			info, err = w.e.relistInspect(ctx, c.DockerID)
+		} else {
+			info, err = w.e.inspectContainer(ctx, c.DockerID)
+		}
 		switch {
+		case ctx.Err() != nil:
+			return // shutting down
 		case errors.Is(err, rt.ErrNotFound):
 			w.vanished(c)
 		case err != nil:

@@ -49,8 +49,8 @@ type Options struct {
 	Now           func() time.Time
 
 	// RelistInterval is how often every task re-inspects its containers, to
-	// correct whatever the event stream missed; the tasks' inspections are
-	// spread over the first half of it. 0 means DefaultRelistInterval.
+	// correct whatever the event stream missed, relistConcurrency
+	// inspections at a time. 0 means DefaultRelistInterval.
 	RelistInterval time.Duration
 	// PortFree reports whether a host port can be bound; nil tries to listen
 	// on it. Tests replace it to make port choice deterministic.
@@ -77,6 +77,10 @@ type TaskCgroups interface {
 
 // DefaultRelistInterval is the default period of the correcting relist.
 const DefaultRelistInterval = time.Minute
+
+// relistConcurrency is how many of a relist's inspections run at once: the
+// Docker client's idle connections (two), so that a relist dials nothing.
+const relistConcurrency = 2
 
 // Defaults that do not come from configuration.
 const (

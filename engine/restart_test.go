@@ -200,17 +200,17 @@ func TestRelistCorrectsMissedEvents(t *testing.T) {
 	})
 }
 
-// TestRelistSpreadsInspections: the periodic relist asks the tasks one by
-// one over half the interval, so that their Docker inspections do not all
-// land at once.
-func TestRelistSpreadsInspections(t *testing.T) {
+// TestRelistInspectsInOneBoundedBurst: at each tick the relist inspects
+// every task's containers once, at most relistConcurrency at a time, and
+// all within the same burst.
+func TestRelistInspectsInOneBoundedBurst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t)
 		h.start()
-		const tasks = 4
+		const tasks = 5
 		var arns []string
 		for i := range tasks {
-			task := newTask(fmt.Sprint("spread-", i), "main")
+			task := newTask(fmt.Sprint("burst-", i), "main")
 			h.add(task)
 			arns = append(arns, task.ARN)
 		}
@@ -220,14 +220,12 @@ func TestRelistSpreadsInspections(t *testing.T) {
 		}
 		inspects := func() int { synctest.Wait(); return h.rt.Calls("InspectContainer") }
 		before := inspects()
+		release := h.rt.Block("InspectContainer")
 		time.Sleep(DefaultRelistInterval) // the tick
-		assert.Equal(t, before+1, inspects(), "the first task at the tick, alone")
-		gap := DefaultRelistInterval / 2 / tasks
-		for i := 2; i <= tasks; i++ {
-			time.Sleep(gap)
-			assert.Equal(t, before+i, inspects(), "one more task every %s", gap)
-		}
-		time.Sleep(DefaultRelistInterval / 2)
+		assert.Equal(t, before+relistConcurrency, inspects(), "the first inspections in flight, the others waiting for them")
+		release()
+		assert.Equal(t, before+tasks, inspects(), "then every task's, at once")
+		time.Sleep(DefaultRelistInterval - time.Second)
 		assert.Equal(t, before+tasks, inspects(), "each task once per relist")
 	})
 }
