@@ -37,6 +37,9 @@ func (l LiveTask) Clone() LiveTask {
 // bytes and a small struct.
 const liveTaskCacheLimit = 20_000
 
+// LiveTaskSummaries reads the live index alone: each entry holds the
+// task's LiveTask (indexLive). An entry without one (none is written so
+// since the migration that added them) is read from the task's record.
 func (t boltTx) LiveTaskSummaries(cluster, instanceARN string) ([]LiveTask, error) {
 	prefix := joinKey(cluster, "")
 	if instanceARN != "" {
@@ -44,13 +47,14 @@ func (t boltTx) LiveTaskSummaries(cluster, instanceARN string) ([]LiveTask, erro
 	}
 	tasks := t.tx.Bucket(bucketTasks)
 	var out []LiveTask
-	err := t.scanIndex(indexLive, prefix, func(p []string) error {
+	err := t.scanIndexValues(indexLive, prefix, func(p []string, raw []byte) error {
 		key := taskKey(p[0], p[2])
-		raw := tasks.Get(key)
-		if raw == nil {
-			return fmt.Errorf("%w: index %s names task %s/%s, which does not exist", ErrCorrupt, indexLive.bucket, p[0], p[2])
+		if len(raw) == 0 {
+			if raw = tasks.Get(key); raw == nil {
+				return fmt.Errorf("%w: index %s names task %s/%s, which does not exist", ErrCorrupt, indexLive.bucket, p[0], p[2])
+			}
 		}
-		lt, err := t.caches.liveTasks.decode(bucketTasks, key, raw)
+		lt, err := t.caches.liveTasks.decode(indexLive.bucket, key, raw)
 		if err != nil {
 			return err
 		}

@@ -77,6 +77,12 @@ var migrations = []migration{
 		name:  "keep ECS services, their deployments and events",
 		apply: createServicesBucket,
 	},
+	{
+		name: "keep each live task's placement summary in the live index",
+		apply: func(tx *bolt.Tx) error {
+			return buildTaskIndexes(tx, indexLive)
+		},
+	},
 }
 
 // schemaVersion reads the file's version: 0 for a version-0 file (or one

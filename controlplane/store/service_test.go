@@ -3,7 +3,9 @@ package store
 import (
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,11 +16,12 @@ import (
 )
 
 // A file written by the release before services (schema version 3) is
-// migrated by the services step alone, keeps its records, and then keeps
-// services.
+// migrated by the services step and those after it, keeps its records,
+// and then keeps services.
 func TestFileBeforeServicesMigrates(t *testing.T) {
 	path, want := copyV0(t)
-	before := len(migrations) - 1
+	before := slices.IndexFunc(migrations, func(m migration) bool { return strings.Contains(m.name, "keep ECS services") })
+	require.Positive(t, before)
 	s, err := open(path, Options{}, migrations[:before])
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
@@ -28,6 +31,7 @@ func TestFileBeforeServicesMigrates(t *testing.T) {
 	s, err = OpenWith(path, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
 	assert.Contains(t, logs.String(), "keep ECS services")
+	assert.Equal(t, SchemaVersion-before, strings.Count(logs.String(), "migrated the control plane database"), "the services step and the ones after it")
 
 	svc := Service{Cluster: "default", Name: "web", Status: ServiceActive, DesiredCount: 2,
 		Deployments: []Deployment{{ID: "ecs-svc/1", Status: DeploymentPrimary, Family: "web", Revision: 1}},

@@ -15,10 +15,11 @@ import (
 // Task indexes keep every read that the control plane does often (placing
 // a task, listing, the delivery sweep, pruning) proportional to the tasks
 // it is about, not to the history kept. Each index is a bucket of keys
-// with empty values; a task has at most one key in each, computed from the
-// task alone, so PutTask and DeleteTask replace a task's old keys with its
-// new ones in the record's own transaction: there is one write path and no
-// index can drift from the records.
+// with empty values, or values computed from the task (the live index
+// keeps each task's LiveTask); a task has at most one key in each,
+// computed from the task alone, so PutTask and DeleteTask replace a task's
+// old entries with its new ones in the record's own transaction: there is
+// one write path and no index can drift from the records.
 //
 // To add an index (for example by service): declare a taskIndex, add it to
 // taskIndexes, and append a migration that builds it (schema.go). Changing
@@ -27,6 +28,8 @@ type taskIndex struct {
 	bucket []byte
 	// key is the task's key in the index; nil keeps the task out of it.
 	key func(Task) []byte
+	// value is the entry's value (nil: empty).
+	value func(Task) ([]byte, error)
 }
 
 // keySep separates a key's parts; no cluster name, status, ARN or task ID
@@ -35,20 +38,23 @@ const keySep = "|"
 
 var (
 	// indexLive holds the tasks that are not STOPPED: what placement and
-	// instance views need, by cluster and instance.
-	indexLive = taskIndex{[]byte("tasks-live"), func(t Task) []byte {
+	// instance views need, by cluster and instance. Each entry's value is
+	// the task's LiveTask in JSON, so that those views read the index
+	// alone, in key order, instead of every task's whole record
+	// (LiveTaskSummaries).
+	indexLive = taskIndex{bucket: []byte("tasks-live"), key: func(t Task) []byte {
 		if !t.Holds() {
 			return nil
 		}
 		return joinKey(t.Cluster, t.ContainerInstanceARN, t.ID)
-	}}
+	}, value: func(t Task) ([]byte, error) { return json.Marshal(t.Live()) }}
 	// indexDesired serves ListTasks, which filters by desired status.
-	indexDesired = taskIndex{[]byte("tasks-desired"), func(t Task) []byte {
+	indexDesired = taskIndex{bucket: []byte("tasks-desired"), key: func(t Task) []byte {
 		return joinKey(t.Cluster, t.DesiredStatus, t.ID)
 	}}
 	// indexUndelivered holds the tasks whose desired status the agent has
 	// not acknowledged, by instance: the delivery sweep's work.
-	indexUndelivered = taskIndex{[]byte("tasks-undelivered"), func(t Task) []byte {
+	indexUndelivered = taskIndex{bucket: []byte("tasks-undelivered"), key: func(t Task) []byte {
 		if !t.NeedsDelivery() {
 			return nil
 		}
@@ -56,7 +62,7 @@ var (
 	}}
 	// indexStopped orders STOPPED tasks by the time they stopped, oldest
 	// first: the pruner's work.
-	indexStopped = taskIndex{[]byte("tasks-stopped"), func(t Task) []byte {
+	indexStopped = taskIndex{bucket: []byte("tasks-stopped"), key: func(t Task) []byte {
 		if t.LastStatus != TaskStopped {
 			return nil
 		}
@@ -110,24 +116,40 @@ func (t boltTx) PutTask(task Task) error {
 	for _, idx := range taskIndexes {
 		b := t.tx.Bucket(idx.bucket)
 		newKey := idx.key(task)
+		newValue, err := idx.entryValue(task, newKey)
+		if err != nil {
+			return err
+		}
 		if found {
 			oldKey := idx.key(old)
-			if bytes.Equal(oldKey, newKey) {
+			if bytes.Equal(oldKey, newKey) && (newKey == nil || bytes.Equal(b.Get(newKey), newValue)) {
 				continue
 			}
-			if oldKey != nil {
+			if oldKey != nil && !bytes.Equal(oldKey, newKey) {
 				if err := b.Delete(oldKey); err != nil {
 					return fmt.Errorf("index %s: %w", idx.bucket, err)
 				}
 			}
 		}
 		if newKey != nil {
-			if err := b.Put(newKey, []byte{}); err != nil {
+			if err := b.Put(newKey, newValue); err != nil {
 				return fmt.Errorf("index %s: %w", idx.bucket, err)
 			}
 		}
 	}
 	return nil
+}
+
+// entryValue is the value of task's entry under key (empty without one).
+func (idx taskIndex) entryValue(task Task, key []byte) ([]byte, error) {
+	if key == nil || idx.value == nil {
+		return []byte{}, nil
+	}
+	v, err := idx.value(task)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", idx.bucket, err)
+	}
+	return v, nil
 }
 
 func (t boltTx) DeleteTask(cluster, id string) error {
@@ -162,13 +184,19 @@ func (t boltTx) Tasks(cluster string) ([]Task, error) {
 // scanIndex calls fn with the parts of every key of idx that starts with
 // prefix, in key order.
 func (t boltTx) scanIndex(idx taskIndex, prefix []byte, fn func(parts []string) error) error {
+	return t.scanIndexValues(idx, prefix, func(parts []string, _ []byte) error { return fn(parts) })
+}
+
+// scanIndexValues is scanIndex with each entry's value, valid only during
+// the call.
+func (t boltTx) scanIndexValues(idx taskIndex, prefix []byte, fn func(parts []string, value []byte) error) error {
 	c := t.tx.Bucket(idx.bucket).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		parts := strings.Split(string(k), keySep)
 		if len(parts) != 3 {
 			return fmt.Errorf("%w: index %s has a malformed key %q", ErrCorrupt, idx.bucket, k)
 		}
-		if err := fn(parts); err != nil {
+		if err := fn(parts, v); err != nil {
 			return err
 		}
 	}
@@ -272,7 +300,11 @@ func buildTaskIndexes(tx *bolt.Tx, indexes ...taskIndex) error {
 		}
 		for i, idx := range indexes {
 			if key := idx.key(task); key != nil {
-				if err := buckets[i].Put(key, []byte{}); err != nil {
+				value, err := idx.entryValue(task, key)
+				if err != nil {
+					return err
+				}
+				if err := buckets[i].Put(key, value); err != nil {
 					return fmt.Errorf("index %s: %w", idx.bucket, err)
 				}
 			}
