@@ -94,6 +94,8 @@ type API struct {
 	o   Options
 	log *slog.Logger
 	ops map[string]opFunc
+	// attrMaps remembers the instances' attribute maps for placement.
+	attrMaps attributeMaps
 }
 
 // New returns the API handler.

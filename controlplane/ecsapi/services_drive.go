@@ -108,7 +108,7 @@ func (a *API) busyServices(cluster string, busy map[string]bool) error {
 		if err != nil {
 			return err
 		}
-		candidates := placementInstances(instances, live)
+		candidates := a.candidates(instances, live)
 		for _, svc := range all {
 			if svc.Status == store.ServiceInactive {
 				continue
@@ -172,7 +172,7 @@ func (a *API) reconcileService(cluster, name string) error {
 		if err != nil {
 			return err
 		}
-		plan, mine, err := a.planService(tx, svc, instances, live, placementInstances(instances, live))
+		plan, mine, err := a.planService(tx, svc, instances, live, a.candidates(instances, live))
 		if err != nil {
 			return err
 		}
@@ -334,7 +334,7 @@ func (a *API) applyStart(tx store.Tx, svc *store.Service, c store.Cluster, st se
 	if err != nil {
 		return nil, err
 	}
-	candidates := placementInstances(instances, *live)
+	candidates := a.candidates(instances, *live)
 	strategies := schedulerStrategies(svc.PlacementStrategy)
 	if st.Instance != "" {
 		candidates = slices.DeleteFunc(candidates, func(si scheduler.Instance) bool { return si.ARN != st.Instance })

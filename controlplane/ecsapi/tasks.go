@@ -254,7 +254,7 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		}
 		var more []failure
 		created, more, err = a.placeTasks(tx, l, count, in.PlacementStrategy, in.PlacementConstraints,
-			placementInstances(instances, tasks), instances)
+			a.candidates(instances, tasks), instances)
 		if err != nil {
 			return err
 		}

@@ -80,26 +80,31 @@ func placementState(tx store.Tx, cluster string) ([]store.ContainerInstance, []s
 // scheduler's candidates: what each registered, what its tasks that are
 // not STOPPED hold, and the facts the cluster query language reads.
 func placementInstances(instances []store.ContainerInstance, tasks []store.LiveTask) []scheduler.Instance {
+	return buildCandidates(instances, tasks, newAttributeMap)
+}
+
+// candidates is placementInstances with the attribute maps the API
+// remembers, for the calls that place on every instance of a cluster
+// again and again (RunTask, the service rounds).
+func (a *API) candidates(instances []store.ContainerInstance, tasks []store.LiveTask) []scheduler.Instance {
+	return buildCandidates(instances, tasks, a.attrMaps.of)
+}
+
+func buildCandidates(instances []store.ContainerInstance, tasks []store.LiveTask,
+	attributes func(store.ContainerInstance) map[string]string) []scheduler.Instance {
 	used := map[string]*scheduler.Instance{}
 	out := make([]scheduler.Instance, 0, len(instances))
 	for _, ci := range instances {
 		si := scheduler.Instance{
 			ARN:            ci.ARN,
 			EC2InstanceID:  ci.EC2InstanceID,
-			Attributes:     map[string]string{},
+			Attributes:     attributes(ci),
 			Active:         ci.Status == store.StatusActive,
 			AgentConnected: ci.AgentConnected,
 			Registered:     registeredResources(ci.RegisteredResources),
 			Groups:         map[string]int{},
 			AgentVersion:   ci.VersionInfo.AgentVersion,
 			RegisteredAt:   ci.RegisteredAt,
-		}
-		for _, attr := range ci.Attributes {
-			v := ""
-			if attr.Value != nil {
-				v = *attr.Value
-			}
-			si.Attributes[attr.Name] = v
 		}
 		out = append(out, si)
 	}

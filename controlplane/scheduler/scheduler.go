@@ -59,6 +59,8 @@ type Instance struct {
 	ARN           string
 	EC2InstanceID string
 	// Attributes maps attribute names to values ("" for name-only ones).
+	// Placement only reads it: the control plane shares one map between
+	// the placements that read the same instance.
 	Attributes     map[string]string
 	Active         bool // status ACTIVE (DRAINING and INACTIVE take no tasks)
 	AgentConnected bool
