@@ -96,6 +96,8 @@ type API struct {
 	ops map[string]opFunc
 	// attrMaps remembers the instances' attribute maps for placement.
 	attrMaps attributeMaps
+	// roundBudget is roundTxBudget; tests lift it to count transactions.
+	roundBudget time.Duration
 }
 
 // New returns the API handler.
@@ -109,7 +111,7 @@ func New(o Options) *API {
 	if o.BodyReadTimeout <= 0 {
 		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
-	a := &API{o: o, log: o.Logger.With(logging.KeyComponent, "ecsapi")}
+	a := &API{o: o, log: o.Logger.With(logging.KeyComponent, "ecsapi"), roundBudget: roundTxBudget}
 	a.ops = map[string]opFunc{
 		"CreateCluster":                 a.createCluster,
 		"DeleteCluster":                 a.deleteCluster,

@@ -38,12 +38,12 @@ var defaultServiceStrategies = []scheduler.Strategy{
 // each cluster once, in a read transaction, and asks services.Reconcile
 // what each of its services would do; only the services with something
 // to do (tasks to start or stop, or a change to record) are then
-// reconciled in their own write transaction, which reads and decides
-// again. A steady service thus costs no write, and the write lock that
-// RunTask and the agents' reports wait for is held only for real work.
-// A cluster's DAEMON services go before its REPLICA ones, so that an
-// instance that just joined gets its DAEMON tasks first. The first error
-// is returned after every service had its turn.
+// reconciled in write transactions, which read and decide again. A steady
+// service thus costs no write, and the write lock that RunTask and the
+// agents' reports wait for is held only for real work. A cluster's DAEMON
+// services go before its REPLICA ones, so that an instance that just
+// joined gets its DAEMON tasks first. The first error is returned after
+// every service had its turn.
 func (a *API) ReconcileServices(ctx context.Context) error {
 	var all []store.Service
 	err := a.o.Store.View(func(tx store.Tx) error {
@@ -60,33 +60,130 @@ func (a *API) ReconcileServices(ctx context.Context) error {
 		}
 		return daemonRank(x) - daemonRank(y)
 	})
-	busy := map[string]bool{}
-	checked := map[string]bool{}
 	var first error
-	for _, s := range all {
+	for len(all) > 0 {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if s.Status == store.ServiceInactive {
+		cluster := all[0].Cluster
+		n := 1
+		for n < len(all) && all[n].Cluster == cluster {
+			n++
+		}
+		mine := all[:n]
+		all = all[n:]
+		busy := map[string]bool{}
+		if err := a.busyServices(cluster, busy); err != nil {
+			a.log.Error("service check failed", "cluster", cluster, logging.KeyError, err)
+			first = cmpErr(first, err)
 			continue
 		}
-		if !checked[s.Cluster] {
-			checked[s.Cluster] = true
-			if err := a.busyServices(s.Cluster, busy); err != nil {
-				a.log.Error("service check failed", "cluster", s.Cluster, logging.KeyError, err)
-				first = cmpErr(first, err)
-				continue
+		var names []string
+		for _, s := range mine {
+			if s.Status != store.ServiceInactive && busy[s.ARN] {
+				names = append(names, s.Name)
 			}
 		}
-		if !busy[s.ARN] {
-			continue
-		}
-		if err := a.reconcileService(s.Cluster, s.Name); err != nil {
-			a.log.Error("service reconcile failed", logKeyService, s.ARN, logging.KeyError, err)
-			first = cmpErr(first, err)
-		}
+		first = cmpErr(first, a.reconcileCluster(ctx, cluster, names))
 	}
 	return first
+}
+
+// A service round writes several services of a cluster in one transaction,
+// up to roundTxServices of them and for about roundTxBudget: each write
+// transaction reads the cluster's instances and live tasks once, which a
+// transaction per service did again for every one (most of the control
+// plane's CPU in a rollout of 50 services on 500 instances), while the
+// budget bounds how long RunTask and the agents' reports wait for the
+// write lock behind it.
+const (
+	roundTxServices = 16
+	roundTxBudget   = 8 * time.Millisecond
+)
+
+// reconcileCluster reconciles the named services of cluster, in order, in
+// as few write transactions as the bounds allow. When one fails, the
+// services it held are done again one per transaction, so that a service
+// that cannot be written does not hold back the others.
+func (a *API) reconcileCluster(ctx context.Context, cluster string, names []string) error {
+	var first error
+	for len(names) > 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		tried, err := a.reconcileServices(cluster, names, roundTxServices)
+		if err != nil {
+			for _, name := range names[:tried] {
+				if err := a.reconcileService(cluster, name); err != nil {
+					a.log.Error("service reconcile failed", logKeyService, a.serviceARN(cluster, name), logging.KeyError, err)
+					first = cmpErr(first, err)
+				}
+			}
+		}
+		names = names[tried:]
+	}
+	return first
+}
+
+// reconcileService reconciles one service in a transaction of its own.
+func (a *API) reconcileService(cluster, name string) error {
+	_, err := a.reconcileServices(cluster, []string{name}, 1)
+	return err
+}
+
+// serviceResult is what a service's reconcile did, logged after commit.
+type serviceResult struct {
+	name             string
+	started, stopped int
+}
+
+// reconcileServices reconciles the first services of names, at most limit
+// and for about roundTxBudget (a.roundBudget), in one write transaction, and returns how
+// many it took (all of them when the cluster is gone). Each service is
+// read, decided on (services.Reconcile) and written in turn; the tasks
+// one starts count for the placement of the next, as they would in
+// transactions of their own.
+func (a *API) reconcileServices(cluster string, names []string, limit int) (tried int, err error) {
+	var results []serviceResult
+	err = a.o.Store.Update(func(tx store.Tx) error {
+		tried, results = 0, results[:0] // a retried transaction starts over
+		c, err := tx.Cluster(cluster)
+		if err != nil || c.Status != store.StatusActive {
+			tried = len(names)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		}
+		instances, live, err := placementState(tx, cluster)
+		if err != nil {
+			tried = min(1, len(names))
+			return err
+		}
+		began := time.Now() // the real clock: this bounds the lock, not the schedule
+		for _, name := range names {
+			if tried == limit || (tried > 0 && time.Since(began) >= a.roundBudget) {
+				break
+			}
+			tried++
+			r, err := a.reconcileOne(tx, c, name, instances, &live)
+			if err != nil {
+				return err
+			}
+			results = append(results, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return tried, err
+	}
+	for _, r := range results {
+		if r.started+r.stopped > 0 {
+			a.log.Info("service reconciled", logKeyService, a.serviceARN(cluster, r.name),
+				"started", r.started, "stopped", r.stopped)
+		}
+	}
+	return tried, nil
 }
 
 // busyServices marks, by ARN, the services of cluster that have something
@@ -150,53 +247,41 @@ func daemonRank(s store.Service) int {
 	return 1
 }
 
-// reconcileService reads one service, its tasks and its cluster's
-// instances, lets services.Reconcile decide, and writes the decision:
-// stops, placed starts and the service, in one transaction.
-func (a *API) reconcileService(cluster, name string) error {
-	var stopped, started []string
-	err := a.o.Store.Update(func(tx store.Tx) error {
-		stopped, started = nil, nil
-		svc, err := tx.Service(cluster, name)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil || svc.Status == store.ServiceInactive {
-			return err
-		}
-		c, err := tx.Cluster(cluster)
-		if err != nil || c.Status != store.StatusActive {
-			return err
-		}
-		instances, live, err := placementState(tx, cluster)
-		if err != nil {
-			return err
-		}
-		plan, mine, err := a.planService(tx, svc, instances, live, a.candidates(instances, live))
-		if err != nil {
-			return err
-		}
-		next := plan.Service
-		if stopped, err = a.applyStops(tx, &next, mine, plan.Stops); err != nil {
-			return err
-		}
-		for _, st := range plan.Starts {
-			ids, err := a.applyStart(tx, &next, c, st, instances, &live)
-			if err != nil {
-				return err
-			}
-			started = append(started, ids...)
-		}
-		if sameService(svc, next) {
-			return nil
-		}
-		return putOrInternal(tx.PutService(next), "write service")
-	})
-	if len(started)+len(stopped) > 0 {
-		a.log.Info("service reconciled", logKeyService, a.serviceARN(cluster, name),
-			"started", len(started), "stopped", len(stopped))
+// reconcileOne reads one service and its tasks, lets services.Reconcile
+// decide on the cluster's instances and live tasks as given, and writes
+// the decision: stops, placed starts and the service. The tasks it starts
+// are added to live.
+func (a *API) reconcileOne(tx store.Tx, c store.Cluster, name string, instances []store.ContainerInstance,
+	live *[]store.LiveTask) (serviceResult, error) {
+	r := serviceResult{name: name}
+	svc, err := tx.Service(c.Name, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return r, nil
 	}
-	return err
+	if err != nil || svc.Status == store.ServiceInactive {
+		return r, err
+	}
+	plan, mine, err := a.planService(tx, svc, instances, *live, a.candidates(instances, *live))
+	if err != nil {
+		return r, err
+	}
+	next := plan.Service
+	stopped, err := a.applyStops(tx, &next, mine, plan.Stops)
+	if err != nil {
+		return r, err
+	}
+	r.stopped = len(stopped)
+	for _, st := range plan.Starts {
+		ids, err := a.applyStart(tx, &next, c, st, instances, live)
+		if err != nil {
+			return r, err
+		}
+		r.started += len(ids)
+	}
+	if sameService(svc, next) {
+		return r, nil
+	}
+	return r, putOrInternal(tx.PutService(next), "write service")
 }
 
 // serviceTasks are the service's tasks that are not STOPPED, and those it
