@@ -101,6 +101,8 @@ func TestCloneSharesNothing(t *testing.T) {
 	check("Task", &task, func() any { return task.Clone() })
 	var lt LiveTask
 	check("LiveTask", &lt, func() any { return lt.Clone() })
+	var svc Service
+	check("Service", &svc, func() any { return svc.Clone() })
 }
 
 // TestLiveTaskSummariesMatchLiveTasks: the summaries are the live tasks'

@@ -89,6 +89,9 @@ func (c *decodeCache[T]) forget(key []byte) {
 const (
 	instanceCacheLimit = 10_000
 	taskCacheLimit     = 20_000
+	// A service entry grows with its events and tasks (10–30 KiB); the
+	// service rounds read every service of a cluster several times each.
+	serviceCacheLimit = 2_000
 )
 
 // decodeCaches are a Bolt's caches.
@@ -96,6 +99,7 @@ type decodeCaches struct {
 	instances *decodeCache[ContainerInstance]
 	tasks     *decodeCache[Task]
 	liveTasks *decodeCache[LiveTask] // the same records as tasks, decoded in part
+	services  *decodeCache[Service]
 }
 
 func newDecodeCaches() *decodeCaches {
@@ -103,6 +107,7 @@ func newDecodeCaches() *decodeCaches {
 		instances: newDecodeCache(instanceCacheLimit, ContainerInstance.Clone),
 		tasks:     keeping(newDecodeCache(taskCacheLimit, Task.Clone), func(t Task) bool { return t.Holds() }),
 		liveTasks: keeping(newDecodeCache(liveTaskCacheLimit, LiveTask.Clone), func(t LiveTask) bool { return t.LastStatus != TaskStopped }),
+		services:  keeping(newDecodeCache(serviceCacheLimit, Service.Clone), func(s Service) bool { return s.Status != ServiceInactive }),
 	}
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -158,7 +159,7 @@ type ServiceTx interface {
 func serviceKey(cluster, name string) []byte { return []byte(cluster + "/" + name) }
 
 func (t boltTx) Service(cluster, name string) (Service, error) {
-	return get[Service](t.tx, bucketServices, serviceKey(cluster, name))
+	return getCached(t, t.caches.services, bucketServices, serviceKey(cluster, name))
 }
 
 func (t boltTx) PutService(s Service) error {
@@ -170,7 +171,22 @@ func (t boltTx) Services(cluster string) ([]Service, error) {
 	if cluster != "" {
 		prefix = []byte(cluster + "/")
 	}
-	return list[Service](t.tx, bucketServices, prefix)
+	return listCached(t, t.caches.services, bucketServices, prefix)
+}
+
+// Clone returns a deep copy of s.
+func (s Service) Clone() Service {
+	s.PlacementConstraints = slices.Clone(s.PlacementConstraints)
+	s.PlacementStrategy = slices.Clone(s.PlacementStrategy)
+	s.Tags = slices.Clone(s.Tags)
+	s.Deployments = slices.Clone(s.Deployments)
+	s.Events = slices.Clone(s.Events)
+	s.Tasks = slices.Clone(s.Tasks)
+	if s.LastCompleted != nil {
+		d := *s.LastCompleted
+		s.LastCompleted = &d
+	}
+	return s
 }
 
 // createServicesBucket is the migration that adds the services bucket: no
