@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,4 +122,73 @@ func TestUnacknowledgedCountsPayloadsWaitingForAnAck(t *testing.T) {
 	waitFor(t, "one payload waiting", func() bool { return d.Unacknowledged() == 1 })
 	d.Ack(testInstance, p.MessageID)
 	waitFor(t, "none waiting", func() bool { return d.Unacknowledged() == 0 })
+}
+
+// countingStore counts write transactions.
+type countingStore struct {
+	store.Store
+	updates int
+}
+
+func (s *countingStore) Update(fn func(store.Tx) error) error {
+	s.updates++
+	return s.Store.Update(fn)
+}
+
+// Acks that wait together in the queue are recorded in one write
+// transaction, in the order they came: a burst of them no longer holds
+// back the payloads queued behind.
+func TestQueuedAcksShareOneWrite(t *testing.T) {
+	st := &countingStore{Store: noScans{openStore(t)}}
+	d := New(Options{Store: st, Sender: &fakeSender{}})
+	var ids []string
+	require.NoError(t, st.Store.Update(func(tx store.Tx) error {
+		for i := range 5 {
+			task := newTask(store.TaskRunning)
+			task.ID = fmt.Sprintf("%032d", i)
+			task.ARN = "arn:aws:ecs:us-east-1:123456789012:task/default/" + task.ID
+			ids = append(ids, task.ID)
+			if err := tx.PutTask(task); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	var batch []event
+	for i, id := range ids { // a message per task, acked in turn
+		m := &message{id: fmt.Sprint("m", i), tasks: []carried{{cluster: "default", id: id, desired: store.TaskRunning}}}
+		d.pending[testInstance] = append(d.pending[testInstance], m)
+		batch = append(batch, event{kind: evAck, instance: testInstance, messageID: m.id})
+	}
+	// The same task's STOPPED acked, then its RUNNING again, late.
+	d.pending[testInstance] = append(d.pending[testInstance],
+		&message{id: "stop", tasks: []carried{{cluster: "default", id: ids[0], desired: store.TaskStopped}}},
+		&message{id: "late", tasks: []carried{{cluster: "default", id: ids[0], desired: store.TaskRunning}}})
+	batch = append(batch, event{kind: evAck, instance: testInstance, messageID: "stop"},
+		event{kind: evAck, instance: testInstance, messageID: "late"},
+		event{kind: evAck, instance: testInstance, messageID: "unknown"})
+
+	d.handle(batch)
+	assert.Equal(t, 1, st.updates, "eight acks, one write")
+	assert.Empty(t, d.pending[testInstance])
+	require.NoError(t, st.View(func(tx store.Tx) error {
+		for i, id := range ids {
+			task, err := tx.Task("default", id)
+			require.NoError(t, err)
+			want := store.TaskRunning
+			if i == 0 {
+				want = store.TaskStopped // the late RUNNING does not step back
+			}
+			assert.Equal(t, want, task.Delivery.AckedDesiredStatus, "task %d", i)
+		}
+		return nil
+	}))
+
+	// Acks on either side of another event are written on either side of it.
+	st.updates = 0
+	d.pending[testInstance] = []*message{{id: "a", tasks: []carried{{cluster: "default", id: ids[1], desired: store.TaskStopped}}},
+		{id: "b", tasks: []carried{{cluster: "default", id: ids[2], desired: store.TaskStopped}}}}
+	d.handle([]event{{kind: evAck, instance: testInstance, messageID: "a"}, {kind: evTasks},
+		{kind: evAck, instance: testInstance, messageID: "b"}})
+	assert.Equal(t, 2, st.updates)
 }
