@@ -192,3 +192,10 @@ func TestQueuedAcksShareOneWrite(t *testing.T) {
 		{kind: evAck, instance: testInstance, messageID: "b"}})
 	assert.Equal(t, 2, st.updates)
 }
+
+// A task written through Batch is offered for delivery as through Update.
+func TestBatchWritesAreDelivered(t *testing.T) {
+	d, fs, st := startFake(t, true)
+	require.NoError(t, Watch(st, d).Batch(func(tx store.Tx) error { return tx.PutTask(newTask(store.TaskRunning)) }))
+	assert.Equal(t, testTaskARN, recv(t, fs.msgs).Tasks[0].ARN)
+}

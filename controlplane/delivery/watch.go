@@ -14,9 +14,13 @@ type watched struct {
 	d *Deliverer
 }
 
-func (w watched) Update(fn func(store.Tx) error) error {
+func (w watched) Update(fn func(store.Tx) error) error { return w.write(w.Store.Update, fn) }
+
+func (w watched) Batch(fn func(store.Tx) error) error { return w.write(w.Store.Batch, fn) }
+
+func (w watched) write(run func(func(store.Tx) error) error, fn func(store.Tx) error) error {
 	var written []store.Task
-	err := w.Store.Update(func(tx store.Tx) error {
+	err := run(func(tx store.Tx) error {
 		written = written[:0] // a retried transaction starts over
 		return fn(recordingTx{Tx: tx, written: &written})
 	})

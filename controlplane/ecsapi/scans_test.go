@@ -19,6 +19,10 @@ func (s noScans) Update(fn func(store.Tx) error) error {
 	return s.Store.Update(func(tx store.Tx) error { return fn(noScanTx{tx}) })
 }
 
+func (s noScans) Batch(fn func(store.Tx) error) error {
+	return s.Store.Batch(func(tx store.Tx) error { return fn(noScanTx{tx}) })
+}
+
 type noScanTx struct{ store.Tx }
 
 func (noScanTx) Tasks(string) ([]store.Task, error) {

@@ -268,7 +268,11 @@ func (a *API) updateTask(ctx context.Context, op, cluster, ref string, change fu
 	principal := principalOf(ctx)
 	var t store.Task
 	changed := false
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	// An agent's report is a small write, and 500 agents send them at once
+	// in a rollout: they share transactions (Batch) instead of queueing for
+	// the write lock one by one.
+	err := a.o.Store.Batch(func(tx store.Tx) error {
+		changed = false // the batch may run this again
 		c, err := a.activeCluster(tx, cluster)
 		if err != nil {
 			return err

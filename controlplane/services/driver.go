@@ -87,9 +87,13 @@ type watched struct {
 	wake func()
 }
 
-func (w watched) Update(fn func(store.Tx) error) error {
+func (w watched) Update(fn func(store.Tx) error) error { return w.write(w.Store.Update, fn) }
+
+func (w watched) Batch(fn func(store.Tx) error) error { return w.write(w.Store.Batch, fn) }
+
+func (w watched) write(run func(func(store.Tx) error) error, fn func(store.Tx) error) error {
 	var hit bool
-	err := w.Store.Update(func(tx store.Tx) error {
+	err := run(func(tx store.Tx) error {
 		hit = false // a retried transaction starts over
 		return fn(wakingTx{Tx: tx, hit: &hit})
 	})

@@ -51,7 +51,7 @@ func TestWakeNeverBlocks(t *testing.T) {
 }
 
 // What agents report about a service's tasks, and instance changes, wake
-// the scheduler; its own writes (new PENDING tasks, stop requests) and
+// the scheduler, through Update and Batch alike; its own writes (new PENDING tasks, stop requests) and
 // other tasks do not.
 func TestWatchWakesOnAgentReportsOnly(t *testing.T) {
 	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName))
@@ -86,9 +86,11 @@ func TestWatchWakesOnAgentReportsOnly(t *testing.T) {
 		}, false},
 		{"an instance", func(tx store.Tx) error { return tx.PutInstance(store.ContainerInstance{Cluster: "c", ID: "i"}) }, true},
 	}
-	for _, c := range cases {
-		before := woken
-		require.NoError(t, w.Update(c.write), c.name)
-		assert.Equal(t, c.wakes, woken > before, c.name)
+	for _, write := range []func(func(store.Tx) error) error{w.Update, w.Batch} {
+		for _, c := range cases {
+			before := woken
+			require.NoError(t, write(c.write), c.name)
+			assert.Equal(t, c.wakes, woken > before, c.name)
+		}
 	}
 }

@@ -50,6 +50,11 @@ func (b *Bolt) Update(fn func(Tx) error) error {
 	return b.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx, b.caches}) })
 }
 
+// Batch implements Store with bbolt's Batch.
+func (b *Bolt) Batch(fn func(Tx) error) error {
+	return b.db.Batch(func(tx *bolt.Tx) error { return fn(boltTx{tx, b.caches}) })
+}
+
 // Close implements Store.
 func (b *Bolt) Close() error { return b.db.Close() }
 

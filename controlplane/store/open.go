@@ -15,6 +15,11 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
+// maxBatchDelay is how long a Batch waits for others to share its
+// transaction (bbolt's default is 10 ms): a few milliseconds gather the
+// state changes of an agents' burst, and a lone one is not held for long.
+const maxBatchDelay = 3 * time.Millisecond
+
 // DefaultLockTimeout bounds the wait for the file lock, so that a second
 // control plane on the same data dir fails rather than hangs.
 const DefaultLockTimeout = 2 * time.Second
@@ -69,6 +74,7 @@ func open(path string, o Options, steps []migration) (*Bolt, error) {
 	if err != nil {
 		return nil, classifyOpenError(path, err)
 	}
+	db.MaxBatchDelay = maxBatchDelay
 	b := newBolt(db, path)
 	if err := migrate(b, steps, o.Logger); err != nil {
 		db.Close()

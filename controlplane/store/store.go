@@ -112,5 +112,11 @@ type Tx interface {
 type Store interface {
 	View(fn func(Tx) error) error
 	Update(fn func(Tx) error) error
+	// Batch is Update for small writes that many callers make at once (the
+	// agents' state changes): calls that come together share one write
+	// transaction and one sync to disk. fn may run more than once (when
+	// another call of its batch fails, it is run again), so it must set
+	// what it returns afresh on each run and have no effect outside tx.
+	Batch(fn func(Tx) error) error
 	Close() error
 }
