@@ -8,6 +8,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/open-ecs/ecs-agent/internal/backoff"
 )
 
 // StatsReadEvery is how often the stats streams are read. Docker writes a
@@ -90,13 +92,5 @@ func (c *pacedConn) readBuffered(p []byte) (n int, err error, empty bool) {
 // epoch, so that all streams wake together. It returns false when ctx
 // ends first.
 func sleepToBurst(ctx context.Context, every time.Duration) bool {
-	d := every - time.Duration(time.Now().UnixNano()%int64(every))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return backoff.Sleep(ctx, every-time.Duration(time.Now().UnixNano()%int64(every)))
 }
