@@ -113,6 +113,9 @@ func (a *API) reconcileCluster(ctx context.Context, cluster string, names []stri
 		}
 		tried, err := a.reconcileServices(cluster, names, roundTxServices)
 		if err != nil {
+			if tried == 0 { // the store refused before the transaction began
+				tried = len(names)
+			}
 			for _, name := range names[:tried] {
 				if err := a.reconcileService(cluster, name); err != nil {
 					a.log.Error("service reconcile failed", logKeyService, a.serviceARN(cluster, name), logging.KeyError, err)
@@ -138,8 +141,9 @@ type serviceResult struct {
 }
 
 // reconcileServices reconciles the first services of names, at most limit
-// and for about roundTxBudget (a.roundBudget), in one write transaction, and returns how
-// many it took (all of them when the cluster is gone). Each service is
+// and for about roundTxBudget (a.roundBudget), in one write transaction,
+// and returns how many it took (all of them when the cluster is gone; 0
+// when the store refused the transaction). Each service is
 // read, decided on (services.Reconcile) and written in turn; the tasks
 // one starts count for the placement of the next, as they would in
 // transactions of their own.

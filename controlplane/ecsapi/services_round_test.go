@@ -113,3 +113,17 @@ func TestServiceRoundIsolatesAFailingService(t *testing.T) {
 	// then the other nine together.
 	assert.Equal(t, int32(1+4+1), rs.updates.Load())
 }
+
+// refusingStore refuses every write transaction before it begins, as a
+// closed store does.
+type refusingStore struct{ store.Store }
+
+func (refusingStore) Update(func(store.Tx) error) error { return errors.New("database not open") }
+
+// A store that refuses writes ends the round with its error; it does not
+// spin on the same services.
+func TestServiceRoundEndsWhenTheStoreRefuses(t *testing.T) {
+	f, rs := roundFixture(t, "")
+	f.api.o.Store = refusingStore{rs.Store}
+	require.ErrorContains(t, f.api.ReconcileServices(context.Background()), "database not open")
+}
