@@ -1,24 +1,8 @@
 package main
 
 import (
-	"os"
-	"runtime"
 	"runtime/debug"
-	"strings"
 )
-
-// The agent serves no heap profile, so the runtime's memory profiling (a
-// sample every 512 KiB allocated, each into a bucket of a 1.4 MB hash
-// table that the samples spread over) only costs resident memory: the idle
-// agent's anonymous memory went from 6.2 to 5.9 MiB without it (its RSS
-// target is 20 MiB). Turned off before main runs.
-// GODEBUG=memprofilerate=N in the environment still turns it on, for a
-// developer's profile.
-func init() {
-	if !strings.Contains(os.Getenv("GODEBUG"), "memprofilerate=") {
-		runtime.MemProfileRate = 0
-	}
-}
 
 // defaultGCPercent is the agent's GOGC when the environment sets none.
 //
