@@ -39,6 +39,7 @@
 package controlplane
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -75,6 +76,13 @@ const (
 
 	shutdownTimeout   = 10 * time.Second
 	readHeaderTimeout = 10 * time.Second
+	// DefaultIdleTimeout closes a keep-alive connection that has carried
+	// no request for this long, so that clients that never close one (or
+	// many of them) cannot hold a goroutine and its buffers each for ever.
+	// It is longer than the AWS SDKs' own idle timeout (90 s), so that
+	// they close first rather than reuse a connection the server is
+	// closing. Websocket sessions, once upgraded, are not affected.
+	DefaultIdleTimeout = 2 * time.Minute
 	// maxHeaderBytes bounds a request's headers (net/http's default is
 	// 1 MiB). SigV4 clients send well under 4 KiB.
 	maxHeaderBytes = 64 << 10
@@ -140,6 +148,8 @@ type Options struct {
 	// ServiceInterval is how often the service scheduler reconciles every
 	// service besides the events that wake it; 0 = services.DefaultInterval.
 	ServiceInterval time.Duration
+	// IdleTimeout closes idle keep-alive connections; 0 = DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
 
 // Server is a control plane instance.
@@ -393,6 +403,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       cmp.Or(s.o.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
