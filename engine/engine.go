@@ -339,14 +339,12 @@ func (e *Engine) relistAll() {
 
 // relistInspect is inspectContainer for a relist: it waits for one of the
 // relistConcurrency slots first.
-func (e *Engine) relistInspect(ctx context.Context, id string) (rt.Container, error) {
-	select {
-	case e.relistSlots <- struct{}{}:
-	case <-ctx.Done():
-		return rt.Container{}, ctx.Err()
-	}
-	defer func() { <-e.relistSlots }()
-	return e.inspectContainer(ctx, id)
+func (e *Engine) relistInspect(ctx context.Context, id string) (info rt.Container, err error) {
+	err = bounded(ctx, e.relistSlots, func() error {
+		info, err = e.inspectContainer(ctx, id)
+		return err
+	})
+	return info, err
 }
 
 // watchEvents forwards container events to the owning task until ctx ends,

@@ -56,13 +56,16 @@ func (w *worker) launch(ctx context.Context, key string, op opKind, fn func(ctx 
 }
 
 // limited runs fn holding one of the ECS_MAX_CONCURRENT_STARTS slots.
-func (e *Engine) limited(ctx context.Context, fn func() error) error {
+func (e *Engine) limited(ctx context.Context, fn func() error) error { return bounded(ctx, e.sem, fn) }
+
+// bounded runs fn once it holds one of sem's slots, or returns ctx's error.
+func bounded(ctx context.Context, sem chan struct{}, fn func() error) error {
 	select {
-	case e.sem <- struct{}{}:
+	case sem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { <-e.sem }()
+	defer func() { <-sem }()
 	return fn()
 }
 

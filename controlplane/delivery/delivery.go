@@ -226,18 +226,16 @@ const maxEventBatch = 256
 // drain returns first and the events queued behind it, up to
 // maxEventBatch, without waiting.
 func (d *Deliverer) drain(first event) []event {
-	batch := append(d.batch[:0], first)
-	for len(batch) < maxEventBatch {
+	d.batch = append(d.batch[:0], first)
+	for len(d.batch) < maxEventBatch {
 		select {
 		case ev := <-d.events:
-			batch = append(batch, ev)
+			d.batch = append(d.batch, ev)
 		default:
-			d.batch = batch
-			return batch
+			return d.batch
 		}
 	}
-	d.batch = batch
-	return batch
+	return d.batch
 }
 
 // handle processes events in order, recording each run of consecutive

@@ -1,7 +1,6 @@
 package ecsapi
 
 import (
-	"slices"
 	"sync"
 
 	"github.com/open-ecs/ecs-agent/controlplane/store"
@@ -9,7 +8,7 @@ import (
 
 // attributeMaps remembers each container instance's attributes as the map
 // placement reads (scheduler.Instance.Attributes), checked against the
-// instance's attribute list. RunTask and every service round build a
+// instance's attribute list on every use. RunTask and every service round build a
 // candidate per instance of the cluster, and filling a map of 30 to 60
 // attributes for each of 500 instances was an eighth of the control
 // plane's CPU during a rollout (docs/benchmarks.md), though attributes
@@ -19,12 +18,7 @@ import (
 // placement only ever reads it (scheduler.Instance says so).
 type attributeMaps struct {
 	mu    sync.Mutex
-	byARN map[string]attributeMap
-}
-
-type attributeMap struct {
-	attrs []store.Attribute // what m was built from
-	m     map[string]string
+	byARN map[string]map[string]string
 }
 
 // attributeMapsLimit bounds the cache: past it, it starts again empty (the
@@ -34,24 +28,17 @@ const attributeMapsLimit = 20_000
 // of returns ci's attribute map.
 func (c *attributeMaps) of(ci store.ContainerInstance) map[string]string {
 	c.mu.Lock()
-	e, ok := c.byARN[ci.ARN]
+	m, ok := c.byARN[ci.ARN]
 	c.mu.Unlock()
-	if ok && sameAttributes(e.attrs, ci.Attributes) {
-		return e.m
+	if ok && mapsAttributes(m, ci.Attributes) {
+		return m
 	}
-	m := newAttributeMap(ci)
-	attrs := slices.Clone(ci.Attributes)
-	for i := range attrs { // what the cache keeps must not change under it
-		if attrs[i].Value != nil {
-			v := *attrs[i].Value
-			attrs[i].Value = &v
-		}
-	}
+	m = newAttributeMap(ci)
 	c.mu.Lock()
 	if c.byARN == nil || len(c.byARN) >= attributeMapsLimit {
-		c.byARN = make(map[string]attributeMap)
+		c.byARN = make(map[string]map[string]string)
 	}
-	c.byARN[ci.ARN] = attributeMap{attrs: attrs, m: m}
+	c.byARN[ci.ARN] = m
 	c.mu.Unlock()
 	return m
 }
@@ -66,10 +53,16 @@ func newAttributeMap(ci store.ContainerInstance) map[string]string {
 	return m
 }
 
-// sameAttributes reports whether two attribute lists give the same map:
-// the same names with the same values, in the same order.
-func sameAttributes(x, y []store.Attribute) bool {
-	return slices.EqualFunc(x, y, func(a, b store.Attribute) bool {
-		return a.Name == b.Name && ptrValue(a.Value) == ptrValue(b.Value)
-	})
+// mapsAttributes reports whether m is the map of attrs: as many entries as
+// attributes (so no name repeats) and each attribute's value under its name.
+func mapsAttributes(m map[string]string, attrs []store.Attribute) bool {
+	if len(m) != len(attrs) {
+		return false
+	}
+	for _, a := range attrs {
+		if v, ok := m[a.Name]; !ok || v != ptrValue(a.Value) {
+			return false
+		}
+	}
+	return true
 }

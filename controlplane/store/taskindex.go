@@ -122,7 +122,7 @@ func (t boltTx) PutTask(task Task) error {
 		}
 		if found {
 			oldKey := idx.key(old)
-			if bytes.Equal(oldKey, newKey) && (newKey == nil || bytes.Equal(b.Get(newKey), newValue)) {
+			if bytes.Equal(oldKey, newKey) && (newKey == nil || idx.value == nil || bytes.Equal(b.Get(newKey), newValue)) {
 				continue
 			}
 			if oldKey != nil && !bytes.Equal(oldKey, newKey) {
