@@ -229,6 +229,7 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		return nil, placementErr(err)
 	}
 
+	plan := a.planRunTask(in, count)
 	var created []store.Task
 	var failures []failure
 	replayed := false
@@ -244,6 +245,14 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 		l, err := a.prepare(tx, in.launchInput)
 		if err != nil {
 			return err
+		}
+		placed, err := a.placeOnPlan(tx, l, count, in, plan)
+		if err != nil {
+			return err
+		}
+		if placed != nil {
+			created = placed
+			return a.recordRunTask(tx, l.cluster.Name, in.ClientToken, fp, created, nil)
 		}
 		instances, tasks, err := placementState(tx, l.cluster.Name)
 		if err != nil {
@@ -279,6 +288,17 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 // stand for.
 func (a *API) placeTasks(tx store.Tx, l *launch, count int, strategies []scheduler.Strategy, constraints []scheduler.Constraint,
 	candidates []scheduler.Instance, instances []store.ContainerInstance) ([]store.Task, []failure, error) {
+	res, err := place(l, count, strategies, constraints, candidates)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.writePlaced(tx, l, res, instances)
+}
+
+// place asks the scheduler where count tasks of l go among candidates,
+// with the task definition's constraints added to constraints.
+func place(l *launch, count int, strategies []scheduler.Strategy, constraints []scheduler.Constraint,
+	candidates []scheduler.Instance) (scheduler.Result, error) {
 	constraints = slices.Clone(constraints)
 	for _, pc := range l.td.PlacementConstraints {
 		constraints = append(constraints, scheduler.Constraint{Type: pc.Type, Expression: pc.Expression})
@@ -290,8 +310,15 @@ func (a *API) placeTasks(tx store.Tx, l *launch, count int, strategies []schedul
 		Constraints: constraints,
 	})
 	if err != nil {
-		return nil, nil, placementErr(err)
+		return res, placementErr(err)
 	}
+	return res, nil
+}
+
+// writePlaced writes a task PENDING for each of res's placements on
+// instances (the container instances they name), and returns them with
+// the failures to answer.
+func (a *API) writePlaced(tx store.Tx, l *launch, res scheduler.Result, instances []store.ContainerInstance) ([]store.Task, []failure, error) {
 	var failures []failure
 	// A task that would be placed, but whose roles nothing can issue
 	// credentials for, is not started (after placement, so that an
