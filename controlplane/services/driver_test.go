@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -93,4 +94,25 @@ func TestWatchWakesOnAgentReportsOnly(t *testing.T) {
 			assert.Equal(t, c.wakes, woken > before, c.name)
 		}
 	}
+}
+
+// Rounds that are woken again and again are spaced by as long as each
+// took: the scheduler works at most half the time.
+func TestDriverRestsAsLongAsARoundTook(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const took = 40 * time.Millisecond
+		var starts []time.Duration
+		began := time.Now()
+		var d *Driver
+		d = NewDriver(DriverOptions{Interval: time.Hour, Reconcile: func(context.Context) error {
+			starts = append(starts, time.Since(began))
+			time.Sleep(took) // the round's work
+			d.Wake()         // a report arrived meanwhile, as in a rollout
+			return nil
+		}})
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		d.Run(ctx)
+		assert.Equal(t, []time.Duration{0, 80 * time.Millisecond, 160 * time.Millisecond, 240 * time.Millisecond}, starts)
+	})
 }
