@@ -35,6 +35,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -98,6 +99,9 @@ type API struct {
 	attrMaps attributeMaps
 	// roundBudget is roundTxBudget; tests lift it to count transactions.
 	roundBudget time.Duration
+	// requestsWaiting counts the API requests waiting for the write lock
+	// (update); a service round ends its transaction when one does.
+	requestsWaiting atomic.Int32
 }
 
 // New returns the API handler.

@@ -195,7 +195,7 @@ func (a *API) changeAttributes(body []byte, what string, change func(int, store.
 		return nil, err
 	}
 	out := make([]store.Attribute, 0, len(in.Attributes))
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		out = out[:0]
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {

@@ -196,7 +196,7 @@ func (a *API) deleteCluster(_ context.Context, _ *http.Request, body []byte) (an
 // cluster it returns, as CreateCluster and DeleteCluster do.
 func (a *API) changeCluster(logMsg string, change func(tx store.Tx) (clusterOut, error)) (any, error) {
 	var out clusterOut
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		var err error
 		out, err = change(tx)
 		return err

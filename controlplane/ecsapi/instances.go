@@ -88,7 +88,7 @@ func (a *API) deregisterContainerInstance(ctx context.Context, _ *http.Request, 
 	}
 	var ci store.ContainerInstance
 	changed := false
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
@@ -289,7 +289,7 @@ func (a *API) updateContainerInstancesState(ctx context.Context, _ *http.Request
 
 	var instances []instanceOut
 	var failures []failure
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err

@@ -118,7 +118,7 @@ func (a *API) registerContainerInstance(ctx context.Context, _ *http.Request, bo
 
 	var ci store.ContainerInstance
 	reregistered, claimed := false, false
-	err = a.o.Store.Update(func(tx store.Tx) error {
+	err = a.update(func(tx store.Tx) error {
 		reregistered, claimed = false, false
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {

@@ -301,7 +301,7 @@ func (a *API) createService(ctx context.Context, _ *http.Request, body []byte) (
 	fp := serviceFingerprint(in)
 	var svc store.Service
 	existed := false
-	err = a.o.Store.Update(func(tx store.Tx) error {
+	err = a.update(func(tx store.Tx) error {
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err

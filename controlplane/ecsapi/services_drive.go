@@ -141,7 +141,8 @@ type serviceResult struct {
 }
 
 // reconcileServices reconciles the first services of names, at most limit
-// and for about roundTxBudget (a.roundBudget), in one write transaction,
+// and for about roundTxBudget (a.roundBudget), and no more once an API
+// request waits for the write lock (update), in one write transaction,
 // and returns how many it took (all of them when the cluster is gone; 0
 // when the store refused the transaction). Each service is
 // read, decided on (services.Reconcile) and written in turn; the tasks
@@ -166,7 +167,7 @@ func (a *API) reconcileServices(cluster string, names []string, limit int) (trie
 		}
 		began := time.Now() // the real clock: this bounds the lock, not the schedule
 		for _, name := range names {
-			if tried == limit || (tried > 0 && time.Since(began) >= a.roundBudget) {
+			if tried == limit || (tried > 0 && (time.Since(began) >= a.roundBudget || a.requestsWaiting.Load() > 0)) {
 				break
 			}
 			tried++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,4 +127,50 @@ func TestServiceRoundEndsWhenTheStoreRefuses(t *testing.T) {
 	f, rs := roundFixture(t, "")
 	f.api.o.Store = refusingStore{rs.Store}
 	require.ErrorContains(t, f.api.ReconcileServices(context.Background()), "database not open")
+}
+
+// A round with an API request waiting for the write lock ends its
+// transaction after each service, so that the request goes next; the
+// services are reconciled as they would be together.
+func TestServiceRoundGivesWayToWaitingRequests(t *testing.T) {
+	f, rs := roundFixture(t, "")
+	f.api.requestsWaiting.Store(1) // a request that waits for the whole round
+	require.NoError(t, f.api.ReconcileServices(context.Background()))
+	assert.Equal(t, int32(13), rs.updates.Load(), "13 services, a transaction each")
+	placed := 0
+	for i := range 3 {
+		placed += len(serviceTaskList(t, f, fmt.Sprint("w", i)))
+	}
+	assert.Equal(t, 2, placed, "two 1500 MiB tasks fit on 3900 MiB")
+}
+
+// An API request is counted as waiting from its call until its
+// transaction begins, and no longer, whether the transaction commits,
+// fails, or never begins.
+func TestUpdateCountsRequestsWhileTheyWait(t *testing.T) {
+	f := newFixture(t)
+	holding, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = f.api.o.Store.Update(func(store.Tx) error { close(holding); <-release; return nil })
+	}()
+	<-holding
+	began := make(chan int32, 1)
+	result := make(chan error, 1)
+	go func() {
+		result <- f.api.update(func(store.Tx) error { began <- f.api.requestsWaiting.Load(); return errors.New("refused") })
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.api.requestsWaiting.Load() != 1 {
+		require.True(t, time.Now().Before(deadline), "the request was never counted as waiting")
+		runtime.Gosched()
+	}
+	close(release)
+	assert.Equal(t, int32(0), <-began, "counted while its transaction ran")
+	assert.EqualError(t, <-result, "refused")
+	assert.Equal(t, int32(0), f.api.requestsWaiting.Load())
+
+	closed := newFixture(t)
+	require.NoError(t, closed.api.o.Store.Close())
+	assert.Error(t, closed.api.update(func(store.Tx) error { return nil }))
+	assert.Equal(t, int32(0), closed.api.requestsWaiting.Load(), "counted after the store refused")
 }

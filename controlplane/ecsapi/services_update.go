@@ -66,7 +66,7 @@ func (a *API) updateService(_ context.Context, _ *http.Request, body []byte) (an
 	}
 	var svc store.Service
 	var deployed *store.Deployment
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
@@ -187,7 +187,7 @@ func (a *API) deleteService(_ context.Context, _ *http.Request, body []byte) (an
 	}
 	force := in.Force != nil && *in.Force
 	var svc store.Service
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err

@@ -160,7 +160,7 @@ func (a *API) untagResource(_ context.Context, _ *http.Request, body []byte) (an
 // change returns, in one transaction. A missing resource is
 // ResourceNotFoundException (a missing cluster ClusterNotFoundException).
 func (a *API) changeTags(arn string, change func([]store.Tag) ([]store.Tag, error)) error {
-	return a.o.Store.Update(func(tx store.Tx) error {
+	return a.update(func(tx store.Tx) error {
 		r, err := a.lookupTagged(tx, arn)
 		if errors.Is(err, errNoResource) {
 			return clientErr(CodeResourceNotFound, "The specified resource was not found: %s.", arn)

@@ -197,7 +197,7 @@ func (a *API) registerTaskDefinition(_ context.Context, _ *http.Request, body []
 	td.RequiresAttributes = requiredAttributes(td)
 	td.RegisteredAt = a.now()
 
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		// Numbers of deleted revisions are never given again, as in ECS.
 		last, err := tx.LastTaskDefinitionRevision(td.Family)
 		if err != nil {
@@ -291,7 +291,7 @@ func (a *API) deregisterTaskDefinition(_ context.Context, _ *http.Request, body 
 		return nil, invalidParam("taskDefinition must name a revision (family:revision or its ARN), not only the family %q.", ref.family)
 	}
 	var td store.TaskDefinition
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		var err error
 		td, err = tx.TaskDefinition(ref.family, ref.revision)
 		if errors.Is(err, store.ErrNotFound) {

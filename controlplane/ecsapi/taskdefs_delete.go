@@ -42,7 +42,7 @@ func (a *API) deleteTaskDefinitions(_ context.Context, _ *http.Request, body []b
 	}
 	var deleted []taskDefOut
 	var failures []failure
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		var err error
 		deleted, failures, err = describeEach(in.TaskDefinitions, func(ref string) (taskDefOut, *failure, error) {
 			r, ok := a.parseTaskDefRef(ref)

@@ -233,7 +233,7 @@ func (a *API) runTask(_ context.Context, _ *http.Request, body []byte) (any, err
 	var created []store.Task
 	var failures []failure
 	replayed := false
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		created, failures, replayed = nil, nil, false
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
@@ -402,7 +402,7 @@ func (a *API) startTask(_ context.Context, _ *http.Request, body []byte) (any, e
 	}
 	var created []store.Task
 	var failures []failure
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		l, err := a.prepare(tx, in.launchInput)
 		if err != nil {
 			return err
@@ -474,7 +474,7 @@ func (a *API) stopTask(_ context.Context, _ *http.Request, body []byte) (any, er
 	}
 	var t store.Task
 	changed := false
-	err := a.o.Store.Update(func(tx store.Tx) error {
+	err := a.update(func(tx store.Tx) error {
 		c, err := a.activeCluster(tx, in.Cluster)
 		if err != nil {
 			return err
