@@ -85,7 +85,8 @@ func TestFormats(t *testing.T) {
 
 func TestIsSecretKey(t *testing.T) {
 	for _, k := range []string{"secret", "AWS_SECRET_ACCESS_KEY", "sessionToken", "X-Amz-Security-Token",
-		"password", "Authorization", "ECS_ENGINE_AUTH_DATA", "auth_data", "credentials", "privateKey"} {
+		"password", "Authorization", "ECS_ENGINE_AUTH_DATA", "auth_data", "credentials", "privateKey",
+		"A_SETTING_WHOSE_NAME_IS_LONGER_THAN_THE_SIXTY_FOUR_BYTES_FOLDED_ON_THE_STACK_SECRET"} {
 		assert.True(t, IsSecretKey(k), k)
 	}
 	for _, k := range []string{"cluster", "task", "error", "ECS_ENGINE_AUTH_TYPE", "credentialProfile", "endpoint", KeyResendRoles} {
@@ -175,4 +176,10 @@ func TestFileUnwritable(t *testing.T) {
 	require.NoError(t, os.WriteFile(blocker, nil, 0o600))
 	_, _, err := New(Options{File: filepath.Join(blocker, "ecs-agent.log")})
 	require.Error(t, err)
+}
+
+// Matching a key allocates nothing: it runs for every attribute logged.
+func TestIsSecretKeyAllocatesNothing(t *testing.T) {
+	allocs := testing.AllocsPerRun(100, func() { IsSecretKey("X-Amz-Container-Instance") })
+	assert.Zero(t, allocs)
 }

@@ -1,9 +1,9 @@
 package logging
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
-	"strings"
 )
 
 // Redacted replaces the value of every secret attribute.
@@ -13,15 +13,27 @@ const Redacted = "<redacted>"
 // secret. Matching is on the lower-cased key with '-' and '_' removed, so
 // "sessionToken", "X-Amz-Security-Token", "ECS_ENGINE_AUTH_DATA" and
 // "secret_access_key" all match.
-var secretWords = []string{"secret", "token", "password", "passwd", "authorization", "authdata", "credentials", "privatekey"}
+var secretWords = [][]byte{[]byte("secret"), []byte("token"), []byte("password"), []byte("passwd"),
+	[]byte("authorization"), []byte("authdata"), []byte("credentials"), []byte("privatekey")}
 
 // IsSecretKey reports whether a log attribute key or setting name looks like it
-// names a secret value.
+// names a secret value. It runs for every attribute of every log record, so
+// it folds the key into a buffer on the stack rather than building strings.
 func IsSecretKey(key string) bool {
-	k := strings.ToLower(key)
-	k = strings.NewReplacer("_", "", "-", "").Replace(k)
+	var buf [64]byte
+	k := buf[:0]
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c == '-' || c == '_':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		k = append(k, c)
+	}
 	for _, w := range secretWords {
-		if strings.Contains(k, w) {
+		if bytes.Contains(k, w) {
 			return true
 		}
 	}
