@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/open-ecs/ecs-agent/internal/testutil"
 )
 
 var binDir string
@@ -123,9 +121,36 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  *testutil.SyncBuffer
+	out  *output
 	done chan struct{}
 	err  error
+}
+
+// output is a process's combined output, which the process writes
+// straight to a file. Through a pipe, this process would have to drain
+// it, and a binary that logs more than a pipe holds (64 KiB) while this
+// process is busy, as in the fleet benchmarks, which run 500 agents here
+// at a lower priority, would wait in every log write: the control plane's
+// request latencies then measured this process.
+type output struct{ path string }
+
+func newOutput(t testing.TB, name string) (*output, *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &output{path: path}, f
+}
+
+// String is everything the process wrote so far.
+func (o *output) String() string {
+	b, err := os.ReadFile(o.path)
+	if err != nil {
+		return fmt.Sprintf("(output unreadable: %v)", err)
+	}
+	return string(b)
 }
 
 // start runs a binary in the background; the test's cleanup stops it and
@@ -134,8 +159,10 @@ func start(t testing.TB, name string, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = env
-	p := &process{name: filepath.Base(name), cmd: cmd, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
+	out, f := newOutput(t, filepath.Base(name))
+	defer f.Close() // the process has its own descriptor
+	p := &process{name: filepath.Base(name), cmd: cmd, out: out, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
