@@ -302,8 +302,8 @@ func serviceTasks(tx store.Tx, svc store.Service, live []store.LiveTask, instanc
 		}
 	}
 	group := serviceGroup(svc.Name)
-	var out []store.Task
-	seen := map[string]bool{}
+	out := make([]store.Task, 0, len(svc.Tasks)) // the tasks it tracks: about those it has
+	seen := make(map[string]bool, len(svc.Tasks))
 	for _, lt := range live {
 		if lt.Group != group {
 			continue

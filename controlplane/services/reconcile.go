@@ -125,9 +125,13 @@ func Reconcile(in Input) Plan {
 	tripBreaker(&svc, in)
 	primary = svc.Primary()
 
-	eligible := EligibleInstances(svc, in.Instances)
+	// Only a DAEMON service's tasks are bound to instances. A round
+	// reconciles every service of a cluster against all its instances, so
+	// what is worked out per instance is worked out only when needed.
+	var eligible map[string]bool
 	desired := svc.DesiredCount
 	if svc.SchedulingStrategy == store.SchedulingDaemon {
+		eligible = EligibleInstances(svc, in.Instances)
 		desired = len(eligible)
 	}
 	if svc.Status != store.ServiceActive {
@@ -140,14 +144,20 @@ func Reconcile(in Input) Plan {
 		svc.DesiredCount = desired
 	}
 
-	// Sort the live tasks: the PRIMARY's that stay, and the rest.
-	active := map[string]bool{}
+	// Sort the live tasks: the PRIMARY's that stay, and the rest. Whether
+	// an instance is ACTIVE is looked up for the instances of the
+	// service's tasks alone.
+	active := make(map[string]bool, len(in.Tasks))
+	for _, t := range in.Tasks {
+		active[t.ContainerInstanceARN] = false
+	}
 	for _, inst := range in.Instances {
-		if inst.Active {
+		if _, mine := active[inst.ARN]; mine && inst.Active {
 			active[inst.ARN] = true
 		}
 	}
-	var keep, old []store.Task
+	keep := make([]store.Task, 0, len(in.Tasks))
+	var old []store.Task
 	total, healthy := 0, 0
 	daemonHas := map[string]bool{}
 	for _, t := range in.Tasks {
