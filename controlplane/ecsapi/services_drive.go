@@ -165,13 +165,14 @@ func (a *API) reconcileServices(cluster string, names []string, limit int) (trie
 			tried = min(1, len(names))
 			return err
 		}
+		view := newPlacementView(instances, live, a.attrMaps.of)
 		began := time.Now() // the real clock: this bounds the lock, not the schedule
 		for _, name := range names {
 			if tried == limit || (tried > 0 && (time.Since(began) >= a.roundBudget || a.requestsWaiting.Load() > 0)) {
 				break
 			}
 			tried++
-			r, err := a.reconcileOne(tx, c, name, instances, &live)
+			r, err := a.reconcileOne(tx, c, name, instances, &live, view)
 			if err != nil {
 				return err
 			}
@@ -255,9 +256,10 @@ func daemonRank(s store.Service) int {
 // reconcileOne reads one service and its tasks, lets services.Reconcile
 // decide on the cluster's instances and live tasks as given, and writes
 // the decision: stops, placed starts and the service. The tasks it starts
-// are added to live.
+// are added to live and to view, the placement view of instances and
+// live.
 func (a *API) reconcileOne(tx store.Tx, c store.Cluster, name string, instances []store.ContainerInstance,
-	live *[]store.LiveTask) (serviceResult, error) {
+	live *[]store.LiveTask, view *placementView) (serviceResult, error) {
 	r := serviceResult{name: name}
 	svc, err := tx.Service(c.Name, name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -266,7 +268,7 @@ func (a *API) reconcileOne(tx store.Tx, c store.Cluster, name string, instances 
 	if err != nil || svc.Status == store.ServiceInactive {
 		return r, err
 	}
-	plan, mine, err := a.planService(tx, svc, instances, *live, a.candidates(instances, *live))
+	plan, mine, err := a.planService(tx, svc, instances, *live, view.cands)
 	if err != nil {
 		return r, err
 	}
@@ -277,7 +279,7 @@ func (a *API) reconcileOne(tx store.Tx, c store.Cluster, name string, instances 
 	}
 	r.stopped = len(stopped)
 	for _, st := range plan.Starts {
-		ids, err := a.applyStart(tx, &next, c, st, instances, live)
+		ids, err := a.applyStart(tx, &next, c, st, instances, live, view)
 		if err != nil {
 			return r, err
 		}
@@ -397,7 +399,7 @@ func (a *API) applyStops(tx store.Tx, svc *store.Service, tasks []store.Task, st
 // applyStart places a start with the same path as RunTask (placeTasks) and
 // records the tasks it started, or why it could not.
 func (a *API) applyStart(tx store.Tx, svc *store.Service, c store.Cluster, st services.Start,
-	instances []store.ContainerInstance, live *[]store.LiveTask) ([]string, error) {
+	instances []store.ContainerInstance, live *[]store.LiveTask, view *placementView) ([]string, error) {
 	var dep *store.Deployment
 	for i := range svc.Deployments {
 		if svc.Deployments[i].ID == st.DeploymentID {
@@ -424,7 +426,7 @@ func (a *API) applyStart(tx store.Tx, svc *store.Service, c store.Cluster, st se
 	if err != nil {
 		return nil, err
 	}
-	candidates := a.candidates(instances, *live)
+	candidates := view.candidates()
 	strategies := schedulerStrategies(svc.PlacementStrategy)
 	if st.Instance != "" {
 		candidates = slices.DeleteFunc(candidates, func(si scheduler.Instance) bool { return si.ARN != st.Instance })
@@ -453,6 +455,7 @@ func (a *API) applyStart(tx store.Tx, svc *store.Service, c store.Cluster, st se
 	for _, t := range created {
 		svc.Tasks = append(svc.Tasks, store.ServiceTask{ID: t.ID, DeploymentID: dep.ID})
 		*live = append(*live, t.Live())
+		view.add(t.Live())
 		ids = append(ids, t.ID)
 	}
 	if len(ids) > 0 {

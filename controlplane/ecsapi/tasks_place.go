@@ -92,10 +92,25 @@ func (a *API) candidates(instances []store.ContainerInstance, tasks []store.Live
 
 func buildCandidates(instances []store.ContainerInstance, tasks []store.LiveTask,
 	attributes func(store.ContainerInstance) map[string]string) []scheduler.Instance {
-	used := map[string]*scheduler.Instance{}
-	out := make([]scheduler.Instance, 0, len(instances))
+	return newPlacementView(instances, tasks, attributes).cands
+}
+
+// placementView is placement's view of a cluster's instances, built once
+// from the instances and live tasks a transaction read and then kept up
+// to date as the transaction places more tasks (add): a service round
+// places the tasks of many services in one transaction, and rebuilding
+// the view of every instance from every live task for each of them was
+// most of the time it held the write lock.
+type placementView struct {
+	cands []scheduler.Instance
+	byARN map[string]*scheduler.Instance
+}
+
+func newPlacementView(instances []store.ContainerInstance, tasks []store.LiveTask,
+	attributes func(store.ContainerInstance) map[string]string) *placementView {
+	v := &placementView{cands: make([]scheduler.Instance, 0, len(instances)), byARN: make(map[string]*scheduler.Instance, len(instances))}
 	for _, ci := range instances {
-		si := scheduler.Instance{
+		v.cands = append(v.cands, scheduler.Instance{
 			ARN:            ci.ARN,
 			EC2InstanceID:  ci.EC2InstanceID,
 			Attributes:     attributes(ci),
@@ -105,25 +120,42 @@ func buildCandidates(instances []store.ContainerInstance, tasks []store.LiveTask
 			Groups:         map[string]int{},
 			AgentVersion:   ci.VersionInfo.AgentVersion,
 			RegisteredAt:   ci.RegisteredAt,
-		}
-		out = append(out, si)
+		})
 	}
-	for i := range out {
-		used[out[i].ARN] = &out[i]
+	for i := range v.cands {
+		v.byARN[v.cands[i].ARN] = &v.cands[i]
 	}
 	for _, t := range tasks {
-		si := used[t.ContainerInstanceARN]
-		if si == nil || t.LastStatus == store.TaskStopped {
-			continue
-		}
-		si.Used.CPU += t.Reserved.CPU
-		si.Used.MemoryMiB += t.Reserved.MemoryMiB
-		si.Used.PortsTCP = append(si.Used.PortsTCP, t.Reserved.PortsTCP...)
-		si.Used.PortsUDP = append(si.Used.PortsUDP, t.Reserved.PortsUDP...)
-		si.Groups[t.Group]++
-		if t.LastStatus == store.TaskRunning {
-			si.RunningTasks++
-		}
+		v.add(t)
+	}
+	return v
+}
+
+// add counts what t holds on its instance, unless it is STOPPED.
+func (v *placementView) add(t store.LiveTask) {
+	si := v.byARN[t.ContainerInstanceARN]
+	if si == nil || t.LastStatus == store.TaskStopped {
+		return
+	}
+	si.Used.CPU += t.Reserved.CPU
+	si.Used.MemoryMiB += t.Reserved.MemoryMiB
+	si.Used.PortsTCP = append(si.Used.PortsTCP, t.Reserved.PortsTCP...)
+	si.Used.PortsUDP = append(si.Used.PortsUDP, t.Reserved.PortsUDP...)
+	si.Groups[t.Group]++
+	if t.LastStatus == store.TaskRunning {
+		si.RunningTasks++
+	}
+}
+
+// candidates returns the view's instances for a caller that may change
+// what each holds (reserveForDaemons adds to it): a copy whose port lists
+// grow into arrays of their own. Their attribute and group maps are
+// shared, to be read only.
+func (v *placementView) candidates() []scheduler.Instance {
+	out := slices.Clone(v.cands)
+	for i := range out {
+		out[i].Used.PortsTCP = slices.Clip(out[i].Used.PortsTCP)
+		out[i].Used.PortsUDP = slices.Clip(out[i].Used.PortsUDP)
 	}
 	return out
 }
