@@ -291,9 +291,10 @@ func New(o Options) (*Server, error) {
 			s.tcs.Disconnect(arn)
 			s.tel.ForgetInstance(arn)
 		},
-		Telemetry:  s.tel,
-		Logger:     o.Logger,
-		RoleSource: roleSource,
+		OnTaskStopped: s.tel.TaskStopped,
+		Telemetry:     s.tel,
+		Logger:        o.Logger,
+		RoleSource:    roleSource,
 	})
 	s.acs = acsserver.New(acsserver.Options{
 		Registry:              registry{s.api},

@@ -208,7 +208,7 @@ func (tc *taskCluster) describeHealth(t testing.TB, arn string) healthTask {
 
 // A container whose health check fails shows UNHEALTHY in describe-tasks,
 // and so does its task; a passing one HEALTHY; the instance's health is OK
-// while its agent is connected.
+// while its agent is connected; the health series end when the tasks stop.
 func TestE2ETelemetryHealth(t *testing.T) {
 	t.Parallel()
 	tc := startTaskCluster(t)
@@ -269,6 +269,20 @@ func TestE2ETelemetryHealth(t *testing.T) {
 		types[d.Type] = d.Status
 	}
 	assert.Equal(t, "OK", types["CONTAINER_RUNTIME"], "%+v", h)
+
+	// Stopped, the tasks' health series end with them, not when their last
+	// report turns stale (90 s): the agent sends no more health once no
+	// task of its has a health check.
+	for _, arn := range []string{passing, failing} {
+		tc.stopTask(t, arn, "e2e: done")
+	}
+	for _, arn := range []string{passing, failing} {
+		tc.awaitStatus(t, arn, "STOPPED")
+		waitFor(t, 10*time.Second, "the stopped task's health series to go", func() bool {
+			_, found := containerSample(t, tc.cp, "ecs_container_healthy", arn, "web")
+			return !found
+		})
+	}
 }
 
 // Killing the control plane and starting it again: the agent's TCS session

@@ -69,6 +69,9 @@ type Options struct {
 	// OnDeregister is called after a container instance became INACTIVE,
 	// e.g. to close its ACS sessions. Optional.
 	OnDeregister func(containerInstanceARN string)
+	// OnTaskStopped is called after an agent's report recorded a task
+	// STOPPED, e.g. to end its telemetry series. Optional.
+	OnTaskStopped func(taskARN string)
 	// Telemetry is what agents published over TCS, for the health members
 	// of DescribeTasks and DescribeContainerInstances. nil shows every
 	// health as unknown.

@@ -267,12 +267,12 @@ func (a *API) submitContainerStateChange(ctx context.Context, _ *http.Request, b
 func (a *API) updateTask(ctx context.Context, op, cluster, ref string, change func(*store.Task) bool) (any, error) {
 	principal := principalOf(ctx)
 	var t store.Task
-	changed := false
+	changed, stopped := false, false
 	// An agent's report is a small write, and 500 agents send them at once
 	// in a rollout: they share transactions (Batch) instead of queueing for
 	// the write lock one by one.
 	err := a.o.Store.Batch(func(tx store.Tx) error {
-		changed = false // the batch may run this again
+		changed, stopped = false, false // the batch may run this again
 		c, err := a.activeCluster(tx, cluster)
 		if err != nil {
 			return err
@@ -288,10 +288,11 @@ func (a *API) updateTask(ctx context.Context, op, cluster, ref string, change fu
 		if err := a.authorizeOnInstance(tx, principal, op, c.Name, t.ContainerInstanceARN); err != nil {
 			return err
 		}
+		wasStopped := t.LastStatus == store.TaskStopped
 		if !change(&t) {
 			return nil
 		}
-		changed = true
+		changed, stopped = true, !wasStopped && t.LastStatus == store.TaskStopped
 		t.Version++
 		if err := tx.PutTask(t); err != nil {
 			return internal("write task", err)
@@ -304,6 +305,9 @@ func (a *API) updateTask(ctx context.Context, op, cluster, ref string, change fu
 	if changed {
 		a.log.Info("task state changed", logging.KeyTask, t.ARN, logging.KeyStatus, t.LastStatus,
 			logging.KeyDesired, t.DesiredStatus, logging.KeyReason, t.StoppedReason)
+	}
+	if stopped && a.o.OnTaskStopped != nil {
+		a.o.OnTaskStopped(t.ARN)
 	}
 	return map[string]string{"acknowledgment": "ACK"}, nil
 }

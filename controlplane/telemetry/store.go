@@ -65,6 +65,8 @@ type batchState struct {
 type taskEntry struct {
 	info       Task
 	containers map[string]*containerEntry
+	// stopped: the control plane recorded the task STOPPED (TaskStopped).
+	stopped bool
 }
 
 type containerEntry struct {
@@ -151,14 +153,17 @@ func (s *Store) InstanceStatuses(instanceARN string) (statuses []InstanceStatus,
 	return statuses, true
 }
 
-// Containers returns every container with fresh metrics or health, sorted
-// by task ARN and name.
+// Containers returns every container of a task not stopped (TaskStopped)
+// with fresh metrics or health, sorted by task ARN and name.
 func (s *Store) Containers() []Container {
 	now := s.o.Now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]Container, 0, s.containers)
 	for _, t := range s.tasks {
+		if t.stopped {
+			continue
+		}
 		for name, c := range t.containers {
 			snap := Container{Task: t.info, Name: name}
 			if c.metrics != nil && s.fresh(c.metricsAt, now) {
@@ -182,6 +187,20 @@ func (s *Store) Containers() []Container {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out
+}
+
+// TaskStopped tells that the task was recorded STOPPED. Its containers
+// leave Containers at once (the series /metrics exports end with the
+// task), while ContainerHealth still answers with their last health until
+// it turns stale, as DescribeTasks shows a stopped task. An agent sends no
+// more health once none of its tasks has a health check, so without this
+// the series of the last such task would stay until stale (90 s).
+func (s *Store) TaskStopped(taskARN string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tasks[taskARN]; t != nil {
+		t.stopped = true
+	}
 }
 
 // ForgetInstance drops everything about an instance, e.g. once it is

@@ -210,3 +210,26 @@ func TestForgetInstance(t *testing.T) {
 	_, containers := s.Len()
 	assert.Equal(t, 1, containers)
 }
+
+// A task recorded STOPPED leaves Containers (its /metrics series) at once,
+// even when no later health batch ends it, and DescribeTasks still reads
+// its last health until that turns stale; a health batch that still names
+// it does not bring it back.
+func TestStoppedTaskLeavesContainersAndKeepsItsLastHealth(t *testing.T) {
+	s, _ := newStore(Options{})
+	s.PutHealth(inst1, Batch{ID: "h1", Last: true}, []TaskHealth{
+		{Task: task("a", inst1), Containers: []ContainerHealth{{Name: "app", Status: Unhealthy}}},
+		{Task: task("b", inst1), Containers: []ContainerHealth{{Name: "app", Status: Healthy}}},
+	})
+	s.TaskStopped(task("a", inst1).ARN)
+	s.TaskStopped(task("never-seen", inst1).ARN)
+	assert.Equal(t, []string{"b/app"}, names(s.Containers()))
+	h, ok := s.ContainerHealth(task("a", inst1).ARN, "app")
+	require.True(t, ok)
+	assert.Equal(t, Unhealthy, h.Status)
+
+	s.PutHealth(inst1, Batch{ID: "h2", Last: true}, []TaskHealth{
+		{Task: task("a", inst1), Containers: []ContainerHealth{{Name: "app", Status: Unhealthy}}},
+	})
+	assert.Empty(t, names(s.Containers()), "b ended with the batch; a stays stopped")
+}
