@@ -35,7 +35,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -102,9 +101,11 @@ type API struct {
 	attrMaps attributeMaps
 	// roundBudget is roundTxBudget; tests lift it to count transactions.
 	roundBudget time.Duration
-	// requestsWaiting counts the API requests waiting for the write lock
-	// (update); a service round ends its transaction when one does.
-	requestsWaiting atomic.Int32
+	// requests counts the API requests waiting for the write lock
+	// (update); the service rounds give way to them, waiting at most
+	// roundYield (roundYieldLimit; tests shorten it) before a transaction.
+	requests   requestGate
+	roundYield time.Duration
 }
 
 // New returns the API handler.
@@ -118,7 +119,7 @@ func New(o Options) *API {
 	if o.BodyReadTimeout <= 0 {
 		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
-	a := &API{o: o, log: o.Logger.With(logging.KeyComponent, "ecsapi"), roundBudget: roundTxBudget}
+	a := &API{o: o, log: o.Logger.With(logging.KeyComponent, "ecsapi"), roundBudget: roundTxBudget, roundYield: roundYieldLimit}
 	a.ops = map[string]opFunc{
 		"CreateCluster":                 a.createCluster,
 		"DeleteCluster":                 a.deleteCluster,

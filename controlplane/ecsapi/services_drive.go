@@ -99,6 +99,12 @@ func (a *API) ReconcileServices(ctx context.Context) error {
 const (
 	roundTxServices = 16
 	roundTxBudget   = 8 * time.Millisecond
+	// roundYieldLimit bounds how long a round waits, before each write
+	// transaction, for the API requests waiting for the write lock to have
+	// had it (requestGate.await): long enough for a request that waits
+	// behind an agents' batch and its sync, short enough that a stream of
+	// requests cannot stall the scheduler.
+	roundYieldLimit = 25 * time.Millisecond
 )
 
 // reconcileCluster reconciles the named services of cluster, in order, in
@@ -142,13 +148,15 @@ type serviceResult struct {
 
 // reconcileServices reconciles the first services of names, at most limit
 // and for about roundTxBudget (a.roundBudget), and no more once an API
-// request waits for the write lock (update), in one write transaction,
+// request waits for the write lock (update), in one write transaction
+// that begins once the requests already waiting have had the lock,
 // and returns how many it took (all of them when the cluster is gone; 0
 // when the store refused the transaction). Each service is
 // read, decided on (services.Reconcile) and written in turn; the tasks
 // one starts count for the placement of the next, as they would in
 // transactions of their own.
 func (a *API) reconcileServices(cluster string, names []string, limit int) (tried int, err error) {
+	a.requests.await(a.roundYield)
 	var results []serviceResult
 	err = a.o.Store.Update(func(tx store.Tx) error {
 		tried, results = 0, results[:0] // a retried transaction starts over
@@ -168,7 +176,7 @@ func (a *API) reconcileServices(cluster string, names []string, limit int) (trie
 		view := newPlacementView(instances, live, a.attrMaps.of)
 		began := time.Now() // the real clock: this bounds the lock, not the schedule
 		for _, name := range names {
-			if tried == limit || (tried > 0 && (time.Since(began) >= a.roundBudget || a.requestsWaiting.Load() > 0)) {
+			if tried == limit || (tried > 0 && (time.Since(began) >= a.roundBudget || a.requests.busy())) {
 				break
 			}
 			tried++

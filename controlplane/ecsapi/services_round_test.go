@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -134,7 +135,8 @@ func TestServiceRoundEndsWhenTheStoreRefuses(t *testing.T) {
 // services are reconciled as they would be together.
 func TestServiceRoundGivesWayToWaitingRequests(t *testing.T) {
 	f, rs := roundFixture(t, "")
-	f.api.requestsWaiting.Store(1) // a request that waits for the whole round
+	f.api.requests.enter() // a request that waits for the whole round
+	f.api.roundYield = time.Millisecond
 	require.NoError(t, f.api.ReconcileServices(context.Background()))
 	assert.Equal(t, int32(13), rs.updates.Load(), "13 services, a transaction each")
 	placed := 0
@@ -154,23 +156,51 @@ func TestUpdateCountsRequestsWhileTheyWait(t *testing.T) {
 		_ = f.api.o.Store.Update(func(store.Tx) error { close(holding); <-release; return nil })
 	}()
 	<-holding
-	began := make(chan int32, 1)
+	began := make(chan bool, 1)
 	result := make(chan error, 1)
 	go func() {
-		result <- f.api.update(func(store.Tx) error { began <- f.api.requestsWaiting.Load(); return errors.New("refused") })
+		result <- f.api.update(func(store.Tx) error { began <- f.api.requests.busy(); return errors.New("refused") })
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for f.api.requestsWaiting.Load() != 1 {
+	for !f.api.requests.busy() {
 		require.True(t, time.Now().Before(deadline), "the request was never counted as waiting")
 		runtime.Gosched()
 	}
 	close(release)
-	assert.Equal(t, int32(0), <-began, "counted while its transaction ran")
+	assert.False(t, <-began, "counted while its transaction ran")
 	assert.EqualError(t, <-result, "refused")
-	assert.Equal(t, int32(0), f.api.requestsWaiting.Load())
+	assert.False(t, f.api.requests.busy())
 
 	closed := newFixture(t)
 	require.NoError(t, closed.api.o.Store.Close())
 	assert.Error(t, closed.api.update(func(store.Tx) error { return nil }))
-	assert.Equal(t, int32(0), closed.api.requestsWaiting.Load(), "counted after the store refused")
+	assert.False(t, closed.api.requests.busy(), "counted after the store refused")
+}
+
+// A round waits before a transaction until the requests waiting have had
+// the write lock, and no longer than its limit.
+func TestRoundAwaitsWaitingRequests(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g requestGate
+		g.enter()
+		g.enter()
+		began := time.Now()
+		go func() {
+			time.Sleep(5 * time.Millisecond)
+			g.leave()
+			time.Sleep(5 * time.Millisecond)
+			g.leave()
+		}()
+		g.await(time.Second)
+		assert.Equal(t, 10*time.Millisecond, time.Since(began), "until the last request left")
+
+		g.enter()
+		began = time.Now()
+		g.await(25 * time.Millisecond)
+		assert.Equal(t, 25*time.Millisecond, time.Since(began), "at most the limit")
+		g.leave()
+		began = time.Now()
+		g.await(time.Second)
+		assert.Zero(t, time.Since(began), "no request, no wait")
+	})
 }
