@@ -141,9 +141,13 @@ type Result struct {
 	Failures   []Failure
 }
 
-// candidate is an instance being filled by one request.
+// candidate is an instance being filled by one request. It shares the
+// caller's port lists and group counts until a task is placed on it
+// (take), so that a placement on 500 instances copies only those it
+// fills.
 type candidate struct {
 	Instance
+	owned    bool // Used's port lists and Groups are this candidate's own
 	memberOf bool // every memberOf constraint holds
 	tie      uint64
 	// spread holds, for each strategy of the request, the instance's
@@ -180,7 +184,7 @@ func Place(instances []Instance, req Request) (Result, error) {
 		if !inst.Active {
 			continue
 		}
-		c := &candidate{Instance: cloneInstance(inst), memberOf: true, spread: make([]string, len(req.Strategies))}
+		c := &candidate{Instance: inst, memberOf: true, spread: make([]string, len(req.Strategies))}
 		for i, st := range req.Strategies {
 			if st.Type == StrategySpread {
 				c.spread[i] = spreadValue(c.Instance, st.Field)
@@ -282,6 +286,10 @@ func portsTaken(want []int, lists ...[]int) bool {
 }
 
 func (c *candidate) take(n Need) {
+	if !c.owned {
+		c.Instance = cloneInstance(c.Instance)
+		c.owned = true
+	}
 	c.Used.CPU += n.CPU
 	c.Used.MemoryMiB += n.MemoryMiB
 	c.Used.GPUs += n.GPUs

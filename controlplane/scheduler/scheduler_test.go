@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -318,3 +319,28 @@ func TestTaskNeed(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// Place leaves the instances it was given as they were: their port lists
+// and group counts too, even where there was room to append in place.
+func TestPlaceLeavesItsInstancesAlone(t *testing.T) {
+	instances := make([]Instance, 3)
+	for i := range instances {
+		instances[i] = Instance{ARN: fmt.Sprint("ci/", i), Active: true, AgentConnected: true,
+			Registered: Resources{CPU: 4096, MemoryMiB: 8192},
+			Used:       Resources{PortsTCP: make([]int, 1, 8), PortsUDP: make([]int, 1, 8)},
+			Groups:     map[string]int{"service:web": 1}}
+	}
+	before := make([]Instance, len(instances))
+	for i, inst := range instances {
+		before[i] = cloneInstance(inst)
+	}
+	res, err := Place(instances, Request{Count: 3, Need: Need{Resources: Resources{CPU: 10, MemoryMiB: 10,
+		PortsTCP: []int{8080}, PortsUDP: []int{53}}, Group: "service:web"}})
+	require.NoError(t, err)
+	require.Len(t, res.Placements, 3)
+	for i := range instances {
+		assert.Equal(t, before[i], instances[i])
+		assert.Zero(t, instances[i].Used.PortsTCP[:2][1], "nothing written past the list's end")
+		assert.Zero(t, instances[i].Used.PortsUDP[:2][1], "nothing written past the list's end")
+	}
+}
