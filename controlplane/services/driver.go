@@ -70,9 +70,10 @@ func (d *Driver) Wake() {
 // the scheduler to at most a third of a core, whatever the size of the
 // cluster, and costs a small cluster nothing (its rounds take a
 // millisecond); the wakes that arrive meanwhile are folded into the next
-// round, which then does more work per read of the cluster. (Resting as
-// long as it worked, half a core, left RunTask's p99 at 50–80 ms in the
-// fleet benchmark; twice as long, 38–48 ms, and the rollout no slower.)
+// round, which then does more work per read of the cluster. (In the
+// fleet benchmark, resting as long as a round took left RunTask's p99 at
+// 50–80 ms; twice as long brought it to about 45 ms, and the rollout was
+// no slower: docs/benchmarks.md.)
 func (d *Driver) Run(ctx context.Context) {
 	tick := time.NewTicker(d.o.Interval)
 	defer tick.Stop()
