@@ -10,7 +10,7 @@ import (
 // noticeStops handles each tracked task that stopped since the last round
 // once: one that stopped without the scheduler or a user asking is a
 // failure of its deployment and of the service's starts.
-func noticeStops(svc *store.Service, byID map[string]store.Task, now time.Time) {
+func noticeStops(svc *store.Service, byID map[string]*store.Task, now time.Time) {
 	var still []store.ServiceTask
 	for _, st := range svc.Tasks {
 		t, found := byID[st.ID]

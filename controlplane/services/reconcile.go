@@ -112,9 +112,13 @@ func FailureThreshold(desired int) int {
 func Reconcile(in Input) Plan {
 	svc := cloneService(in.Service)
 	plan := Plan{}
-	byID := map[string]store.Task{}
-	for _, t := range in.Tasks {
-		byID[t.ID] = t
+	// The round's working sets point into in.Tasks: a service's tasks are
+	// sorted and sifted every round for every service of a cluster, and
+	// copying each task record into them was most of what a round
+	// allocated.
+	byID := make(map[string]*store.Task, len(in.Tasks))
+	for i := range in.Tasks {
+		byID[in.Tasks[i].ID] = &in.Tasks[i]
 	}
 	noticeStops(&svc, byID, in.Now)
 	primary := svc.Primary()
@@ -156,11 +160,12 @@ func Reconcile(in Input) Plan {
 			active[inst.ARN] = true
 		}
 	}
-	keep := make([]store.Task, 0, len(in.Tasks))
-	var old []store.Task
+	keep := make([]*store.Task, 0, len(in.Tasks))
+	var old []stopCandidate
 	total, healthy := 0, 0
 	daemonHas := map[string]bool{}
-	for _, t := range in.Tasks {
+	for i := range in.Tasks {
+		t := &in.Tasks[i]
 		if t.LastStatus == store.TaskStopped {
 			continue
 		}
@@ -173,13 +178,13 @@ func Reconcile(in Input) Plan {
 		}
 		switch {
 		case t.StartedBy != primary.ID:
-			old = append(old, t)
+			old = append(old, stopCandidate{t, t.StoppedReason})
 		case !active[t.ContainerInstanceARN]:
-			old = append(old, withReason(t, ReasonDraining))
+			old = append(old, stopCandidate{t, ReasonDraining})
 		case svc.SchedulingStrategy == store.SchedulingDaemon && !eligible[t.ContainerInstanceARN]:
-			old = append(old, withReason(t, ReasonIneligible))
+			old = append(old, stopCandidate{t, ReasonIneligible})
 		case svc.SchedulingStrategy == store.SchedulingDaemon && daemonHas[t.ContainerInstanceARN]:
-			old = append(old, t)
+			old = append(old, stopCandidate{t, t.StoppedReason})
 		case in.Health[t.ID] == HealthUnhealthy:
 			// Replaced at once: it serves nothing. While rolling out, it
 			// is a failure of the deployment, as ECS's circuit breaker
@@ -197,7 +202,7 @@ func Reconcile(in Input) Plan {
 
 	// Scale in: the PRIMARY's extra tasks, those not serving first.
 	if len(keep) > desired {
-		slices.SortStableFunc(keep, func(a, b store.Task) int {
+		slices.SortStableFunc(keep, func(a, b *store.Task) int {
 			return servingRank(b, in.Health) - servingRank(a, in.Health)
 		})
 		for _, t := range keep[desired:] {
@@ -233,9 +238,9 @@ func Reconcile(in Input) Plan {
 	// first, for free; the serving ones while enough stay healthy.
 	minHealthy := int(math.Ceil(float64(desired) * float64(svc.DeploymentConfiguration.MinimumHealthyPercent) / 100))
 	budget := healthy - minHealthy
-	slices.SortStableFunc(old, func(a, b store.Task) int { return servingRank(a, in.Health) - servingRank(b, in.Health) })
-	for _, t := range old {
-		reason := t.StoppedReason
+	slices.SortStableFunc(old, func(a, b stopCandidate) int { return servingRank(a.t, in.Health) - servingRank(b.t, in.Health) })
+	for _, c := range old {
+		t, reason := c.t, c.reason
 		if reason == "" {
 			reason = fmt.Sprintf(ReasonScaling, primary.ID)
 		}
@@ -257,7 +262,7 @@ func Reconcile(in Input) Plan {
 }
 
 // servingRank orders tasks for stopping: not serving first.
-func servingRank(t store.Task, health map[string]Health) int {
+func servingRank(t *store.Task, health map[string]Health) int {
 	if t.LastStatus != store.TaskRunning || health[t.ID] == HealthUnhealthy {
 		return 0
 	}
@@ -267,17 +272,18 @@ func servingRank(t store.Task, health map[string]Health) int {
 	return 1
 }
 
-// withReason carries a stop reason on a task copy; the stored task keeps
-// its own (StoppedReason is set only when the stop is written).
-func withReason(t store.Task, reason string) store.Task {
-	t.StoppedReason = reason
-	return t
+// stopCandidate is a task the round may stop, and the reason it would
+// give (the task's own StoppedReason is set only when the stop is
+// written).
+type stopCandidate struct {
+	t      *store.Task
+	reason string
 }
 
 // finishDeployments updates the counts, drops deployments with no task
 // left, completes the PRIMARY's rollout and writes the steady-state and
 // completion events; quiet says this round changes no task.
-func finishDeployments(svc *store.Service, in Input, keep []store.Task, desired int, quiet bool) {
+func finishDeployments(svc *store.Service, in Input, keep []*store.Task, desired int, quiet bool) {
 	counts := map[string][2]int{} // running, pending by deployment
 	live := map[string]int{}
 	for _, t := range in.Tasks {

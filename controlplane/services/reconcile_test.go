@@ -2,6 +2,7 @@ package services
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -345,4 +346,18 @@ func TestEventsAreCapped(t *testing.T) {
 	}
 	assert.Len(t, s.Events, MaxEvents)
 	assert.Equal(t, fmt.Sprint(MaxEvents+4), s.Events[0].Message, "newest first")
+}
+
+// Reconcile decides on the tasks it is given without changing them: a
+// stop's reason goes into the plan, not onto the task.
+func TestReconcileLeavesItsTasksAlone(t *testing.T) {
+	w := newWorld(2, depNew, depOld)
+	w.task(depNew, "i-gone", "RUNNING") // its instance left: stopped for draining
+	w.task(depOld, "i-a", "RUNNING")
+	w.task(depNew, "i-a", "RUNNING")
+	w.task(depNew, "i-b", "SICK")
+	before := slices.Clone(w.tasks)
+	p := w.run()
+	assert.Equal(t, before, w.tasks)
+	assert.Contains(t, p.Stops, Stop{TaskID: "t1", Reason: ReasonDraining})
 }
