@@ -64,8 +64,11 @@ func deref(p *int) int {
 
 // placementState reads what placement decides on: the cluster's instances
 // and its tasks that are not STOPPED (stopped ones hold nothing).
+//
+// The instances are shared with the store's cache (InstancesShared):
+// placement, the service scheduler and RunTask's plan only read them.
 func placementState(tx store.Tx, cluster string) ([]store.ContainerInstance, []store.LiveTask, error) {
-	instances, err := tx.Instances(cluster)
+	instances, err := tx.InstancesShared(cluster)
 	if err != nil {
 		return nil, nil, internal("list container instances", err)
 	}

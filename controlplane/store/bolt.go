@@ -124,11 +124,19 @@ func (t boltTx) PutInstance(ci ContainerInstance) error {
 }
 
 func (t boltTx) Instances(cluster string) ([]ContainerInstance, error) {
+	return t.instances(cluster, false)
+}
+
+func (t boltTx) InstancesShared(cluster string) ([]ContainerInstance, error) {
+	return t.instances(cluster, true)
+}
+
+func (t boltTx) instances(cluster string, shared bool) ([]ContainerInstance, error) {
 	var prefix []byte
 	if cluster != "" {
 		prefix = []byte(cluster + "/")
 	}
-	return listCached(t, t.caches.instances, bucketInstances, prefix)
+	return listCached(t, t.caches.instances, bucketInstances, prefix, shared)
 }
 
 // taskDefKey zero-pads the revision so that key order is revision order.

@@ -85,3 +85,32 @@ func TestBoltUpdateErrorRollsBack(t *testing.T) {
 		return nil
 	}))
 }
+
+// InstancesShared reads what Instances reads; a copy that Instances handed
+// out and its caller changed does not reach what InstancesShared reads.
+func TestInstancesSharedReadsWhatInstancesReads(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), FileName))
+	require.NoError(t, err)
+	defer s.Close()
+	val := "v"
+	require.NoError(t, s.Update(func(tx Tx) error {
+		return tx.PutInstance(ContainerInstance{ID: "1", Cluster: "a", Status: StatusActive,
+			Attributes: []Attribute{{Name: "n", Value: &val}}})
+	}))
+	require.NoError(t, s.View(func(tx Tx) error {
+		for range 2 { // decoded, then from the cache
+			copied, err := tx.Instances("a")
+			require.NoError(t, err)
+			shared, err := tx.InstancesShared("a")
+			require.NoError(t, err)
+			assert.Equal(t, copied, shared)
+			*copied[0].Attributes[0].Value = "changed"
+			copied[0].Attributes[0].Name = "changed"
+			again, err := tx.InstancesShared("a")
+			require.NoError(t, err)
+			assert.Equal(t, "n", again[0].Attributes[0].Name)
+			assert.Equal(t, "v", *again[0].Attributes[0].Value)
+		}
+		return nil
+	}))
+}

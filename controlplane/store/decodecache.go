@@ -43,10 +43,24 @@ func newDecodeCache[T any](limit int, clone func(T) T) *decodeCache[T] {
 // decode returns what json.Unmarshal of raw gives, from the cache when the
 // record under key still has these bytes.
 func (c *decodeCache[T]) decode(bucket, key, raw []byte) (T, error) {
+	return c.decodeFor(bucket, key, raw, false)
+}
+
+// decodeShared is decode for a caller that only reads the value: a cached
+// value comes without a copy, sharing its slices and pointers with the
+// cache's entry, which nothing may change.
+func (c *decodeCache[T]) decodeShared(bucket, key, raw []byte) (T, error) {
+	return c.decodeFor(bucket, key, raw, true)
+}
+
+func (c *decodeCache[T]) decodeFor(bucket, key, raw []byte, shared bool) (T, error) {
 	c.mu.Lock()
 	e, ok := c.entries[string(key)]
 	c.mu.Unlock()
 	if ok && bytes.Equal(e.raw, raw) {
+		if shared {
+			return e.value, nil
+		}
 		return c.clone(e.value), nil
 	}
 	var v T
@@ -130,12 +144,13 @@ func getCached[T any](tx boltTx, c *decodeCache[T], bucket, key []byte) (T, erro
 	return c.decode(bucket, key, raw)
 }
 
-// listCached is list for a bucket with a decode cache.
-func listCached[T any](tx boltTx, c *decodeCache[T], bucket, prefix []byte) ([]T, error) {
+// listCached is list for a bucket with a decode cache; shared values are
+// decodeShared's.
+func listCached[T any](tx boltTx, c *decodeCache[T], bucket, prefix []byte, shared bool) ([]T, error) {
 	var out []T
 	cur := tx.tx.Bucket(bucket).Cursor()
 	for k, raw := cur.Seek(prefix); k != nil && hasPrefix(k, prefix); k, raw = cur.Next() {
-		v, err := c.decode(bucket, k, raw)
+		v, err := c.decodeFor(bucket, k, raw, shared)
 		if err != nil {
 			return nil, err
 		}

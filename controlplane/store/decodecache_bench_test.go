@@ -6,11 +6,12 @@ import (
 	"testing"
 )
 
-// BenchmarkPlacementRead is what placement reads in its write transaction
-// on every RunTask and service round: every instance of a 500-instance
-// cluster (each with the 60 attributes an agent registers) and its 1,000
-// live tasks. "decoded" starts each read with empty caches, as the store
-// did before it had them; "cached" is the steady state.
+// BenchmarkPlacementRead is what placement reads on every RunTask and
+// service round (ecsapi's placementState): every instance of a
+// 500-instance cluster (each with the 60 attributes an agent registers),
+// shared with the cache, and its 1,000 live task summaries. "decoded"
+// starts each read with empty caches, as the store did before it had
+// them; "cached" is the steady state.
 func BenchmarkPlacementRead(b *testing.B) {
 	s, err := Open(filepath.Join(b.TempDir(), FileName))
 	if err != nil {
@@ -47,11 +48,11 @@ func BenchmarkPlacementRead(b *testing.B) {
 	}
 	read := func(b *testing.B) {
 		err := s.View(func(tx Tx) error {
-			is, err := tx.Instances("c")
+			is, err := tx.InstancesShared("c")
 			if err != nil || len(is) != 500 {
 				return fmt.Errorf("instances: %d, %v", len(is), err)
 			}
-			ts, err := tx.LiveTasks("c", "")
+			ts, err := tx.LiveTaskSummaries("c", "")
 			if err != nil || len(ts) != 1000 {
 				return fmt.Errorf("live tasks: %d, %v", len(ts), err)
 			}

@@ -171,7 +171,7 @@ func (t boltTx) Services(cluster string) ([]Service, error) {
 	if cluster != "" {
 		prefix = []byte(cluster + "/")
 	}
-	return listCached(t, t.caches.services, bucketServices, prefix)
+	return listCached(t, t.caches.services, bucketServices, prefix, false)
 }
 
 // Clone returns a deep copy of s.
