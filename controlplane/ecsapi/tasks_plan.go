@@ -20,10 +20,11 @@ import (
 // places on the whole cluster, as it did before plans, and answers with
 // the failures and errors of that placement.
 
-// planRunTask returns the instances a placement in a read transaction put
-// count tasks of in on, or nil when it could not place all of them.
-func (a *API) planRunTask(in runTaskInput, count int) []store.ContainerInstance {
-	var chosen []store.ContainerInstance
+// planRunTask returns the IDs of the instances a placement in a read
+// transaction put count tasks of in on, or nil when it could not place all
+// of them.
+func (a *API) planRunTask(in runTaskInput, count int) []string {
+	var chosen []string
 	err := a.o.Store.View(func(tx store.Tx) error {
 		l, err := a.prepare(tx, in.launchInput)
 		if err != nil {
@@ -43,7 +44,7 @@ func (a *API) planRunTask(in runTaskInput, count int) []store.ContainerInstance 
 		}
 		for _, ci := range instances {
 			if picked[ci.ARN] {
-				chosen = append(chosen, ci)
+				chosen = append(chosen, ci.ID)
 			}
 		}
 		return nil
@@ -58,14 +59,14 @@ func (a *API) planRunTask(in runTaskInput, count int) []store.ContainerInstance 
 // are in tx, and writes them, when all count fit; it returns nil, and
 // writes nothing, when they do not (the caller then places on the whole
 // cluster).
-func (a *API) placeOnPlan(tx store.Tx, l *launch, count int, in runTaskInput, plan []store.ContainerInstance) ([]store.Task, error) {
+func (a *API) placeOnPlan(tx store.Tx, l *launch, count int, in runTaskInput, plan []string) ([]store.Task, error) {
 	if len(plan) == 0 || a.roleRefusal(l) != "" {
 		return nil, nil // the whole-cluster placement words the refusal
 	}
 	instances := make([]store.ContainerInstance, 0, len(plan))
 	var tasks []store.LiveTask
-	for _, planned := range plan {
-		ci, err := tx.Instance(l.cluster.Name, planned.ID)
+	for _, id := range plan {
+		ci, err := tx.Instance(l.cluster.Name, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil // deregistered meanwhile
 		}

@@ -18,18 +18,18 @@ import (
 // written around, and would otherwise cut every round to one service.
 func (a *API) update(fn func(store.Tx) error) error {
 	a.requests.enter()
-	waiting := true
-	done := func() {
-		if waiting {
-			waiting = false
+	began := false
+	err := a.o.Store.Update(func(tx store.Tx) error {
+		if !began { // a transaction the store runs again is still begun
+			began = true
 			a.requests.leave()
 		}
-	}
-	defer done() // the store refused before fn ran
-	return a.o.Store.Update(func(tx store.Tx) error {
-		done()
 		return fn(tx)
 	})
+	if !began { // the store refused before the transaction began
+		a.requests.leave()
+	}
+	return err
 }
 
 // requestGate counts the API requests waiting for the write lock.
